@@ -1,0 +1,33 @@
+"""speckit-git-policy: a team's model policy, validated, snapshotted per commit and
+stored in a git-ref capsule, so that every agent run can be traced to the policy,
+the commit, the author and the line that governed it.
+
+The public API (what an agent runner imports) is re-exported here lazily, so that
+importing the package stays cheap on the git hook's hot path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "capture": ("speckit_git_policy.capture", "capture"),
+    "CaptureResult": ("speckit_git_policy.capture", "CaptureResult"),
+    "validate": ("speckit_git_policy.lint", "validate"),
+    "GitRepo": ("speckit_git_policy.gitio", "GitRepo"),
+    "SpeckitError": ("speckit_git_policy.errors", "SpeckitError"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        module_name, attribute = _EXPORTS[name]
+        return getattr(importlib.import_module(module_name), attribute)
+    raise AttributeError(f"module 'speckit_git_policy' has no attribute {name!r}")
+
+
+__all__ = ["__version__", *_EXPORTS]

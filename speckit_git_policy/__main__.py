@@ -1,0 +1,3 @@
+from speckit_git_policy.cli import main
+
+main()

@@ -1,0 +1,37 @@
+"""Canonical JSON (RFC 8785 / JCS) and the hashes taken over it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import rfc8785
+
+
+def canonical_bytes(document: Any) -> bytes:
+    """The RFC 8785 canonical UTF-8 bytes of a JSON-compatible value."""
+    return rfc8785.dumps(document)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def parse_json_bytes(data: bytes) -> Any:
+    """Parse JSON strictly: NaN/Infinity and duplicate keys are refused."""
+
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not valid JSON")
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                raise ValueError(f"duplicate key {key!r}")
+            result[key] = value
+        return result
+
+    return json.loads(
+        data.decode("utf-8"), parse_constant=no_constants, object_pairs_hook=no_duplicates
+    )

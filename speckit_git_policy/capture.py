@@ -1,0 +1,117 @@
+"""Capture: sources → snapshot, stored twice, bound to the commit it came from (SPEC §3, §5).
+
+One snapshot per distinct content: the content hash is looked up first, and
+when it is known, that snapshot is reused and only a binding is added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import PolicyInvalid, PolicyIssue
+from .gitio import GitRepo
+from .ids import new_policy_id
+from .snapshot import TRIGGERS, Compiled, build_document, compile_sources, document_bytes, now_timestamp
+from .sources import WORKTREE, Sources, read_sources, source_paths
+from .store import Stores
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    policy_id: str
+    hash: str
+    uri: str
+    path: str
+    commit: str | None
+    created: bool
+    validated: bool
+    issues: tuple[PolicyIssue, ...] = ()
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "policy_id": self.policy_id,
+            "hash": self.hash,
+            "uri": self.uri,
+            "path": self.path,
+            "commit": self.commit,
+            "created": self.created,
+            "validated": self.validated,
+        }
+
+
+def worktree_matches_commit(repo: GitRepo, sources: Sources, commit: str) -> bool:
+    """True when every source file in the work tree has the bytes it has in ``commit``."""
+    try:
+        committed = read_sources(repo, commit, sources.paths)
+    except PolicyInvalid:
+        return False
+    return committed.files == sources.files
+
+
+def read_for_capture(repo: GitRepo, commit: str | None) -> tuple[Sources, str | None]:
+    """Sources for a capture and the commit they were read at (None: uncommitted edits)."""
+    paths = source_paths(repo)
+    if commit is not None:
+        sha = repo.resolve_commit(commit)
+        return read_sources(repo, sha, paths), sha
+    sources = read_sources(repo, WORKTREE, paths)
+    head = repo.head()
+    if head is not None and worktree_matches_commit(repo, sources, head):
+        return sources, head
+    return sources, None
+
+
+def capture(
+    repo: GitRepo,
+    *,
+    commit: str | None = None,
+    trigger: str = "manual",
+    stores: Stores | None = None,
+) -> CaptureResult:
+    """Capture the policy from the work tree, or from ``commit``'s tree when given."""
+    if trigger not in TRIGGERS:
+        raise ValueError(f"unknown trigger {trigger!r}")
+    sources, sha = read_for_capture(repo, commit)
+    compiled = compile_sources(sources)
+    return store_compiled(repo, compiled, sha, trigger, stores)
+
+
+def store_compiled(
+    repo: GitRepo, compiled: Compiled, sha: str | None, trigger: str, stores: Stores | None = None
+) -> CaptureResult:
+    stores = stores or Stores(repo)
+    stores.prepare()
+    existing = stores.find_by_hash(compiled.hash)
+    created = False
+    if existing is not None:
+        policy_id = existing
+        stores.ensure_copies(policy_id)
+    else:
+        policy_id = new_policy_id()
+        created_at = now_timestamp()
+        data = document_bytes(
+            build_document(compiled, policy_id, created_at=created_at, commit=sha, trigger=trigger)
+        )
+        stores.fs.write(policy_id, data)
+        winner = stores.fs.claim_hash(compiled.hash, policy_id)
+        if winner != policy_id:
+            # Another process captured the same content a moment ago: use its snapshot.
+            stores.fs.remove(policy_id)
+            policy_id = winner
+            stores.ensure_copies(policy_id)
+        else:
+            created = True
+            if stores.capsule is not None:
+                stores.capsule.put_snapshot(policy_id, compiled.hash, created_at, data)
+    if sha is not None:
+        stores.add_binding(policy_id, sha)
+    return CaptureResult(
+        policy_id=policy_id,
+        hash=compiled.hash,
+        uri=stores.uri(policy_id),
+        path=stores.fs.relative_path(policy_id),
+        commit=sha,
+        created=created,
+        validated=compiled.validated,
+        issues=compiled.issues,
+    )

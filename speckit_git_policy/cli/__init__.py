@@ -1,0 +1,79 @@
+"""``git speckit-policy``: a thin click layer over the library.
+
+Errors are turned into one line on stderr and an exit code here, in one place
+(SPEC §9: 1 = a check failed or a decision was denied, 2 = bad usage or input).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..errors import SpeckitError
+
+
+class SpeckitGroup(click.Group):
+    """Maps library errors to exit codes; never shows a traceback."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("prog_name", "git speckit-policy")
+        return super().main(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SpeckitError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except BrokenPipeError:
+            ctx.exit(141)
+        except Exception as e:  # the tool's own bug: one line, and how to report it
+            click.echo(f"error: internal error: {type(e).__name__}: {e} "
+                       "(set SPECKIT_DEBUG=1 for details)", err=True)
+            import os
+
+            if os.environ.get("SPECKIT_DEBUG"):
+                import traceback
+
+                traceback.print_exc()
+            ctx.exit(1)
+
+
+@click.group(cls=SpeckitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-C", "directory", metavar="PATH", default=None,
+              help="Run as if started in PATH (like git -C).")
+@click.version_option(__version__, prog_name="git-speckit-policy")
+@click.pass_context
+def cli(ctx: click.Context, directory: str | None) -> None:
+    """Model policy snapshots, auditable with git alone."""
+    ctx.obj = {"directory": directory}
+
+
+# Each module of this package lists its click commands in COMMANDS.
+COMMAND_MODULES = [
+    "policy_commands",
+]
+
+
+def _register() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    cli.main(args=sys.argv[1:])

@@ -1,0 +1,139 @@
+"""Commands over snapshots: validate, capture, list, show, current, diff, schema."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .common import emit_json, emit_table, json_option, repo_from, short, stores_from
+
+
+@click.command()
+@click.option("--staged", is_flag=True, help="Validate what the index holds (what will be committed).")
+@json_option
+@click.pass_context
+def validate(ctx: click.Context, staged: bool, as_json: bool) -> None:
+    """Doc and policy lint of the sources (SPEC §8)."""
+    from ..lint import validate as run_validate
+    from ..sources import INDEX, WORKTREE
+
+    issues = run_validate(repo_from(ctx), INDEX if staged else WORKTREE)
+    if as_json:
+        emit_json({"ok": not issues, "errors": [issue.as_json() for issue in issues]})
+    else:
+        for issue in issues:
+            click.echo(issue.render(), err=True)
+        if not issues:
+            click.echo("policy is valid")
+    if issues:
+        ctx.exit(1)
+
+
+@click.command()
+@click.option("--commit", "commit", metavar="REV", help="Capture from this commit's tree.")
+@json_option
+@click.pass_context
+def capture(ctx: click.Context, commit: str | None, as_json: bool) -> None:
+    """Snapshot the policy now (from the work tree, or from --commit)."""
+    from ..capture import capture as run_capture
+
+    repo, stores = stores_from(ctx)
+    result = run_capture(repo, commit=commit, trigger="manual", stores=stores)
+    if as_json:
+        emit_json(result.as_json())
+        return
+    verb = "captured" if result.created else "reused"
+    at = f"commit {short(result.commit)}" if result.commit else "uncommitted edits (dirty)"
+    click.echo(f"{verb} {result.policy_id} ({at})")
+    click.echo(f"  hash {result.hash}\n  uri  {result.uri}\n  path {result.path}")
+    if not result.validated:
+        click.echo("  warning: this policy does not pass validation", err=True)
+
+
+@click.command(name="list")
+@json_option
+@click.pass_context
+def list_command(ctx: click.Context, as_json: bool) -> None:
+    """Snapshots, newest first."""
+    from ..query import list_snapshots
+
+    _, stores = stores_from(ctx)
+    rows = list_snapshots(stores)
+    if as_json:
+        emit_json(rows)
+        return
+    emit_table([[r["policy_id"][:8], (r["created_at"] or "")[:19].replace("T", " "),
+                 short(r["commit"]), r["hash"][:12]] for r in rows])
+
+
+@click.command()
+@click.argument("snapshot", metavar="ID|PREFIX|URI|current")
+@click.option("--raw", is_flag=True, help="Print the exact stored bytes.")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, snapshot: str, raw: bool, as_json: bool) -> None:
+    """One snapshot."""
+    from ..query import resolve_snapshot
+
+    repo, stores = stores_from(ctx)
+    policy_id = resolve_snapshot(repo, stores, snapshot)
+    data, document = stores.read_verified(policy_id)
+    if raw:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    document = dict(document, bindings=stores.bindings(policy_id), uri=stores.uri(policy_id))
+    emit_json(document)
+
+
+@click.command()
+@json_option
+@click.pass_context
+def current(ctx: click.Context, as_json: bool) -> None:
+    """The snapshot of the policy committed at HEAD, and drift."""
+    from ..query import current as run_current
+
+    repo, stores = stores_from(ctx)
+    state = run_current(repo, stores)
+    if as_json:
+        emit_json(state)
+        return
+    policy = state["policy_id"] or "(never captured: run `git speckit-policy capture`)"
+    click.echo(f"{policy}  commit {short(state['commit'])}  hash {state['hash'][:12]}")
+    if state["drift"]:
+        click.echo("drift: the work tree's policy differs from HEAD's, or HEAD's was never captured")
+
+
+@click.command()
+@click.argument("old", metavar="A")
+@click.argument("new", metavar="B")
+@json_option
+@click.pass_context
+def diff(ctx: click.Context, old: str, new: str, as_json: bool) -> None:
+    """Key-level diff of two snapshots."""
+    from ..query import resolve_snapshot
+    from ..snapshot import diff_documents
+
+    repo, stores = stores_from(ctx)
+    before = stores.load(resolve_snapshot(repo, stores, old))
+    after = stores.load(resolve_snapshot(repo, stores, new))
+    changes = diff_documents(before, after)
+    if as_json:
+        emit_json(changes)
+        return
+    import json
+
+    for change in changes:
+        click.echo(f"{change['key']}: {json.dumps(change['old'])} -> {json.dumps(change['new'])}")
+
+
+@click.command()
+def schema() -> None:
+    """JSON Schema (draft 2020-12) of model_policy.toml, for editors."""
+    from ..model import json_schema
+
+    emit_json(json_schema())
+
+
+COMMANDS = [validate, capture, list_command, show, current, diff, schema]

@@ -1,0 +1,193 @@
+"""The one place that talks to git for the working tree, index, history and config.
+
+Reads go through the real ``git`` binary: it honours ``GIT_DIR``, ``GIT_INDEX_FILE``,
+``GIT_WORK_TREE`` and linked worktrees exactly as the git that runs our hooks does,
+which dulwich's ``Repo()`` does not. The capsule (``store/capsule.py``) writes
+objects and refs with dulwich through ``GitRepo.dulwich()``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import GitError, NotFound
+
+if TYPE_CHECKING:
+    from dulwich.repo import Repo as DulwichRepo
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+
+def run_git(
+    args: list[str],
+    cwd: Path | None = None,
+    *,
+    input_bytes: bytes | None = None,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+) -> bytes:
+    """Run git and return raw stdout; raise GitError with git's own message."""
+    full_env = None
+    if env:
+        full_env = dict(os.environ)
+        full_env.update(env)
+    try:
+        result = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            input=input_bytes,
+            capture_output=True,
+            env=full_env,
+        )
+    except FileNotFoundError as e:
+        raise GitError("git is not installed or not on PATH") from e
+    if check and result.returncode != 0:
+        message = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        first = message[-1] if message else f"exit {result.returncode}"
+        raise GitError(f"git {args[0]}: {first.removeprefix('fatal: ')}")
+    return result.stdout
+
+
+@dataclass
+class GitRepo:
+    """A repository as git sees it from a directory (and git's environment)."""
+
+    work_tree: Path | None
+    git_dir: Path
+    common_dir: Path
+    _dulwich: Any = field(default=None, repr=False)
+
+    # ---- discovery -------------------------------------------------------------
+    @classmethod
+    def discover(cls, path: str | Path | None = None) -> GitRepo:
+        start = Path(path) if path is not None else Path.cwd()
+        if not start.is_dir():
+            raise NotFound(f"{start}: no such directory")
+        try:
+            out = run_git(
+                ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
+                 "--is-inside-work-tree", "--show-toplevel"],
+                cwd=start,
+                check=True,
+            )
+        except GitError as e:
+            # A bare repository has no top level: ask again without it.
+            try:
+                out = run_git(
+                    ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
+                     "--is-inside-work-tree"],
+                    cwd=start,
+                )
+            except GitError:
+                raise GitError(f"{start}: not a git repository") from e
+        lines = out.decode().splitlines()
+        git_dir, common_dir, inside = Path(lines[0]), Path(lines[1]), lines[2] == "true"
+        work_tree = Path(lines[3]) if inside and len(lines) > 3 else None
+        return cls(work_tree=work_tree, git_dir=git_dir, common_dir=common_dir)
+
+    @property
+    def root(self) -> Path:
+        """The work tree; commands that need one fail clearly in a bare repo."""
+        if self.work_tree is None:
+            raise GitError(f"{self.git_dir}: this command needs a work tree (bare repository)")
+        return self.work_tree
+
+    def git(self, *args: str, input_bytes: bytes | None = None, check: bool = True) -> bytes:
+        cwd = self.work_tree if self.work_tree is not None else self.git_dir
+        return run_git(list(args), cwd=cwd, input_bytes=input_bytes, check=check)
+
+    def git_text(self, *args: str) -> str:
+        return self.git(*args).decode("utf-8", "replace")
+
+    def dulwich(self) -> DulwichRepo:
+        """A dulwich Repo over the *common* dir (objects and refs are shared by worktrees)."""
+        if self._dulwich is None:
+            from dulwich.repo import Repo
+
+            self._dulwich = Repo(str(self.common_dir))
+        return self._dulwich
+
+    # ---- config ---------------------------------------------------------------
+    def config_get(self, key: str) -> str | None:
+        out = self.git("config", "--get", key, check=False)
+        value = out.decode("utf-8", "replace").strip()
+        return value or None
+
+    def config_bool(self, key: str, default: bool) -> bool:
+        out = self.git("config", "--type=bool", "--get", key, check=False).decode().strip()
+        if out == "true":
+            return True
+        if out == "false":
+            return False
+        return default
+
+    # ---- commits and trees ----------------------------------------------------
+    def head(self) -> str | None:
+        """HEAD's commit SHA, or None on an unborn branch."""
+        out = self.git("rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
+        sha = out.decode().strip()
+        return sha or None
+
+    def resolve_commit(self, rev: str) -> str:
+        if rev.startswith("-"):
+            raise NotFound(f"{rev}: not a commit")
+        out = self.git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
+        sha = out.decode().strip()
+        if not sha:
+            raise NotFound(f"{rev}: no such commit")
+        return sha
+
+    def tree_entry(self, commit: str, path: str) -> tuple[str, str, int] | None:
+        """(mode, blob id, size) of ``path`` in ``commit``'s tree, or None when absent."""
+        out = self.git("ls-tree", "-l", "-z", commit, "--", path)
+        for record in out.split(b"\0"):
+            if not record:
+                continue
+            meta, _, name = record.partition(b"\t")
+            if name.decode("utf-8", "surrogateescape") != path:
+                continue
+            mode, kind, obj, size = meta.decode().split()
+            if kind != "blob":
+                return (mode, obj, -1)
+            return (mode, obj, int(size))
+        return None
+
+    def index_entry(self, path: str) -> tuple[str, str] | None:
+        """(mode, blob id) of ``path`` in the index (``GIT_INDEX_FILE`` honoured), or None."""
+        out = self.git("ls-files", "-s", "-z", "--", path)
+        for record in out.split(b"\0"):
+            if not record:
+                continue
+            meta, _, name = record.partition(b"\t")
+            if name.decode("utf-8", "surrogateescape") != path:
+                continue
+            mode, obj, _stage = meta.decode().split()
+            return (mode, obj)
+        return None
+
+    def blob_size(self, obj: str) -> int:
+        return int(self.git("cat-file", "-s", obj).decode().strip())
+
+    def read_blob(self, obj: str) -> bytes:
+        return self.git("cat-file", "blob", obj)
+
+    def changed_paths(self, commit: str) -> list[str]:
+        """Paths the commit changed against its first parent (all files for a root commit)."""
+        out = self.git(
+            "diff-tree", "--no-commit-id", "-r", "--name-only", "-z", "--root",
+            "-m", "--first-parent", commit,
+        )
+        return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
+
+    def commit_info(self, commit: str) -> dict[str, str]:
+        """Author, date (ISO 8601 strict) and subject of a commit."""
+        out = self.git("show", "-s", "--format=%H%x00%an <%ae>%x00%aI%x00%s", commit)
+        sha, author, date, subject = out.decode("utf-8", "replace").rstrip("\n").split("\0", 3)
+        return {"commit": sha, "author": author, "date": date, "subject": subject}
+
+    def info_exclude_path(self) -> Path:
+        return self.common_dir / "info" / "exclude"

@@ -1,0 +1,69 @@
+"""Names that end up in file names, refs and URIs: policy ids, run ids, workspaces.
+
+They are validated at the edge so that no id can escape ``.speckit/`` or the
+capsule's ref namespace (SPEC §6, §10).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from .errors import BadInput
+
+_NAME = re.compile(r"[A-Za-z0-9._-]+")
+_HEX = re.compile(r"[0-9a-f]+")
+
+RUN_ID_MAX = 128
+WORKSPACE_MAX = 64
+
+
+def _check_name(kind: str, value: str, max_len: int) -> str:
+    if not value:
+        raise BadInput(f"{kind} is empty")
+    if len(value) > max_len:
+        raise BadInput(f"{kind} {value[:20]!r}… is longer than {max_len} characters")
+    if not _NAME.fullmatch(value):
+        bad = next(ch for ch in value if not _NAME.fullmatch(ch))
+        raise BadInput(
+            f"{kind} {value!r} contains {bad!r}: use only letters, digits, '-', '_' and '.'"
+        )
+    if value.startswith("."):
+        raise BadInput(f"{kind} {value!r} must not start with '.'")
+    if ".." in value:
+        raise BadInput(f"{kind} {value!r} must not contain '..'")
+    if value.endswith(".lock") or value.endswith("."):
+        raise BadInput(f"{kind} {value!r} must not end with '.lock' or '.'")
+    return value
+
+
+def check_run_id(run_id: str) -> str:
+    return _check_name("run id", run_id, RUN_ID_MAX)
+
+
+def check_workspace(workspace: str) -> str:
+    return _check_name("workspace", workspace, WORKSPACE_MAX)
+
+
+def new_policy_id() -> str:
+    return str(uuid.uuid4())
+
+
+def is_policy_id(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value and uuid.UUID(value).version == 4
+    except ValueError:
+        return False
+
+
+def check_policy_id_prefix(value: str) -> str:
+    """A full policy id or a prefix of one: lowercase hex and dashes only."""
+    if not value or not re.fullmatch(r"[0-9a-f-]{1,36}", value):
+        raise BadInput(f"{value!r} is not a policy id or id prefix (lowercase hex and '-')")
+    return value
+
+
+def check_content_hash(value: str) -> str:
+    if len(value) != 64 or not _HEX.fullmatch(value):
+        raise BadInput(f"{value!r} is not a sha256 hex digest")
+    return value

@@ -1,0 +1,28 @@
+"""Lints (SPEC §8): doc lint (both sources exist) and policy lint (TOML matches §2).
+
+The event lint, which needs the capsule's run logs, lives with ``verify``.
+"""
+
+from __future__ import annotations
+
+from .errors import PolicyInvalid, PolicyIssue
+from .gitio import GitRepo
+from .model import load_policy
+from .sources import WORKTREE, read_sources
+
+
+def validate(repo: GitRepo, origin: str = WORKTREE) -> list[PolicyIssue]:
+    """Every doc and policy issue of the sources in ``origin`` (work tree, index or commit)."""
+    try:
+        sources = read_sources(repo, origin)
+    except PolicyInvalid as e:
+        return list(e.issues)
+    issues: list[PolicyIssue] = []
+    doc = sources.paths.doc
+    if not sources.files[doc].strip():
+        issues.append(PolicyIssue(doc, 1, "", "rationale document is empty"))
+    try:
+        load_policy(sources.policy_bytes, sources.paths.policy)
+    except PolicyInvalid as e:
+        issues.extend(e.issues)
+    return issues

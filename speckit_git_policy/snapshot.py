@@ -1,0 +1,171 @@
+"""PolicySnapshot 1.0 (SPEC §3): compile sources, canonical bytes, content hash, load.
+
+``hash`` is the SHA-256 of the RFC 8785 canonical JSON of the *content* — the
+schema version, the policy blocks, ``source_files`` and ``source_digests`` — and
+of nothing else, so identical inputs always give the same hash while the
+snapshot's identity (``policy_id``), time and provenance stay outside it.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+from . import __version__
+from .canonical import canonical_bytes, parse_json_bytes, sha256_hex
+from .errors import PolicyInvalid, PolicyIssue, SnapshotCorrupt
+from .ids import is_policy_id
+from .model import FREE_FORM_TABLES, POLICY_BLOCKS, parse_toml, validate_document
+from .sources import Sources
+
+SCHEMA_VERSION = "1.0"
+SUPPORTED_MAJOR = 1
+CONTENT_KEYS = ("schema_version", *POLICY_BLOCKS, "source_files", "source_digests")
+TRIGGERS = ("commit", "merge", "rewrite", "applypatch", "run_start", "stage_boundary", "manual")
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A snapshot's content before it gets an identity."""
+
+    content: dict[str, Any]
+    hash: str
+    validated: bool
+    issues: tuple[PolicyIssue, ...]
+
+
+def content_hash(content: dict[str, Any]) -> str:
+    return sha256_hex(canonical_bytes({key: content[key] for key in CONTENT_KEYS}))
+
+
+def compile_sources(sources: Sources) -> Compiled:
+    """Compile the policy blocks from the sources.
+
+    A policy that parses and that JSON can carry but fails §2 still compiles, with
+    its tables as written and ``validated`` false: a commit made with
+    ``--no-verify`` gets its snapshot, marked. TOML that does not parse, or values
+    JSON cannot carry exactly, cannot be snapshotted and raise PolicyInvalid.
+    """
+    policy_file = sources.paths.policy
+    document, lines = parse_toml(sources.policy_bytes, policy_file)
+    issues: tuple[PolicyIssue, ...] = ()
+    try:
+        blocks = validate_document(document, lines, policy_file).blocks()
+        validated = True
+    except PolicyInvalid as invalid:
+        unrepresentable = [i for i in invalid.issues if i.key.split(".")[0] in FREE_FORM_TABLES
+                           and "JSON" in i.message]
+        if unrepresentable:
+            raise PolicyInvalid(unrepresentable) from invalid
+        issues = tuple(invalid.issues)
+        validated = False
+        blocks = {name: document.get(name, {}) for name in POLICY_BLOCKS}
+        try:
+            canonical_bytes(blocks)
+        except Exception as e:  # a date-time or huge int outside the free-form tables
+            raise PolicyInvalid(list(invalid.issues)) from e
+    content: dict[str, Any] = {"schema_version": SCHEMA_VERSION, **blocks}
+    content["source_files"] = sorted(sources.files)
+    content["source_digests"] = {path: sha256_hex(data) for path, data in sorted(sources.files.items())}
+    return Compiled(content=content, hash=content_hash(content), validated=validated, issues=issues)
+
+
+def now_timestamp() -> str:
+    """UTC time with microseconds, e.g. 2026-01-12T10:30:00.123456Z."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def build_document(
+    compiled: Compiled,
+    policy_id: str,
+    *,
+    created_at: str,
+    commit: str | None,
+    trigger: str,
+) -> dict[str, Any]:
+    return {
+        **compiled.content,
+        "policy_id": policy_id,
+        "hash": compiled.hash,
+        "created_at": created_at,
+        "provenance": {
+            "commit": commit,
+            "dirty": commit is None,
+            "trigger": trigger,
+            "validated": compiled.validated,
+            "tool_version": __version__,
+        },
+    }
+
+
+def document_bytes(document: dict[str, Any]) -> bytes:
+    """The exact bytes stored on disk and in the capsule."""
+    return canonical_bytes(document)
+
+
+def load_document(data: bytes, where: str) -> dict[str, Any]:
+    """Parse stored snapshot bytes, refuse an unknown major version, verify the hash."""
+    try:
+        document = parse_json_bytes(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise SnapshotCorrupt(where, f"not valid JSON ({e})") from e
+    if not isinstance(document, dict):
+        raise SnapshotCorrupt(where, "not a JSON object")
+    version = document.get("schema_version")
+    if not isinstance(version, str) or not version.split(".")[0].isdigit():
+        raise SnapshotCorrupt(where, f"schema_version {version!r} is not a version string")
+    if int(version.split(".")[0]) != SUPPORTED_MAJOR:
+        raise SnapshotCorrupt(
+            where,
+            f"schema_version {version} is not supported (this tool reads {SUPPORTED_MAJOR}.x); "
+            "upgrade speckit-git-policy",
+        )
+    missing = [key for key in (*CONTENT_KEYS, "policy_id", "hash", "created_at") if key not in document]
+    if missing:
+        raise SnapshotCorrupt(where, f"missing {', '.join(missing)}")
+    if not isinstance(document["policy_id"], str) or not is_policy_id(document["policy_id"]):
+        raise SnapshotCorrupt(where, f"policy_id {document['policy_id']!r} is not a uuid4")
+    try:
+        actual = content_hash(document)
+    except Exception as e:
+        raise SnapshotCorrupt(where, f"content cannot be canonicalized ({e})") from e
+    if actual != document["hash"]:
+        raise SnapshotCorrupt(where, f"hash mismatch: recorded {document['hash']}, content hashes to {actual}")
+    return document
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted key → leaf value (arrays are leaves), for diffs and blame."""
+    if isinstance(value, dict) and value:
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    return {prefix: value} if prefix else {}
+
+
+def policy_keys(document: dict[str, Any]) -> dict[str, Any]:
+    """Every dotted policy key of a snapshot with its value."""
+    return flatten({name: document.get(name, {}) for name in POLICY_BLOCKS})
+
+
+def diff_documents(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """Key-level differences of the policy blocks and source digests."""
+    def keyed(document: dict[str, Any]) -> dict[str, Any]:
+        keys = policy_keys(document)
+        keys.update(flatten(document.get("source_digests", {}), "source_digests"))
+        return keys
+
+    before, after = keyed(old), keyed(new)
+    changes = []
+    for key in sorted(set(before) | set(after)):
+        if key not in before or key not in after or _differs(before[key], after[key]):
+            changes.append({"key": key, "old": before.get(key), "new": after.get(key)})
+    return changes
+
+
+def _differs(old: Any, new: Any) -> bool:
+    # Compare as JSON, not as Python: 1 == 1.0 == True in Python, not in a policy.
+    return bool(canonical_bytes(old) != canonical_bytes(new))

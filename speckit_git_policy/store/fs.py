@@ -1,0 +1,198 @@
+"""The filesystem copy: ``.speckit/policies/snapshot-<policy_id>.json`` (SPEC §4).
+
+Snapshot files are immutable and written atomically (temp file, fsync, rename).
+Two small indexes sit beside them so that no lookup reads every snapshot:
+
+* ``.speckit/index/by-hash/<hash>`` holds the policy id of that content. It is
+  created with ``link()``, which fails when the name exists: of two processes
+  capturing the same content at once, exactly one claims the hash.
+* ``.speckit/bindings/<policy_id>.jsonl`` is an append-only log of binding
+  operations (bind, rewrite); one ``O_APPEND`` write per line, and a torn last
+  line left by a kill is skipped on read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import BadInput
+from ..ids import check_content_hash, is_policy_id
+
+SPECKIT_DIR = ".speckit"
+EXCLUDE_LINE = "/.speckit/"
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader or a kill never sees a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class FilesystemStore:
+    """Snapshots, hash index and binding logs under ``<work tree>/.speckit``."""
+
+    def __init__(self, work_tree: Path) -> None:
+        self.base = work_tree / SPECKIT_DIR
+        self.policies = self.base / "policies"
+        self.by_hash = self.base / "index" / "by-hash"
+        self.binding_logs = self.base / "bindings"
+
+    # ---- snapshots -----------------------------------------------------------
+    def path_for(self, policy_id: str) -> Path:
+        if not is_policy_id(policy_id):
+            raise BadInput(f"{policy_id!r} is not a policy id")
+        return self.policies / f"snapshot-{policy_id}.json"
+
+    def relative_path(self, policy_id: str) -> str:
+        return f"{SPECKIT_DIR}/policies/snapshot-{policy_id}.json"
+
+    def write(self, policy_id: str, data: bytes) -> Path:
+        path = self.path_for(policy_id)
+        atomic_write(path, data)
+        return path
+
+    def read(self, policy_id: str) -> bytes | None:
+        path = self.path_for(policy_id)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def remove(self, policy_id: str) -> None:
+        try:
+            os.unlink(self.path_for(policy_id))
+        except FileNotFoundError:
+            pass
+
+    def ids(self) -> list[str]:
+        try:
+            names = os.listdir(self.policies)
+        except FileNotFoundError:
+            return []
+        found = []
+        for name in names:
+            if name.startswith("snapshot-") and name.endswith(".json"):
+                candidate = name[len("snapshot-"):-len(".json")]
+                if is_policy_id(candidate):
+                    found.append(candidate)
+        return sorted(found)
+
+    def ids_with_prefix(self, prefix: str) -> list[str]:
+        return [policy_id for policy_id in self.ids() if policy_id.startswith(prefix)]
+
+    # ---- hash index ----------------------------------------------------------
+    def id_for_hash(self, content_hash: str) -> str | None:
+        try:
+            value = (self.by_hash / check_content_hash(content_hash)).read_text().strip()
+        except FileNotFoundError:
+            return None
+        return value if is_policy_id(value) else None
+
+    def claim_hash(self, content_hash: str, policy_id: str) -> str:
+        """Record ``policy_id`` for the hash unless another id got there first; return the winner."""
+        target = self.by_hash / check_content_hash(content_hash)
+        self.by_hash.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=".claim.", dir=self.by_hash)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(policy_id + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temp, target)
+            except FileExistsError:
+                winner = self.id_for_hash(content_hash)
+                if winner is None or not self.path_for(winner).exists():
+                    os.replace(temp, target)  # the claim points at nothing: take it over
+                    return policy_id
+                return winner
+        finally:
+            try:
+                os.unlink(temp)
+            except FileNotFoundError:
+                pass
+        return policy_id
+
+    def set_hash(self, content_hash: str, policy_id: str) -> None:
+        atomic_write(self.by_hash / check_content_hash(content_hash), (policy_id + "\n").encode())
+
+    # ---- bindings ------------------------------------------------------------
+    def _binding_log(self, policy_id: str) -> Path:
+        if not is_policy_id(policy_id):
+            raise BadInput(f"{policy_id!r} is not a policy id")
+        return self.binding_logs / f"{policy_id}.jsonl"
+
+    def append_binding_op(self, policy_id: str, op: dict[str, Any]) -> None:
+        path = self._binding_log(policy_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        line = (json.dumps(op, sort_keys=True, separators=(",", ":")) + "\n").encode()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def binding_ops(self, policy_id: str) -> Iterator[dict[str, Any]]:
+        try:
+            raw = self._binding_log(policy_id).read_bytes()
+        except FileNotFoundError:
+            return
+        for line in raw.splitlines():
+            try:
+                op = json.loads(line)
+            except ValueError:
+                continue  # a line torn by a kill mid-append
+            if isinstance(op, dict):
+                yield op
+
+    def binding_log_ids(self) -> list[str]:
+        try:
+            names = os.listdir(self.binding_logs)
+        except FileNotFoundError:
+            return []
+        return sorted(n[: -len(".jsonl")] for n in names if n.endswith(".jsonl") and is_policy_id(n[:-6]))
+
+
+def ensure_excluded(common_dir: Path) -> None:
+    """Keep ``.speckit/`` out of commits through git's exclude file (idempotent)."""
+    exclude = common_dir / "info" / "exclude"
+    try:
+        text = exclude.read_text()
+    except FileNotFoundError:
+        text = ""
+    if any(line.strip() in (EXCLUDE_LINE, ".speckit/", ".speckit", "/.speckit") for line in text.splitlines()):
+        return
+    addition = ("" if text.endswith("\n") or not text else "\n") + f"{EXCLUDE_LINE}\n"
+    atomic_write(exclude, (text + addition).encode())
