@@ -60,6 +60,7 @@ def cli(ctx: click.Context, directory: str | None) -> None:
 # Each module of this package lists its click commands in COMMANDS.
 COMMAND_MODULES = [
     "policy_commands",
+    "demo_commands",
 ]
 
 
