@@ -61,6 +61,7 @@ def cli(ctx: click.Context, directory: str | None) -> None:
 COMMAND_MODULES = [
     "policy_commands",
     "demo_commands",
+    "capsule_commands",
 ]
 
 

@@ -95,6 +95,13 @@ class FilesystemStore:
         except FileNotFoundError:
             pass
 
+    def mark_pruned(self, policy_id: str) -> None:
+        """Record that the copy was removed on purpose, so verify does not restore it."""
+        atomic_write(self.base / "pruned" / self.path_for(policy_id).name, b"")
+
+    def is_pruned(self, policy_id: str) -> bool:
+        return (self.base / "pruned" / self.path_for(policy_id).name).exists()
+
     def ids(self) -> list[str]:
         try:
             names = os.listdir(self.policies)

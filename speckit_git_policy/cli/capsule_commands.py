@@ -1,0 +1,66 @@
+"""Commands over the two copies and the capsule: verify, prune, resolve, push, pull."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import BadInput
+from .common import emit_json, json_option, repo_from, stores_from
+
+
+@click.command()
+@click.option("--repair", is_flag=True, help="Restore a missing or corrupted copy from the other.")
+@json_option
+@click.pass_context
+def verify(ctx: click.Context, repair: bool, as_json: bool) -> None:
+    """Hashes, parity of both copies, event lint and missed captures."""
+    from ..verify import verify as run_verify
+
+    report = run_verify(repo_from(ctx), repair=repair)
+    if as_json:
+        emit_json(report.as_json())
+    else:
+        for problem in report.problems:
+            status = "repaired" if problem.repaired else problem.severity
+            where = problem.uri or problem.path or ""
+            click.echo(f"{status}: {where + ': ' if where else ''}{problem.message}",
+                       err=not problem.repaired)
+        broken = sum(problem.broken for problem in report.problems)
+        click.echo(f"checked {report.checked} snapshot(s): "
+                   + ("ok" if report.ok else f"{broken} problem(s); try: git speckit-policy verify --repair"))
+    if not report.ok:
+        ctx.exit(1)
+
+
+@click.command()
+@click.option("--keep", type=click.IntRange(min=0), help="Keep the newest N snapshots.")
+@click.option("--older-than", "older_than", type=click.FloatRange(min=0), metavar="DAYS",
+              help="Remove only snapshots older than DAYS.")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@json_option
+@click.pass_context
+def prune(ctx: click.Context, keep: int | None, older_than: float | None, dry_run: bool,
+          as_json: bool) -> None:
+    """Remove filesystem snapshots by count or age (never one a run refers to)."""
+    from ..prune import prune as run_prune
+
+    if keep is None and older_than is None:
+        raise BadInput("prune needs --keep N and/or --older-than DAYS")
+    _, stores = stores_from(ctx)
+    result = run_prune(stores, keep=keep, older_than_days=older_than, dry_run=dry_run)
+    if as_json:
+        emit_json({"removed": result.removed, "dry_run": dry_run,
+                   "kept_for_runs": result.kept_for_runs,
+                   "kept_without_capsule_copy": result.kept_without_capsule_copy})
+        return
+    verb = "would remove" if dry_run else "removed"
+    for policy_id in result.removed:
+        click.echo(f"{verb} {stores.fs.relative_path(policy_id)}")
+    for policy_id in result.kept_for_runs:
+        click.echo(f"kept {policy_id}: a run refers to it")
+    for policy_id in result.kept_without_capsule_copy:
+        click.echo(f"kept {policy_id}: the capsule has no copy of it")
+    click.echo(f"{verb} {len(result.removed)} snapshot(s)")
+
+
+COMMANDS = [verify, prune]

@@ -1,0 +1,147 @@
+"""``verify``: both copies of every snapshot, the event lint and missed captures (SPEC §4, §8).
+
+A copy that is missing or corrupted is restored from the other copy, but only
+after that one's hash checks out (``repair=True``); nothing is ever restored
+from a copy that does not verify.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import SnapshotCorrupt
+from .gitio import GitRepo
+from .snapshot import load_document
+from .store import Stores
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass
+class Problem:
+    kind: str
+    message: str
+    uri: str | None = None
+    path: str | None = None
+    severity: str = ERROR
+    repaired: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "severity": self.severity, "uri": self.uri, "path": self.path,
+            "message": self.message, "repaired": self.repaired, **self.extra,
+        }
+
+    @property
+    def broken(self) -> bool:
+        return self.severity == ERROR and not self.repaired
+
+
+@dataclass
+class Report:
+    checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(problem.broken for problem in self.problems)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checked": self.checked,
+                "problems": [problem.as_json() for problem in self.problems]}
+
+
+def _check(data: bytes | None, where: str, policy_id: str) -> tuple[dict[str, Any] | None, str | None]:
+    """(document, None) when the copy verifies, else (None, reason); (None, None) when absent."""
+    if data is None:
+        return None, None
+    try:
+        document = load_document(data, where)
+    except SnapshotCorrupt as e:
+        return None, e.reason
+    if document["policy_id"] != policy_id:
+        return None, f"holds policy_id {document['policy_id']}"
+    return document, None
+
+
+def check_snapshot(stores: Stores, policy_id: str, repair: bool) -> list[Problem]:
+    uri, path = stores.uri(policy_id), stores.fs.relative_path(policy_id)
+    fs_bytes = stores.fs.read(policy_id)
+    capsule = stores.capsule
+    capsule_bytes = capsule.get_snapshot(policy_id) if capsule is not None else None
+    fs_doc, fs_bad = _check(fs_bytes, path, policy_id)
+    capsule_doc, capsule_bad = _check(capsule_bytes, uri, policy_id)
+    problems: list[Problem] = []
+
+    def copy_problem(place: str, reason: str | None, restore: Callable[[], None] | None) -> None:
+        what = f"{place} copy is corrupted: {reason}" if reason else f"{place} copy is missing"
+        problem = Problem("parity" if reason is None else "corrupt", what, uri, path)
+        if repair and restore is not None:
+            restore()
+            problem.repaired = True
+        problems.append(problem)
+
+    if fs_doc is None and (capsule is None or capsule_doc is None):
+        reasons = "; ".join(r for r in (fs_bad, capsule_bad) if r) or "no copy is readable"
+        return [Problem("corrupt", f"no copy verifies: {reasons}", uri, path)]
+    good_bytes = fs_bytes if fs_doc is not None else capsule_bytes
+    good = fs_doc if fs_doc is not None else capsule_doc
+    assert good_bytes is not None and good is not None
+    if fs_bytes is None and stores.fs.is_pruned(policy_id):
+        pass  # removed on purpose by prune; the capsule copy is the record
+    elif fs_doc is None:
+        copy_problem("filesystem", fs_bad, lambda: stores.fs.write(policy_id, good_bytes))
+    if capsule is not None and capsule_doc is None:
+        copy_problem("capsule", capsule_bad, lambda: capsule.put_snapshot(
+            policy_id, good["hash"], good["created_at"], good_bytes))
+    if fs_doc is not None and capsule_doc is not None and fs_bytes != capsule_bytes:
+        problems.append(Problem("parity", "both copies verify but their bytes differ", uri, path))
+    if good.get("provenance", {}).get("validated") is False:
+        problems.append(Problem("unvalidated", "this snapshot's policy did not pass validation "
+                                "(committed with --no-verify?)", uri, path, severity=WARNING))
+    return problems
+
+
+def verify(repo: GitRepo, *, repair: bool = False, progress: Callable[[int, int], None] | None = None
+           ) -> Report:
+    stores = Stores(repo)
+    report = Report()
+    ids = stores.ids()
+    for number, policy_id in enumerate(ids, start=1):
+        report.problems.extend(check_snapshot(stores, policy_id, repair))
+        report.checked += 1
+        if progress is not None:
+            progress(number, len(ids))
+    report.problems.extend(_event_problems(repo))
+    report.problems.extend(_missed_capture_problems(repo))
+    return report
+
+
+def _event_problems(repo: GitRepo) -> list[Problem]:
+    try:
+        from .runs import lint_events
+    except ImportError:  # runs land separately
+        return []
+    problems = []
+    for item in lint_events(repo):
+        problems.append(Problem("event", f"run {item['run_id']} seq {item['seq']}: {item['message']}",
+                                uri=item.get("uri"), extra={"run_id": item["run_id"], "seq": item["seq"]}))
+    return problems
+
+
+def _missed_capture_problems(repo: GitRepo) -> list[Problem]:
+    try:
+        from .hooks import missed_captures
+    except ImportError:
+        return []
+    return [
+        Problem("missed_capture",
+                f"commit {sha[:12]} changed the policy but has no snapshot; "
+                f"run: git speckit-policy capture --commit {sha[:12]}",
+                extra={"commit": sha})
+        for sha in missed_captures(repo)
+    ]
