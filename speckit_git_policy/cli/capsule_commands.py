@@ -5,20 +5,26 @@ from __future__ import annotations
 import click
 
 from ..errors import BadInput
-from .common import emit_json, json_option, repo_from, stores_from
+from .common import emit_json, format_option, json_option, repo_from, stores_from
 
 
 @click.command()
 @click.option("--repair", is_flag=True, help="Restore a missing or corrupted copy from the other.")
+@format_option
 @json_option
 @click.pass_context
-def verify(ctx: click.Context, repair: bool, as_json: bool) -> None:
+def verify(ctx: click.Context, repair: bool, output_format: str, as_json: bool) -> None:
     """Hashes, parity of both copies, event lint and missed captures."""
+    from ..annotations import GITHUB, github_annotation, resolve_format
     from ..verify import verify as run_verify
 
     report = run_verify(repo_from(ctx), repair=repair)
     if as_json:
         emit_json(report.as_json())
+    elif resolve_format(output_format) == GITHUB:
+        for problem in report.problems:
+            level = "notice" if problem.repaired else problem.severity
+            click.echo(github_annotation(level, problem.message, problem.path, None, problem.uri))
     else:
         for problem in report.problems:
             status = "repaired" if problem.repaired else problem.severity

@@ -11,6 +11,10 @@ from ..gitio import GitRepo
 from ..store import Stores
 
 json_option = click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+format_option = click.option(
+    "--format", "output_format", type=click.Choice(["auto", "plain", "github"]), default="auto",
+    show_default=True, help="Problem format: plain file:line, or GitHub Actions annotations "
+    "(auto: github when GITHUB_ACTIONS=true).")
 
 
 def repo_from(ctx: click.Context) -> GitRepo:

@@ -6,21 +6,26 @@ import sys
 
 import click
 
-from .common import emit_json, emit_table, json_option, repo_from, short, stores_from
+from .common import emit_json, emit_table, format_option, json_option, repo_from, short, stores_from
 
 
 @click.command()
 @click.option("--staged", is_flag=True, help="Validate what the index holds (what will be committed).")
+@format_option
 @json_option
 @click.pass_context
-def validate(ctx: click.Context, staged: bool, as_json: bool) -> None:
+def validate(ctx: click.Context, staged: bool, output_format: str, as_json: bool) -> None:
     """Doc and policy lint of the sources (SPEC §8)."""
+    from ..annotations import GITHUB, github_annotation, resolve_format
     from ..lint import validate as run_validate
     from ..sources import INDEX, WORKTREE
 
     issues = run_validate(repo_from(ctx), INDEX if staged else WORKTREE)
     if as_json:
         emit_json({"ok": not issues, "errors": [issue.as_json() for issue in issues]})
+    elif resolve_format(output_format) == GITHUB:
+        for issue in issues:
+            click.echo(github_annotation("error", issue.message, issue.file, issue.line, issue.key or None))
     else:
         for issue in issues:
             click.echo(issue.render(), err=True)
