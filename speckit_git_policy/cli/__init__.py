@@ -19,7 +19,13 @@ class SpeckitGroup(click.Group):
     """Maps library errors to exit codes; never shows a traceback."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("prog_name", "git speckit-policy")
+        import os
+
+        completing = "_GIT_SPECKIT_POLICY_COMPLETE" in os.environ
+        # Completion scripts are registered for the console script's own name; help
+        # text shows the git subcommand form users type.
+        kwargs.setdefault("prog_name", "git-speckit-policy" if completing else "git speckit-policy")
+        kwargs.setdefault("complete_var", "_GIT_SPECKIT_POLICY_COMPLETE")
         return super().main(*args, **kwargs)
 
     def invoke(self, ctx: click.Context) -> Any:
