@@ -1,0 +1,429 @@
+"""The capsule: snapshots, their bindings to commits, the indexes that make lookups
+cheap, and run event logs, all stored as git objects under ``refs/speckit/<ws>/``.
+
+Layout and reasons: docs/CAPSULE-LAYOUT.md and ``capsule_layout.py``. Every write
+builds the new objects first and then moves one ref with compare-and-swap
+(``capsule_git.RefUpdater``), so concurrent writers never lose each other's work
+and a killed writer never leaves a ref pointing at a missing object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+from ..canonical import canonical_bytes, parse_json_bytes
+from ..errors import BadInput, NotFound
+from ..gitio import GitRepo
+from ..ids import check_policy_id_prefix, check_run_id, check_workspace
+from . import capsule_layout as layout
+from .capsule_git import (
+    BLOB_MODE, TREE_MODE, ObjectIO, RefUpdater, TreeEdit, commit_identity, ref_bytes,
+)
+
+SNAPSHOT_MAX_BYTES = 16 * 1024 * 1024
+EVENT_MAX_BYTES = 1024 * 1024
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Capsule:
+    """One workspace's capsule in one repository."""
+
+    def __init__(self, repo: GitRepo, workspace: str = layout.DEFAULT_WORKSPACE) -> None:
+        self.repo = repo
+        self.workspace = check_workspace(workspace)
+        self._io: ObjectIO | None = None
+        self._refs: RefUpdater | None = None
+        self._identity: bytes | None = None
+        self._empty_blob: bytes | None = None
+
+    @classmethod
+    def for_repo(cls, repo: GitRepo) -> Capsule | None:
+        """The configured capsule, or None when ``speckit.capsule`` is false (rollback)."""
+        if not repo.config_bool("speckit.capsule", True):
+            return None
+        return cls(repo, repo.config_get("speckit.workspace") or layout.DEFAULT_WORKSPACE)
+
+    # ---- plumbing ----------------------------------------------------------------
+    @property
+    def io(self) -> ObjectIO:
+        if self._io is None:
+            self._io = ObjectIO(self.repo.dulwich())
+        return self._io
+
+    @property
+    def refs(self) -> RefUpdater:
+        if self._refs is None:
+            self._refs = RefUpdater(self.repo.dulwich())
+        return self._refs
+
+    def _root(self, ref: str) -> bytes | None:
+        """Tree of the commit ``ref`` points at, None when the ref does not exist."""
+        commit_id = self.refs.read(ref_bytes(ref))
+        return self._tree_of(commit_id)
+
+    def _tree_of(self, commit_id: bytes | None) -> bytes | None:
+        return self.io.commit(commit_id).tree if commit_id else None
+
+    def _commit(self, tree: bytes, parents: list[bytes | None], message: str) -> bytes:
+        return self.io.write_commit(tree, [p for p in parents if p], message, self.identity)
+
+    @property
+    def identity(self) -> bytes:
+        if self._identity is None:
+            self._identity = commit_identity(self.repo.dulwich())
+        return self._identity
+
+    @property
+    def empty_blob(self) -> bytes:
+        """Index entries are markers: their name is the data, so they share one blob."""
+        if self._empty_blob is None:
+            self._empty_blob = self.io.write_blob(b"")
+        return self._empty_blob
+
+    def _names(self, tree: bytes | None, path: str) -> list[str]:
+        entry = self.io.lookup(tree, path.split("/"))
+        if entry is None or entry[0] != TREE_MODE:
+            return []
+        return sorted(self.io.entries(entry[1]))
+
+    # ---- addressing ----------------------------------------------------------------
+    @property
+    def policy_ref(self) -> str:
+        return layout.policy_ref(self.workspace)
+
+    def policy_uri(self, policy_id: str) -> str:
+        return layout.policy_uri(self.workspace, policy_id)
+
+    def run_uri(self, run_id: str) -> str:
+        return layout.run_uri(self.workspace, run_id)
+
+    def resolve(self, uri: str) -> dict[str, str]:
+        """URI -> {"uri", "ref", "object", "path"}. For a snapshot the object is the
+        blob of its bytes; for a run it is the tree holding one blob per event."""
+        parsed = layout.parse_uri(uri)
+        if parsed.workspace != self.workspace:
+            raise BadInput(
+                f"{uri!r} names workspace {parsed.workspace!r}, but this repository's "
+                f"capsule workspace is {self.workspace!r} (git config speckit.workspace)"
+            )
+        if parsed.kind == "policy":
+            ref, path = self.policy_ref, layout.snapshot_path(parsed.ident)
+        else:
+            ref, path = layout.run_ref(self.workspace, parsed.ident), parsed.ident
+        entry = self.io.lookup(self._root(ref), path.split("/"))
+        if entry is None:
+            raise NotFound(f"{uri}: not in the capsule")
+        return {"uri": str(parsed), "ref": ref, "object": entry[1].decode(), "path": path}
+
+    # ---- snapshots ---------------------------------------------------------------------
+    def put_snapshot(
+        self, policy_id: str, content_hash: str, created_at: str, data: bytes,
+        *, replace: bool = False,
+    ) -> str:
+        """Store the snapshot's exact bytes and index its hash; return the blob id.
+
+        Storing the same bytes again changes nothing. Different bytes under an id
+        already stored are refused, unless ``replace`` (``verify --repair`` restoring
+        a corrupted capsule copy from a checked FS copy).
+        """
+        _check_snapshot(policy_id, content_hash, created_at, data)
+        blob = self.io.write_blob(data)
+        path = layout.snapshot_path(policy_id)
+        marker = (BLOB_MODE, self.empty_blob)
+
+        def compute(old: bytes | None) -> bytes | None:
+            root = self._tree_of(old)
+            existing = self.io.lookup(root, path.split("/"))
+            if existing is not None and existing[1] == blob:
+                return None
+            edit = TreeEdit()
+            if existing is not None:
+                if not replace:
+                    raise BadInput(
+                        f"snapshot {policy_id} is already in the capsule with different bytes "
+                        "(snapshots are immutable)"
+                    )
+                stale_hash = _hash_of(self.io.blob_bytes(existing[1]))
+                if stale_hash and stale_hash != content_hash:
+                    edit.delete(f"{layout.hash_index_dir(stale_hash)}/{policy_id}")
+            edit.put(path, (BLOB_MODE, blob))
+            edit.put(f"{layout.hash_index_dir(content_hash)}/{policy_id}", marker)
+            verb = "replace" if existing is not None else "add"
+            return self._commit(edit.apply(self.io, root), [old], f"{verb} snapshot {policy_id}")
+
+        self.refs.update(ref_bytes(self.policy_ref), compute)
+        return blob.decode()
+
+    def get_snapshot(self, policy_id: str) -> bytes | None:
+        layout.check_policy_id(policy_id)
+        entry = self._snapshot_entry(self._root(self.policy_ref), policy_id)
+        return self.io.blob_bytes(entry[1]) if entry else None
+
+    def _snapshot_entry(self, root: bytes | None, policy_id: str) -> tuple[int, bytes] | None:
+        return self.io.lookup(root, layout.snapshot_path(policy_id).split("/"))
+
+    def snapshot_ids(self) -> list[str]:
+        return self.snapshot_ids_in(self._root(self.policy_ref))
+
+    def ids_with_prefix(self, prefix: str) -> list[str]:
+        check_policy_id_prefix(prefix)
+        root = self._root(self.policy_ref)
+        shards = [s for s in self._names(root, "snapshots") if s.startswith(prefix[:2])]
+        ids = [
+            layout.policy_id_from_name(name)
+            for shard in shards
+            for name in self._names(root, f"snapshots/{shard}")
+        ]
+        return [i for i in ids if i.startswith(prefix)]
+
+    def ids_for_hash(self, content_hash: str) -> list[str]:
+        """Every snapshot of that content, oldest first: one tree read, no scan."""
+        layout.check_hash(content_hash)
+        root = self._root(self.policy_ref)
+        return self._oldest_first(root, self._names(root, layout.hash_index_dir(content_hash)))
+
+    def _oldest_first(self, root: bytes | None, ids: list[str]) -> list[str]:
+        def created_at(policy_id: str) -> str:
+            entry = self._snapshot_entry(root, policy_id)
+            document = _json_object(self.io.blob_bytes(entry[1])) if entry else None
+            value = document.get("created_at") if document else None
+            return value if isinstance(value, str) else ""
+
+        return sorted(ids, key=lambda i: (created_at(i), i))
+
+    def iter_snapshot_blobs(self) -> Iterator[tuple[str, str, bytes]]:
+        """(policy_id, blob id, bytes) of every stored snapshot, for ``verify``."""
+        root = self._root(self.policy_ref)
+        for policy_id in self.snapshot_ids_in(root):
+            entry = self._snapshot_entry(root, policy_id)
+            if entry is not None:
+                yield policy_id, entry[1].decode(), self.io.blob_bytes(entry[1])
+
+    def snapshot_ids_in(self, root: bytes | None) -> list[str]:
+        return [
+            layout.policy_id_from_name(name)
+            for shard in self._names(root, "snapshots")
+            for name in self._names(root, f"snapshots/{shard}")
+        ]
+
+    # ---- bindings ----------------------------------------------------------------------
+    def add_binding(self, policy_id: str, commit: str) -> bool:
+        """Bind a commit that carries the snapshot's content; False if already bound.
+
+        The commit becomes a parent of the capsule commit that records the binding,
+        so it stays reachable (gc keeps it, push carries it) even after a rebase.
+        """
+        layout.check_policy_id(policy_id)
+        self._require_commit(layout.check_commit_sha(commit))
+        added = False
+
+        def compute(old: bytes | None) -> bytes | None:
+            nonlocal added
+            root = self._tree_of(old)
+            if self._snapshot_entry(root, policy_id) is None:
+                raise NotFound(f"snapshot {policy_id} is not in the capsule")
+            bindings = self._bindings_in(root, policy_id)
+            added = not any(commit == b["commit"] or commit in b["rewritten_from"] for b in bindings)
+            if not added:
+                return None
+            bindings.append({"commit": commit, "rewritten_from": [], "bound_at": utc_now()})
+            edit = TreeEdit()
+            self._stage_bindings(edit, policy_id, bindings, [commit])
+            tree = edit.apply(self.io, root)
+            return self._commit(tree, [old, commit.encode()], f"bind {policy_id} to {commit}")
+
+        self.refs.update(ref_bytes(self.policy_ref), compute)
+        return added
+
+    def rewrite(self, mapping: dict[str, str]) -> list[str]:
+        """Follow rewritten commits (post-rewrite): each binding on an old SHA moves
+        to the new one and keeps the old as ``rewritten_from``; the old commit stays
+        reachable through the capsule. Returns the affected policy ids."""
+        pairs = [(layout.check_commit_sha(o), layout.check_commit_sha(n)) for o, n in mapping.items()]
+        pairs = [(o, n) for o, n in pairs if o != n]
+        affected: list[str] = []
+
+        def compute(old: bytes | None) -> bytes | None:
+            root = self._tree_of(old)
+            changed: dict[str, list[dict[str, Any]]] = {}
+            new_commits: list[str] = []
+            for old_sha, new_sha in pairs:
+                for policy_id in self._names(root, layout.commit_index_dir(old_sha)):
+                    bindings = changed.get(policy_id) or self._bindings_in(root, policy_id)
+                    if _move_binding(bindings, old_sha, new_sha):
+                        self._require_commit(new_sha)
+                        changed[policy_id] = bindings
+                        new_commits.append(new_sha)
+            affected[:] = sorted(changed)
+            if not changed:
+                return None
+            edit = TreeEdit()
+            for policy_id, bindings in changed.items():
+                self._stage_bindings(edit, policy_id, bindings, new_commits)
+            tree = edit.apply(self.io, root)
+            parents = [old, *(c.encode() for c in sorted(set(new_commits)))]
+            return self._commit(tree, parents, f"rewrite {len(pairs)} commit(s)")
+
+        self.refs.update(ref_bytes(self.policy_ref), compute)
+        return affected
+
+    def _stage_bindings(
+        self, edit: TreeEdit, policy_id: str, bindings: list[dict[str, Any]], commits: list[str]
+    ) -> None:
+        edit.put(layout.binding_path(policy_id), (BLOB_MODE, self.io.write_blob(canonical_bytes(bindings))))
+        bound = {b["commit"] for b in bindings}
+        for commit in commits:
+            if commit in bound:
+                edit.put(f"{layout.commit_index_dir(commit)}/{policy_id}", (BLOB_MODE, self.empty_blob))
+
+    def _require_commit(self, commit: str) -> None:
+        if not self.io.is_commit(commit.encode()):
+            raise NotFound(f"{commit}: no such commit in this repository")
+
+    def _bindings_in(self, root: bytes | None, policy_id: str) -> list[dict[str, Any]]:
+        entry = self.io.lookup(root, layout.binding_path(policy_id).split("/"))
+        if entry is None:
+            return []
+        value = parse_json_bytes(self.io.blob_bytes(entry[1]))
+        return value if isinstance(value, list) else []
+
+    def bindings(self, policy_id: str) -> list[dict[str, Any]]:
+        """[{"commit", "rewritten_from", "bound_at"}] in bind order."""
+        layout.check_policy_id(policy_id)
+        root = self._root(self.policy_ref)
+        if self._snapshot_entry(root, policy_id) is None:
+            raise NotFound(f"snapshot {policy_id} is not in the capsule")
+        return self._bindings_in(root, policy_id)
+
+    def all_bindings(self) -> dict[str, list[dict[str, Any]]]:
+        """Every snapshot's bindings: reads one blob per bound snapshot."""
+        root = self._root(self.policy_ref)
+        result: dict[str, list[dict[str, Any]]] = {}
+        for shard in self._names(root, "bindings"):
+            for name in self._names(root, f"bindings/{shard}"):
+                policy_id = layout.policy_id_from_name(name)
+                result[policy_id] = self._bindings_in(root, policy_id)
+        return result
+
+    def policy_for_commit(self, commit: str) -> str | None:
+        """The snapshot bound to ``commit`` (also as a rewritten-from SHA); when two
+        clones bound the same commit independently, the oldest snapshot wins."""
+        layout.check_commit_sha(commit)
+        root = self._root(self.policy_ref)
+        ids = self._names(root, layout.commit_index_dir(commit))
+        return self._oldest_first(root, ids)[0] if ids else None
+
+    # ---- runs ----------------------------------------------------------------------------
+    def append_event(self, run_id: str, build: Callable[[int], bytes]) -> tuple[int, bytes]:
+        """Append one event; ``build(seq)`` makes its bytes for the seq it will get.
+
+        The seq is the run's length when the compare-and-swap wins; on a lost race
+        ``build`` is called again with the new length, so seqs never gap or repeat.
+        """
+        check_run_id(run_id)
+        appended: tuple[int, bytes] = (-1, b"")
+
+        def compute(old: bytes | None) -> bytes:
+            nonlocal appended
+            root = self._tree_of(old)
+            seq = len(self._names(root, run_id))
+            data = build(seq)
+            _check_event(run_id, seq, data)
+            edit = TreeEdit()
+            edit.put(layout.event_path(run_id, seq), (BLOB_MODE, self.io.write_blob(data)))
+            appended = (seq, data)
+            return self._commit(edit.apply(self.io, root), [old], f"run {run_id}: event {seq}")
+
+        self.refs.update(ref_bytes(layout.run_ref(self.workspace, run_id)), compute)
+        return appended
+
+    def run_events(self, run_id: str) -> list[bytes]:
+        check_run_id(run_id)
+        entry = self._run_entry(run_id)
+        if entry is None:
+            raise NotFound(f"run {run_id!r} is not in the capsule")
+        entries = self.io.entries(entry[1])
+        return [self.io.blob_bytes(entries[name][1]) for name in sorted(entries)]
+
+    def _run_entry(self, run_id: str) -> tuple[int, bytes] | None:
+        root = self._root(layout.run_ref(self.workspace, run_id))
+        entry = self.io.lookup(root, [run_id])
+        return entry if entry is not None and entry[0] == TREE_MODE else None
+
+    def has_run(self, run_id: str) -> bool:
+        check_run_id(run_id)
+        return self._run_entry(run_id) is not None
+
+    def run_ids(self) -> list[str]:
+        prefix = ref_bytes(layout.runs_prefix(self.workspace))
+        shards = sorted(self.refs.refs.subkeys(prefix))
+        runs: list[str] = []
+        for shard in shards:
+            runs.extend(self.io.entries(self._root(f"{layout.runs_prefix(self.workspace)}/{shard.decode()}")))
+        return sorted(runs)
+
+
+# ---- validation ----------------------------------------------------------------------
+def _check_snapshot(policy_id: str, content_hash: str, created_at: str, data: bytes) -> None:
+    layout.check_policy_id(policy_id)
+    layout.check_hash(content_hash)
+    if not isinstance(data, bytes) or len(data) > SNAPSHOT_MAX_BYTES:
+        raise BadInput(f"snapshot {policy_id}: data must be bytes of at most {SNAPSHOT_MAX_BYTES}")
+    document = _json_object(data)
+    if document is None:
+        raise BadInput(f"snapshot {policy_id}: data is not a JSON object")
+    expected = {"policy_id": policy_id, "hash": content_hash, "created_at": created_at}
+    for key, value in expected.items():
+        if document.get(key) != value:
+            raise BadInput(f"snapshot {policy_id}: {key} in the data is {document.get(key)!r}, not {value!r}")
+
+
+def _check_event(run_id: str, seq: int, data: bytes) -> None:
+    if not isinstance(data, bytes) or len(data) > EVENT_MAX_BYTES:
+        raise BadInput(f"run {run_id}: an event must be bytes of at most {EVENT_MAX_BYTES}")
+    event = _json_object(data)
+    if event is None or canonical_bytes(event) != data:
+        raise BadInput(f"run {run_id}: an event must be a canonical (RFC 8785) JSON object")
+    if event.get("seq") != seq:
+        raise BadInput(f"run {run_id}: event seq is {event.get('seq')!r}, expected {seq}")
+    for key in ("event_id", "timestamp"):
+        if not isinstance(event.get(key), str) or not event[key]:
+            raise BadInput(f"run {run_id}: event has no {key}")
+    if "run_id" in event and event["run_id"] != run_id:
+        raise BadInput(f"event run_id {event['run_id']!r} does not match run {run_id!r}")
+
+
+def _json_object(data: bytes) -> dict[str, Any] | None:
+    try:
+        value = parse_json_bytes(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _hash_of(data: bytes) -> str | None:
+    document = _json_object(data)
+    value = document.get("hash") if document else None
+    return value if isinstance(value, str) and len(value) == 64 else None
+
+
+def _move_binding(bindings: list[dict[str, Any]], old_sha: str, new_sha: str) -> bool:
+    """Replace ``old_sha`` by ``new_sha`` in place; fold into an existing binding of
+    ``new_sha`` (a rebase's post-commit may have bound it already)."""
+    index = next((i for i, b in enumerate(bindings) if b["commit"] == old_sha), None)
+    if index is None:
+        return False
+    moved = bindings[index]
+    history = [*moved["rewritten_from"], old_sha]
+    existing = next((b for b in bindings if b["commit"] == new_sha), None)
+    if existing is not None:
+        bindings.remove(existing)
+        history = list(dict.fromkeys([*history, *existing["rewritten_from"]]))
+    moved["commit"] = new_sha
+    moved["rewritten_from"] = history
+    return True

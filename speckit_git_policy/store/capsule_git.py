@@ -1,0 +1,304 @@
+"""Object and ref plumbing under the capsule: crash-safe loose objects, copy-on-write
+tree edits and compare-and-swap ref updates.
+
+Ref names and object ids are ``bytes`` in dulwich; this module is the edge where the
+capsule's ``str`` names become bytes (``ref_bytes``) and back. Everything here knows
+nothing about snapshots or runs: ``capsule.py`` builds those on top.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from dulwich.file import FileLocked
+from dulwich.objects import Blob, Commit, ShaFile, Tree
+
+from ..errors import GitError, StaleLock
+
+if TYPE_CHECKING:
+    from dulwich.repo import Repo as DulwichRepo
+
+TREE_MODE = 0o040000
+BLOB_MODE = 0o100644
+
+# A lock file older than this was left by a killed process: a live writer holds a
+# ref lock for well under a millisecond.
+STALE_LOCK_SECONDS = 5.0
+# However busy the ref, give up instead of waiting for ever.
+LOCK_WAIT_SECONDS = 30.0
+CAS_MAX_ATTEMPTS = 2000
+
+Entry = tuple[int, bytes]  # (mode, hex object id)
+
+
+def ref_bytes(name: str) -> bytes:
+    return name.encode("ascii")
+
+
+def ref_str(name: bytes) -> str:
+    return name.decode("ascii")
+
+
+class ObjectIO:
+    """Reads and writes objects of one repository's object database."""
+
+    def __init__(self, repo: DulwichRepo, cache_size: int = 4096) -> None:
+        self.repo = repo
+        self.store = repo.object_store
+        self.objects_dir = str(self.store.path)
+        # Objects are immutable, so a parsed tree can be cached by id forever.
+        self._trees: OrderedDict[bytes, Tree] = OrderedDict()
+        self._cache_size = cache_size
+
+    # ---- reading ------------------------------------------------------------
+    def tree(self, tree_id: bytes) -> Tree:
+        cached = self._trees.get(tree_id)
+        if cached is not None:
+            self._trees.move_to_end(tree_id)
+            return cached
+        obj = self.store[tree_id]
+        if not isinstance(obj, Tree):
+            raise GitError(f"capsule object {tree_id.decode()} is not a tree")
+        self._trees[tree_id] = obj
+        if len(self._trees) > self._cache_size:
+            self._trees.popitem(last=False)
+        return obj
+
+    def blob_bytes(self, blob_id: bytes) -> bytes:
+        obj = self.store[blob_id]
+        if not isinstance(obj, Blob):
+            raise GitError(f"capsule object {blob_id.decode()} is not a blob")
+        return obj.as_raw_string()
+
+    def commit(self, commit_id: bytes) -> Commit:
+        obj = self.store[commit_id]
+        if not isinstance(obj, Commit):
+            raise GitError(f"capsule ref points at {commit_id.decode()}, which is not a commit")
+        return obj
+
+    def is_commit(self, commit_id: bytes) -> bool:
+        try:
+            return isinstance(self.store[commit_id], Commit)
+        except KeyError:
+            return False
+
+    def lookup(self, tree_id: bytes | None, path: Iterable[str]) -> Entry | None:
+        """(mode, id) at ``path`` under ``tree_id``; None when any part is missing."""
+        entry: Entry | None = (TREE_MODE, tree_id) if tree_id else None
+        for part in path:
+            if entry is None or entry[0] != TREE_MODE:
+                return None
+            tree = self.tree(entry[1])
+            name = part.encode()
+            entry = tree[name] if name in tree else None
+        return entry
+
+    def entries(self, tree_id: bytes | None) -> dict[str, Entry]:
+        if tree_id is None:
+            return {}
+        return {e.path.decode(): (e.mode, e.sha) for e in self.tree(tree_id).iteritems()}
+
+    # ---- writing ------------------------------------------------------------
+    def write(self, obj: ShaFile) -> bytes:
+        """Store ``obj`` as a loose object, atomically, and return its id.
+
+        dulwich's ``add_object`` writes through ``<object>.lock``: a writer killed
+        mid-write leaves that lock behind and every later writer of the same
+        content would then fail. Git's own way (a ``tmp_obj_*`` file renamed into
+        place) has no such failure mode, and ``git prune`` sweeps the leftovers.
+        """
+        obj_id = obj.id
+        if isinstance(obj, Tree) and obj_id in self._trees:
+            return obj_id
+        hexid = obj_id.decode()
+        directory = os.path.join(self.objects_dir, hexid[:2])
+        path = os.path.join(directory, hexid[2:])
+        try:
+            # Freshen the mtime so a concurrent `git gc` does not prune it before
+            # our ref points at it.
+            os.utime(path, None)
+            return obj_id
+        except FileNotFoundError:
+            pass
+        if self.store.contains_packed(obj_id):
+            return obj_id
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix="tmp_obj_")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(obj.as_legacy_object())
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, path)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        return obj_id
+
+    def write_blob(self, data: bytes) -> bytes:
+        return self.write(Blob.from_string(data))
+
+    def write_tree(self, entries: Mapping[str, Entry]) -> bytes:
+        tree = Tree()
+        for name, (mode, sha) in entries.items():
+            tree.add(name.encode(), mode, sha)
+        tree_id = self.write(tree)
+        self._trees[tree_id] = tree
+        return tree_id
+
+    def write_commit(
+        self, tree_id: bytes, parents: list[bytes], message: str, identity: bytes
+    ) -> bytes:
+        commit = Commit()
+        commit.tree = tree_id
+        commit.parents = _unique(parents)
+        commit.author = commit.committer = identity
+        commit.author_time = commit.commit_time = int(time.time())
+        commit.author_timezone = commit.commit_timezone = 0
+        commit.message = message.encode() + b"\n"
+        return self.write(commit)
+
+
+@dataclass
+class TreeEdit:
+    """A set of changes to a tree, applied copy-on-write: only the trees on the
+    changed paths are rewritten, so an edit costs the same whatever the size of
+    the untouched shards. A change to None removes the entry (and trees left empty)."""
+
+    changes: dict[tuple[str, ...], Entry | None] = field(default_factory=dict)
+
+    def put(self, path: str, entry: Entry) -> None:
+        self.changes[tuple(path.split("/"))] = entry
+
+    def delete(self, path: str) -> None:
+        self.changes[tuple(path.split("/"))] = None
+
+    def apply(self, io: ObjectIO, tree_id: bytes | None) -> bytes:
+        result = self._apply(io, tree_id, dict(self.changes))
+        return result if result is not None else io.write_tree({})
+
+    def _apply(
+        self, io: ObjectIO, tree_id: bytes | None, changes: dict[tuple[str, ...], Entry | None]
+    ) -> bytes | None:
+        entries = io.entries(tree_id)
+        nested: dict[str, dict[tuple[str, ...], Entry | None]] = {}
+        for path, entry in changes.items():
+            if len(path) > 1:
+                nested.setdefault(path[0], {})[path[1:]] = entry
+            elif entry is None:
+                entries.pop(path[0], None)
+            else:
+                entries[path[0]] = entry
+        for name, sub_changes in nested.items():
+            current = entries.get(name)
+            sub_tree = current[1] if current and current[0] == TREE_MODE else None
+            sub_result = self._apply(io, sub_tree, sub_changes)
+            if sub_result is None:
+                entries.pop(name, None)
+            else:
+                entries[name] = (TREE_MODE, sub_result)
+        return io.write_tree(entries) if entries else None
+
+
+class RefUpdater:
+    """Compare-and-swap updates of one ref, retried until they win.
+
+    ``compute(old)`` reads the state at ``old`` and writes every new object before
+    it returns the new commit id, so the ref can only ever move to a complete
+    object graph; a writer killed at any moment leaves the ref where it was.
+    """
+
+    def __init__(self, repo: DulwichRepo) -> None:
+        self.refs = repo.refs
+        self.refs_dir = os.fsdecode(repo.commondir())
+
+    def read(self, name: bytes) -> bytes | None:
+        value = self.refs.read_ref(name)
+        return value if value else None
+
+    def update(
+        self, name: bytes, compute: Callable[[bytes | None], bytes | None]
+    ) -> tuple[bytes | None, bytes | None]:
+        """Move ``name`` to ``compute(old)``; return (old, new). ``compute`` returning
+        None (or ``old``) means there is nothing to change."""
+        for attempt in range(CAS_MAX_ATTEMPTS):
+            old = self.read(name)
+            new = compute(old)
+            if new is None or new == old:
+                return old, old
+            if self._swap(name, old, new):
+                return old, new
+            # Lost the race: someone else moved the ref. Back off a little so the
+            # writers spread out, then rebuild on top of the winner.
+            time.sleep(random.uniform(0, min(0.002 * (attempt + 1), 0.05)))
+        raise GitError(f"gave up updating {ref_str(name)}: {CAS_MAX_ATTEMPTS} lost races in a row")
+
+    def _swap(self, name: bytes, old: bytes | None, new: bytes) -> bool:
+        if old is None:
+            return with_lock_retry(lambda: self.refs.add_if_new(name, new), self.refs_dir)
+        return with_lock_retry(lambda: self.refs.set_if_equals(name, old, new), self.refs_dir)
+
+
+def with_lock_retry(action: Callable[[], bool], base_dir: str) -> bool:
+    """Run ``action``, retrying while dulwich reports ``FileLocked``; a lock that
+    is old (its writer was killed) is reported, never waited on for ever."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    delay = 0.0005
+    while True:
+        try:
+            return action()
+        except FileLocked as e:
+            lock_path = os.fsdecode(e.lockfilename)
+            if _lock_age(lock_path) > STALE_LOCK_SECONDS or time.monotonic() > deadline:
+                raise StaleLock(os.path.join(base_dir, lock_path)
+                                if not os.path.isabs(lock_path) else lock_path) from e
+            time.sleep(random.uniform(delay / 2, delay))
+            delay = min(delay * 2, 0.05)
+
+
+def commit_identity(repo: DulwichRepo) -> bytes:
+    """Who wrote a capsule commit: git's committer identity, else the tool's."""
+    name = os.environ.get("GIT_COMMITTER_NAME") or _config_user(repo, b"name")
+    email = os.environ.get("GIT_COMMITTER_EMAIL") or _config_user(repo, b"email")
+    name = _ident_part(name) or "speckit-git-policy"
+    email = _ident_part(email) or "speckit-git-policy@localhost"
+    return f"{name} <{email}>".encode()
+
+
+def _config_user(repo: DulwichRepo, key: bytes) -> str | None:
+    try:
+        value = repo.get_config_stack().get((b"user",), key)
+    except KeyError:
+        return None
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else None
+
+
+def _ident_part(value: str | None) -> str:
+    """Strip what would make a malformed commit identity (git fsck checks it)."""
+    if not value:
+        return ""
+    return "".join(ch for ch in value if ch not in "<>\n\r\0").strip()
+
+
+def _lock_age(path: str) -> float:
+    try:
+        return time.time() - os.stat(path).st_mtime
+    except FileNotFoundError:
+        return 0.0  # released between the failure and the stat: just retry
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _unique(items: list[bytes]) -> list[bytes]:
+    return list(dict.fromkeys(items))

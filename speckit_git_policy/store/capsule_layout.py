@@ -1,0 +1,135 @@
+"""Where each thing lives in the capsule: ref names, tree paths and ``mv2://`` URIs.
+
+The reasons for this layout are in docs/CAPSULE-LAYOUT.md. In short: a small,
+fixed set of refs per workspace (one for policies, 256 run shards), each pointing
+at a commit whose tree fans out by id prefix, so that no lookup reads a
+``packed-refs`` file or a tree whose size grows with the number of runs much.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from ..errors import BadInput
+from ..ids import check_content_hash, check_run_id, check_workspace, is_policy_id
+
+NAMESPACE = "refs/speckit"
+REFSPEC = "refs/speckit/*:refs/speckit/*"
+DEFAULT_WORKSPACE = "default"
+URI_SCHEME = "mv2://"
+URI_MAX = 512
+EVENT_NAME_DIGITS = 10
+
+_COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
+
+
+def workspace_prefix(workspace: str) -> str:
+    return f"{NAMESPACE}/{workspace}"
+
+
+def policy_ref(workspace: str) -> str:
+    return f"{workspace_prefix(workspace)}/policy"
+
+
+def runs_prefix(workspace: str) -> str:
+    return f"{workspace_prefix(workspace)}/runs"
+
+
+def run_shard(run_id: str) -> str:
+    """Two hex digits of sha256(run_id): spreads runs evenly over 256 refs whatever
+    their naming scheme (sequential ids would all land in one shard by prefix)."""
+    return hashlib.sha256(run_id.encode("utf-8")).hexdigest()[:2]
+
+
+def run_ref(workspace: str, run_id: str) -> str:
+    return f"{runs_prefix(workspace)}/{run_shard(run_id)}"
+
+
+def snapshot_path(policy_id: str) -> str:
+    return f"snapshots/{policy_id[:2]}/{policy_id}.json"
+
+
+def hash_index_dir(content_hash: str) -> str:
+    return f"by-hash/{content_hash[:2]}/{content_hash}"
+
+
+def binding_path(policy_id: str) -> str:
+    return f"bindings/{policy_id[:2]}/{policy_id}.json"
+
+
+def commit_index_dir(commit: str) -> str:
+    return f"by-commit/{commit[:2]}/{commit}"
+
+
+def event_name(seq: int) -> str:
+    return f"{seq:0{EVENT_NAME_DIGITS}d}.json"
+
+
+def event_path(run_id: str, seq: int) -> str:
+    return f"{run_id}/{event_name(seq)}"
+
+
+def policy_id_from_name(name: str) -> str:
+    return name.removesuffix(".json")
+
+
+# ---- validation at the edge -----------------------------------------------------
+def check_policy_id(policy_id: str) -> str:
+    if not isinstance(policy_id, str) or not is_policy_id(policy_id):
+        raise BadInput(f"{policy_id!r} is not a policy id (a lowercase uuid4)")
+    return policy_id
+
+
+def check_commit_sha(commit: str) -> str:
+    if not isinstance(commit, str) or not _COMMIT_SHA.fullmatch(commit):
+        raise BadInput(f"{commit!r} is not a full commit SHA (40 lowercase hex digits)")
+    return commit
+
+
+def check_hash(content_hash: str) -> str:
+    return check_content_hash(content_hash)
+
+
+# ---- URIs ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CapsuleUri:
+    workspace: str
+    kind: str  # "policy" or "runs"
+    ident: str
+
+    def __str__(self) -> str:
+        return f"{URI_SCHEME}{self.workspace}/{self.kind}/{self.ident}"
+
+
+def policy_uri(workspace: str, policy_id: str) -> str:
+    return str(CapsuleUri(workspace, "policy", check_policy_id(policy_id)))
+
+
+def run_uri(workspace: str, run_id: str) -> str:
+    return str(CapsuleUri(workspace, "runs", check_run_id(run_id)))
+
+
+def parse_uri(uri: str) -> CapsuleUri:
+    """Parse ``mv2://<workspace>/(policy|runs)/<id>`` strictly: no dot segments,
+    no escapes, no query; every part validated like the id it names."""
+    if not isinstance(uri, str) or len(uri) > URI_MAX:
+        raise BadInput("URI is not a string of at most 512 characters")
+    if not uri.startswith(URI_SCHEME):
+        raise BadInput(f"{uri!r} is not an {URI_SCHEME} URI")
+    parts = uri[len(URI_SCHEME):].split("/")
+    if len(parts) != 3:
+        raise BadInput(f"{uri!r}: expected {URI_SCHEME}<workspace>/policy/<id> or .../runs/<run_id>")
+    workspace, kind, ident = parts
+    try:
+        check_workspace(workspace)
+        if kind == "policy":
+            check_policy_id(ident)
+        elif kind == "runs":
+            check_run_id(ident)
+        else:
+            raise BadInput(f"unknown kind {kind!r} (expected 'policy' or 'runs')")
+    except BadInput as e:
+        raise BadInput(f"{uri!r}: {e.message}") from e
+    return CapsuleUri(workspace, kind, ident)

@@ -1,0 +1,156 @@
+"""Merging two capsule histories that clones appended to independently.
+
+Everything in the capsule only grows, so a merge is a union and needs no merge
+base: trees are united entry by entry; the few places where both sides wrote the
+same path differently are resolved by kind:
+
+* ``bindings/../<id>.json``: union by commit; a binding whose commit the other side
+  rewrote is folded into the rewritten one (SPEC §3);
+* a run directory in a run shard: union of events by ``event_id``, ordered by
+  ``timestamp`` then ``event_id``, ``seq`` renumbered 0..n-1 (SPEC §6); an event
+  whose seq is unchanged keeps its exact bytes;
+* anything else (a snapshot replaced by ``verify --repair`` on one side): the
+  smaller blob id, so that both clones pick the same one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..canonical import canonical_bytes, parse_json_bytes
+from .capsule_git import BLOB_MODE, TREE_MODE, Entry, ObjectIO
+from .capsule_layout import event_name
+
+Resolver = Callable[[tuple[str, ...], Entry, Entry], Entry | None]
+
+
+def merge_tree_for_ref(ref: str, io: ObjectIO, ours: bytes, theirs: bytes) -> bytes | None:
+    """The union of two trees of capsule ref ``ref``; None for a ref we do not know."""
+    parts = ref.split("/")
+    if len(parts) == 4 and parts[3] == "policy":
+        return union_trees(io, ours, theirs, (), _policy_resolver(io))
+    if len(parts) == 5 and parts[3] == "runs":
+        return union_trees(io, ours, theirs, (), _runs_resolver(io))
+    return None
+
+
+def union_trees(
+    io: ObjectIO, ours: bytes, theirs: bytes, path: tuple[str, ...], resolve: Resolver
+) -> bytes:
+    if ours == theirs:
+        return ours
+    entries = io.entries(ours)
+    for name, their_entry in io.entries(theirs).items():
+        our_entry = entries.get(name)
+        if our_entry is None or our_entry == their_entry:
+            entries[name] = their_entry
+            continue
+        here = (*path, name)
+        resolved = resolve(here, our_entry, their_entry)
+        if resolved is not None:
+            entries[name] = resolved
+        elif our_entry[0] == TREE_MODE and their_entry[0] == TREE_MODE:
+            entries[name] = (TREE_MODE, union_trees(io, our_entry[1], their_entry[1], here, resolve))
+        else:
+            entries[name] = min(our_entry, their_entry, key=lambda e: e[1])
+    return io.write_tree(entries)
+
+
+def _policy_resolver(io: ObjectIO) -> Resolver:
+    def resolve(path: tuple[str, ...], ours: Entry, theirs: Entry) -> Entry | None:
+        if path[0] == "bindings" and len(path) == 3 and ours[0] == theirs[0] == BLOB_MODE:
+            merged = merge_bindings(_json_list(io, ours[1]), _json_list(io, theirs[1]))
+            return (BLOB_MODE, io.write_blob(canonical_bytes(merged)))
+        return None
+
+    return resolve
+
+
+def _runs_resolver(io: ObjectIO) -> Resolver:
+    def resolve(path: tuple[str, ...], ours: Entry, theirs: Entry) -> Entry | None:
+        if len(path) == 1 and ours[0] == theirs[0] == TREE_MODE:
+            return (TREE_MODE, merge_run_logs(io, ours[1], theirs[1]))
+        return None
+
+    return resolve
+
+
+# ---- bindings -------------------------------------------------------------------------
+def merge_bindings(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_commit: dict[str, dict[str, Any]] = {}
+    for binding in [*ours, *theirs]:
+        commit = binding.get("commit")
+        if not isinstance(commit, str):
+            continue
+        seen = by_commit.get(commit)
+        if seen is None:
+            by_commit[commit] = {
+                "commit": commit,
+                "rewritten_from": list(binding.get("rewritten_from") or []),
+                "bound_at": binding.get("bound_at") or "",
+            }
+            continue
+        seen["rewritten_from"] = _union(seen["rewritten_from"], binding.get("rewritten_from") or [])
+        seen["bound_at"] = min(seen["bound_at"], binding.get("bound_at") or seen["bound_at"])
+    # A commit one side still binds but the other side rewrote: the rewrite wins.
+    # Each fold removes one binding, so this ends.
+    folded = True
+    while folded:
+        folded = False
+        for binding in list(by_commit.values()):
+            if by_commit.get(binding["commit"]) is not binding:
+                continue  # folded into another one in this pass
+            for old in list(binding["rewritten_from"]):
+                superseded = by_commit.get(old)
+                if superseded is None or superseded is binding:
+                    continue
+                del by_commit[old]
+                binding["rewritten_from"] = _union(superseded["rewritten_from"], binding["rewritten_from"])
+                binding["bound_at"] = min(binding["bound_at"], superseded["bound_at"])
+                folded = True
+    # Stable sort: equal bind times keep our side's order.
+    return sorted(by_commit.values(), key=lambda b: b["bound_at"])
+
+
+def _union(first: list[str], second: list[str]) -> list[str]:
+    return list(dict.fromkeys([*first, *second]))
+
+
+def _json_list(io: ObjectIO, blob: bytes) -> list[dict[str, Any]]:
+    try:
+        value = parse_json_bytes(io.blob_bytes(blob))
+    except ValueError:
+        return []
+    return [b for b in value if isinstance(b, dict)] if isinstance(value, list) else []
+
+
+# ---- run logs -------------------------------------------------------------------------
+def merge_run_logs(io: ObjectIO, ours: bytes, theirs: bytes) -> bytes:
+    """One run's two logs -> one: every event once, renumbered without gaps."""
+    events: dict[str, tuple[tuple[str, str], bytes, dict[str, Any] | None]] = {}
+    for tree in (ours, theirs):
+        for _name, (_mode, blob) in sorted(io.entries(tree).items()):
+            data = io.blob_bytes(blob)
+            event = _event(data)
+            event_id = event["event_id"] if event else f"unparsable:{blob.decode()}"
+            timestamp = event["timestamp"] if event else "\uffff"
+            events.setdefault(event_id, ((timestamp, event_id), data, event))
+    entries: dict[str, Entry] = {}
+    for seq, (_key, data, event) in enumerate(sorted(events.values(), key=lambda e: e[0])):
+        if event is not None and event.get("seq") != seq:
+            data = canonical_bytes({**event, "seq": seq})
+        entries[event_name(seq)] = (BLOB_MODE, io.write_blob(data))
+    return io.write_tree(entries)
+
+
+def _event(data: bytes) -> dict[str, Any] | None:
+    try:
+        value = parse_json_bytes(data)
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    if not isinstance(value.get("event_id"), str) or not isinstance(value.get("timestamp"), str):
+        return None
+    return value
