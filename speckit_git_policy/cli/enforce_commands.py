@@ -1,0 +1,144 @@
+"""Enforcement commands (SPEC §7, §9): route, budget tokens|cost, gate.
+
+Exit 0 for allow/pass (a cost warning too), 1 for deny/fail or a stage with no
+budget, 2 for bad input.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import click
+
+from .common import emit_json, json_option, stores_from
+
+if TYPE_CHECKING:
+    from ..enforce import Decision, PolicyInForce
+
+policy_option = click.option(
+    "--policy", "policy", metavar="ID|PREFIX|URI|current", default=None,
+    help="Decide under this snapshot (default: the snapshot of HEAD's policy).")
+
+
+def decision_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    return policy_option(json_option(command))
+
+
+def _policy(ctx: click.Context, policy: str | None) -> PolicyInForce:
+    from ..enforce import policy_in_force
+
+    repo, stores = stores_from(ctx)
+    return policy_in_force(repo, stores, policy)
+
+
+def _finish(ctx: click.Context, decision: Decision, as_json: bool, lines: list[str]) -> None:
+    """Print the decision, then exit 1 when it is not allowed."""
+    if as_json:
+        emit_json(decision.as_json())
+    else:
+        for line in lines:
+            click.echo(line)
+        click.echo(f"  under {decision.policy.policy_uri} (hash {decision.policy.policy_hash[:12]})")
+    if not decision.ok:
+        ctx.exit(1)
+
+
+def _criteria_lines(decision: Any) -> list[str]:
+    return [f"  {'pass' if c.passed else 'FAIL'}  {c.name}: measured {c.measured} "
+            f"{c.comparison} {c.threshold}{'' if c.required else ' (not required)'} — {c.detail}"
+            for c in decision.criteria]
+
+
+@click.command()
+@click.argument("role")
+@click.option("--reflex-samples", type=click.Path(dir_okay=False), default=None,
+              help="Latency samples (ms) of the reflex model, for its promotion gate.")
+@click.option("--reflex-success", metavar="LOCAL/CLOUD", default=None,
+              help="Success counts of the reflex model and the cloud reference, e.g. 85/100.")
+@decision_options
+@click.pass_context
+def route(ctx: click.Context, role: str, reflex_samples: str | None, reflex_success: str | None,
+          policy: str | None, as_json: bool) -> None:
+    """Ordered candidate models for ROLE, and the reflex route when its gate passed."""
+    from ..enforce import gate_reflex_promotion, load_samples, parse_success
+    from ..enforce import route as decide_route
+
+    if (reflex_samples is None) != (reflex_success is None):
+        raise click.UsageError("--reflex-samples and --reflex-success go together")
+    governing = _policy(ctx, policy)
+    gate = None
+    if reflex_samples is not None and reflex_success is not None:
+        gate = gate_reflex_promotion(governing, load_samples(reflex_samples), *parse_success(reflex_success))
+    decision = decide_route(governing, role, gate)
+    reflex = (f"reflex: {decision.reflex_model} at {decision.reflex_endpoint}"
+              if decision.reflex_offered else f"reflex: not offered ({decision.reflex_reason})")
+    _finish(ctx, decision, as_json, [f"{role}: {', '.join(decision.candidates)}", reflex])
+
+
+@click.group()
+def budget() -> None:
+    """Token and cost budgets."""
+
+
+@budget.command()
+@click.argument("stage")
+@click.argument("tokens", type=int)
+@decision_options
+@click.pass_context
+def tokens(ctx: click.Context, stage: str, tokens: int, policy: str | None, as_json: bool) -> None:
+    """Allow or deny TOKENS for STAGE (at or below the budget is allowed)."""
+    from ..enforce import budget_tokens
+
+    decision = budget_tokens(_policy(ctx, policy), stage, tokens)
+    _finish(ctx, decision, as_json, [f"{decision.decision}: {decision.reason}"])
+
+
+@budget.command()
+@click.argument("amount")
+@decision_options
+@click.pass_context
+def cost(ctx: click.Context, amount: str, policy: str | None, as_json: bool) -> None:
+    """A run's accumulated cost: ok, warn (exit 0) or deny (exit 1)."""
+    from ..enforce import budget_cost, parse_amount
+
+    decision = budget_cost(_policy(ctx, policy), parse_amount(amount))
+    _finish(ctx, decision, as_json, [f"{decision.decision}: {decision.reason}"])
+
+
+@click.command()
+@click.argument("name", metavar="reflex_promotion|local_memory_sunset")
+@click.option("--samples", type=click.Path(dir_okay=False), default=None,
+              help="Latency samples in ms: the reflex model's, or the local memory's retrieval.")
+@click.option("--success", metavar="LOCAL/CLOUD", default=None,
+              help="reflex_promotion: success counts, local and cloud reference, e.g. 85/100.")
+@click.option("--reference-samples", type=click.Path(dir_okay=False), default=None,
+              help="local_memory_sunset: retrieval samples (ms) of the reference memory.")
+@click.option("--retrieval-parity/--no-retrieval-parity", default=None,
+              help="local_memory_sunset: state retrieval p95 parity instead of giving samples.")
+@click.option("--stable-days", type=int, default=None, help="local_memory_sunset: days stable so far.")
+@decision_options
+@click.pass_context
+def gate(ctx: click.Context, name: str, samples: str | None, success: str | None,
+         reference_samples: str | None, retrieval_parity: bool | None, stable_days: int | None,
+         policy: str | None, as_json: bool) -> None:
+    """Evaluate a promotion gate against measured samples."""
+    from ..enforce import (check_gate_name, gate_local_memory_sunset, gate_reflex_promotion,
+                           load_samples, parse_success)
+
+    check_gate_name(name)
+    governing = _policy(ctx, policy)
+    if name == "reflex_promotion":
+        if samples is None or success is None:
+            raise click.UsageError("reflex_promotion needs --samples FILE and --success LOCAL/CLOUD")
+        decision = gate_reflex_promotion(governing, load_samples(samples), *parse_success(success))
+    else:
+        if stable_days is None:
+            raise click.UsageError("local_memory_sunset needs --stable-days N")
+        decision = gate_local_memory_sunset(
+            governing, stable_days, retrieval_parity=retrieval_parity,
+            local_samples=load_samples(samples) if samples else None,
+            reference_samples=load_samples(reference_samples) if reference_samples else None)
+    _finish(ctx, decision, as_json, [f"{name}: {decision.decision}", *_criteria_lines(decision)])
+
+
+COMMANDS = [route, budget, gate]
