@@ -68,6 +68,7 @@ COMMAND_MODULES = [
     "policy_commands",
     "demo_commands",
     "capsule_commands",
+    "enforce_commands",
 ]
 
 
