@@ -31,7 +31,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-JSON_SAFE_INT = 2**53
+# RFC 8785 (and every JSON reader that uses doubles) carries integers exactly up to
+# 2^53 - 1; 2^53 itself is already ambiguous (2^53 + 1 reads back as 2^53).
+JSON_SAFE_INT = 2**53 - 1
 CAPTURE_MODES = ("none", "prompts_only", "full_io")
 
 
@@ -82,7 +84,7 @@ def _check_candidates(models: list[str]) -> list[str]:
 
 
 Candidates = Annotated[list[StrictStr], AfterValidator(_check_candidates)]
-PositiveTokens = Annotated[StrictInt, Field(gt=0)]
+PositiveTokens = Annotated[StrictInt, Field(gt=0, le=JSON_SAFE_INT)]
 
 
 class Routing(_Strict):
@@ -120,7 +122,7 @@ class ReflexPromotion(_Strict):
 
 class LocalMemorySunset(_Strict):
     retrieval_p95_parity: StrictBool
-    stability_days: StrictInt = Field(ge=0)
+    stability_days: StrictInt = Field(ge=0, le=JSON_SAFE_INT)
 
 
 class Gates(_Strict):
@@ -162,7 +164,7 @@ def _json_exact_issues(value: Any, key: str) -> list[tuple[str, str]]:
         return []
     if isinstance(value, int):
         if abs(value) > JSON_SAFE_INT:
-            return [(key, f"integer {value} is outside ±2^53 and cannot be carried exactly in JSON")]
+            return [(key, f"integer {value} is outside ±(2^53 - 1) and cannot be carried exactly in JSON")]
         return []
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -217,9 +219,11 @@ def _issue_from_error(error: Any, file: str, lines: KeyLines) -> PolicyIssue:
         message = "unknown key" + hint
     elif kind == "missing":
         message = "required key is missing"
+    elif kind == "too_short":
+        message = f"expected at least {error['ctx']['min_length']} entry, got none"
     elif kind.endswith("_type") or kind in (
         "literal_error", "enum", "greater_than", "greater_than_equal", "less_than",
-        "less_than_equal", "too_short", "finite_number",
+        "less_than_equal", "finite_number",
     ):
         message = f"expected {error['msg'].removeprefix('Input should be ')}, got {_describe_input(error.get('input'))}"
     else:

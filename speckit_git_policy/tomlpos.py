@@ -27,21 +27,70 @@ def _split_key(text: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
+class _ValueScanner:
+    """Tracks, across lines, whether the text is inside a multi-line string or an
+    array/inline table, skipping brackets that sit inside strings or comments (a
+    ``"]"`` in a string must not end an array, or later keys get the wrong line)."""
+
+    def __init__(self) -> None:
+        self.string: str | None = None  # the open multi-line delimiter
+        self.depth = 0
+
+    @property
+    def inside(self) -> bool:
+        return self.string is not None or self.depth > 0
+
+    def feed(self, line: str, start: int = 0) -> None:
+        i = start
+        while i < len(line):
+            if self.string is not None:
+                end = _closing(line, i, self.string)
+                if end < 0:
+                    return
+                i, self.string = end, None
+                continue
+            char = line[i]
+            if char == "#":
+                return
+            triple = line[i:i + 3]
+            if triple in ('"""', "'''"):
+                self.string = triple
+                i += 3
+                continue
+            if char in "\"'":
+                end = _closing(line, i + 1, char)
+                i = end if end >= 0 else len(line)
+                continue
+            if char in "[{":
+                self.depth += 1
+            elif char in "]}":
+                self.depth = max(0, self.depth - 1)
+            i += 1
+
+
+def _closing(line: str, start: int, delimiter: str) -> int:
+    """Index just past ``delimiter`` closing a string opened before ``start``, or -1."""
+    i = start
+    while i < len(line):
+        if delimiter[0] == '"' and line[i] == "\\":
+            i += 2  # an escaped character, possibly a quote
+            continue
+        if line.startswith(delimiter, i):
+            return i + len(delimiter)
+        i += 1
+    return -1
+
+
 class KeyLines:
     """Map from dotted key (tuple of parts) to the 1-based line that defines it."""
 
     def __init__(self, text: str) -> None:
         self._lines: dict[tuple[str, ...], int] = {}
         table: tuple[str, ...] = ()
-        in_string: str | None = None
-        depth = 0
+        scanner = _ValueScanner()
         for number, line in enumerate(text.splitlines(), start=1):
-            if in_string:
-                if in_string in line:
-                    in_string = None
-                continue
-            if depth > 0:
-                depth += line.count("[") - line.count("]")
+            if scanner.inside:
+                scanner.feed(line)
                 continue
             header = _HEADER.match(line)
             if header:
@@ -51,15 +100,12 @@ class KeyLines:
             assign = _ASSIGN.match(line)
             if not assign:
                 continue
-            key = table + _split_key(assign.group(1))
-            self._lines.setdefault(key, number)
-            rest = line[assign.end():]
-            for quote in ('"""', "'''"):
-                if rest.count(quote) == 1:
-                    in_string = quote
-            code = rest.split("#", 1)[0]
-            if code.strip().startswith("["):
-                depth = code.count("[") - code.count("]")
+            parts = _split_key(assign.group(1))
+            # ``a.b.c = 1`` also defines the tables ``a`` and ``a.b`` on this line, so an
+            # error about ``a.b`` (unknown key, missing field) finds it too.
+            for end in range(1, len(parts) + 1):
+                self._lines.setdefault(table + parts[:end], number)
+            scanner.feed(line, assign.end())
 
     def line_of(self, key: tuple[object, ...]) -> int | None:
         """The line of the longest prefix of ``key`` found in the text (ints are array indexes)."""
