@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import BadInput
-from .common import emit_json, format_option, json_option, repo_from, stores_from
+from .common import Progress, emit_json, format_option, json_option, repo_from, stores_from
 
 
 @click.command()
@@ -18,7 +18,7 @@ def verify(ctx: click.Context, repair: bool, output_format: str, as_json: bool) 
     from ..annotations import GITHUB, github_annotation, resolve_format
     from ..verify import verify as run_verify
 
-    report = run_verify(repo_from(ctx), repair=repair)
+    report = run_verify(repo_from(ctx), repair=repair, progress=Progress("verifying snapshots"))
     if as_json:
         emit_json(report.as_json())
     elif resolve_format(output_format) == GITHUB:

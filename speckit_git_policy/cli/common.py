@@ -35,10 +35,80 @@ def short(sha: str | None) -> str:
 
 
 def emit_table(rows: list[list[str]]) -> None:
-    """Left-aligned columns, like git's own listings."""
+    """Left-aligned columns, like git's own listings (paged on a terminal)."""
     if not rows:
         return
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    widths = [max(len(click.unstyle(row[i])) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
     for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]
-        click.echo("  ".join(cells).rstrip())
+        cells = [cell + " " * (width - len(click.unstyle(cell))) for cell, width in zip(row, widths)]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    emit_paged(lines)
+
+
+# ---- terminal manners: colour, pager and progress only on a terminal ----------------
+
+
+def use_colour() -> bool:
+    import os
+    import sys
+
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def paint(text: str, **style: object) -> str:
+    """``click.style`` on a terminal without NO_COLOR; the plain text otherwise."""
+    return click.style(text, **style) if use_colour() else text  # type: ignore[arg-type]
+
+
+def _pager_command() -> str | None:
+    import os
+    import shutil
+    import subprocess
+
+    pager = os.environ.get("GIT_PAGER")
+    if pager is None:
+        configured = subprocess.run(["git", "config", "--get", "core.pager"],
+                                    capture_output=True, text=True).stdout.strip()
+        pager = configured or os.environ.get("PAGER") or "less"
+    if pager in ("", "cat"):
+        return None
+    return pager if shutil.which(pager.split()[0]) else None
+
+
+def emit_paged(lines: list[str]) -> None:
+    """Print lines; through a pager (as git does) when stdout is a terminal and they overflow it."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    text = "\n".join(lines) + ("\n" if lines else "")
+    height = shutil.get_terminal_size((80, 24)).lines
+    pager = _pager_command() if sys.stdout.isatty() and len(lines) >= height else None
+    if pager is None:
+        click.echo(text, nl=False)
+        return
+    env = dict(os.environ)
+    env.setdefault("LESS", "FRX")  # git's defaults: quit if one screen, raw colour, no init
+    env.setdefault("LV", "-c")
+    try:
+        subprocess.run(pager, shell=True, input=text.encode(), env=env, check=False)
+    except OSError:
+        click.echo(text, nl=False)
+
+
+class Progress:
+    """A progress line on stderr when it is a terminal; nothing when piped."""
+
+    def __init__(self, label: str) -> None:
+        import sys
+
+        self.label = label
+        self.enabled = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.enabled and total:
+            click.echo(f"\r{self.label}: {done}/{total} ({100 * done // total}%)", err=True, nl=False)
+            if done >= total:
+                click.echo("", err=True)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .common import emit_json, emit_table, format_option, json_option, repo_from, short, stores_from
+from .common import emit_json, emit_table, format_option, json_option, paint, repo_from, short, stores_from
 
 
 @click.command()
@@ -68,7 +68,7 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    emit_table([[r["policy_id"][:8], (r["created_at"] or "")[:19].replace("T", " "),
+    emit_table([[paint(r["policy_id"][:8], fg="yellow"), (r["created_at"] or "")[:19].replace("T", " "),
                  short(r["commit"]), r["hash"][:12]] for r in rows])
 
 
