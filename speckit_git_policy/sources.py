@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,20 +89,33 @@ def _read_worktree_file(root: Path, path: str) -> bytes | PolicyIssue:
         return PolicyIssue(path, None, "", f"is a symlink leading outside the repository ({target})")
     try:
         # O_NOFOLLOW is not used: in-repo symlinks are allowed, escaping ones refused above.
-        fd = os.open(full, os.O_RDONLY)
+        # O_NONBLOCK: a FIFO planted as a source must not hang the hook.
+        fd = os.open(full, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         return _missing(path)
     except IsADirectoryError:
         return PolicyIssue(path, None, "", "is a directory, expected a file")
     except OSError as e:
         return PolicyIssue(path, None, "", f"cannot be read: {e.strerror}")
-    with os.fdopen(fd, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if os.path.isdir(full):
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
             return PolicyIssue(path, None, "", "is a directory, expected a file")
-        if size > MAX_SOURCE_BYTES:
-            return _too_big(path, size)
-        data = handle.read(MAX_SOURCE_BYTES + 1)
+        if not stat.S_ISREG(info.st_mode):
+            return PolicyIssue(path, None, "", "is not a regular file")
+        if info.st_size > MAX_SOURCE_BYTES:
+            return _too_big(path, info.st_size)
+        chunks = []
+        remaining = MAX_SOURCE_BYTES + 1
+        while remaining > 0:
+            chunk = os.read(fd, remaining)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        data = b"".join(chunks)
+    finally:
+        os.close(fd)
     if len(data) > MAX_SOURCE_BYTES:
         return _too_big(path, len(data))
     return data
