@@ -1,0 +1,259 @@
+"""From a run to the policy that governed it: ``trace`` and ``blame`` (SPEC §9).
+
+``trace``: the run's events and, for each distinct snapshot that governed it, the
+commit its sources came from, with author, date and subject. The commit is the
+snapshot's current binding, so it follows an amend or a rebase (post-rewrite moves
+the binding); the commit recorded in the event is the fallback. The capsule keeps
+bound commits reachable, so this works after ``git gc --prune=now`` and in a fresh
+clone after ``pull``.
+
+``blame``: every policy key in force for the run's latest snapshot, with the
+commit, author and date git's own ``blame`` gives for the line(s) that set it in
+the policy file at the snapshot's commit. A value written over several lines (an
+array) reports the newest of its lines' commits.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any
+
+from .canonical import sha256_hex
+from .errors import BadInput, GitError, NotFound, SpeckitError
+from .gitio import GitRepo
+from .runs import RepoLike, as_repo, capsule_of, read_events
+from .snapshot import policy_keys
+from .sources import source_paths
+from .store import Stores
+from .tomlpos import _ASSIGN, _HEADER, KeyLines, _ValueScanner
+
+_COMMIT_FIELDS = ("author", "date", "subject")
+_SHA = re.compile(r"[0-9a-f]{40}")
+
+
+def trace(repo: RepoLike, run_id: str, *, stores: Stores | None = None) -> dict[str, Any]:
+    """{"run_id", "events", "snapshots": [{"policy_id", "hash", "uri", "commit", "author", "date", "subject"}]}"""
+    git_repo = as_repo(repo)
+    stores = stores or Stores(git_repo)
+    events = read_events(capsule_of(stores), run_id)
+    first_event: dict[str, dict[str, Any]] = {}
+    for event in events:
+        policy_id = event.get("policy_id")
+        if isinstance(policy_id, str):
+            first_event.setdefault(policy_id, event)
+    infos: dict[str, dict[str, str] | None] = {}
+    snapshots = []
+    for policy_id, event in first_event.items():
+        row = _snapshot_row(git_repo, stores, policy_id, event)
+        commit = row["commit"]
+        if commit is not None and commit not in infos:
+            infos[commit] = _commit_info(git_repo, commit)
+        info = infos.get(commit) if commit else None
+        for name in _COMMIT_FIELDS:
+            row[name] = info[name] if info else None
+        snapshots.append(row)
+    return {"run_id": run_id, "events": events, "snapshots": snapshots}
+
+
+def _snapshot_row(repo: GitRepo, stores: Stores, policy_id: str, event: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "policy_id": policy_id,
+        "hash": event.get("policy_hash"),
+        "uri": event.get("policy_uri"),
+        "verified": False,
+    }
+    document: dict[str, Any] | None = None
+    try:
+        document = stores.load(policy_id)
+        row["verified"] = document.get("hash") == event.get("policy_hash")
+        row["hash"] = document.get("hash")
+    except SpeckitError as e:
+        row["problem"] = str(e)  # `verify` reports it; the trace still shows what the run recorded
+    bindings = _bindings(stores, policy_id)
+    candidates = governing_commits(bindings, event, document)
+    row["commit"] = candidates[0] if candidates else None
+    row["rewritten_from"] = next(
+        (list(b.get("rewritten_from") or []) for b in bindings if b["commit"] == row["commit"]), []
+    )
+    return row
+
+
+def _bindings(stores: Stores, policy_id: str) -> list[dict[str, Any]]:
+    try:
+        return stores.bindings(policy_id)
+    except NotFound:
+        return []  # a snapshot only the filesystem holds has only filesystem bindings
+
+
+def governing_commits(bindings: list[dict[str, Any]], event: dict[str, Any] | None,
+                      document: dict[str, Any] | None) -> list[str]:
+    """Commits that carry the snapshot's content, best first: its bindings (the first
+    one is the one ``list`` shows), then the commit the event recorded, then the
+    commit the snapshot was captured from."""
+    found = [b["commit"] for b in bindings]
+    if event is not None and isinstance(event.get("commit"), str):
+        found.append(event["commit"])
+    if document is not None:
+        captured = (document.get("provenance") or {}).get("commit")
+        if isinstance(captured, str):
+            found.append(captured)
+    return list(dict.fromkeys(found))
+
+
+def _commit_info(repo: GitRepo, commit: str) -> dict[str, str] | None:
+    try:
+        return repo.commit_info(commit)
+    except GitError:
+        return None  # not in this clone (never fetched): the trace says so with nulls
+
+
+# ---- blame -------------------------------------------------------------------------
+def blame(repo: RepoLike, run_id: str, key: str | None = None,
+          *, stores: Stores | None = None) -> list[dict[str, Any]]:
+    """[{"key", "value", "commit", "author", "date", "line"}] for the keys in force."""
+    git_repo = as_repo(repo)
+    stores = stores or Stores(git_repo)
+    events = read_events(capsule_of(stores), run_id)
+    latest = next((e for e in reversed(events) if isinstance(e.get("policy_id"), str)), None)
+    if latest is None:
+        raise NotFound(f"run {run_id!r} names no policy snapshot")
+    policy_id = latest["policy_id"]
+    document = stores.load(policy_id)
+    keys = select_keys(policy_keys(document), key)
+    policy_file = _policy_file(git_repo, document)
+    commit, text = _commit_with_source(git_repo, stores, run_id, latest, document, policy_file)
+    key_lines = KeyLines(text)
+    lines = text.splitlines()
+    spans = {name: _span(key_lines, lines, name) for name in keys}
+    wanted = sorted({n for span in spans.values() if span for n in range(span[0], span[1] + 1)})
+    by_line = _blame_lines(git_repo, commit, policy_file, wanted)
+    infos: dict[str, dict[str, str] | None] = {}
+    rows = []
+    for name, value in keys.items():
+        span = spans[name]
+        row: dict[str, Any] = {"key": name, "value": value, "commit": None, "author": None,
+                               "date": None, "line": span[0] if span else None,
+                               "end_line": span[1] if span else None, "policy_id": policy_id}
+        if span:
+            # The newest commit among the value's lines (author time), like a blame
+            # of the whole value.
+            newest = max((by_line[n] for n in range(span[0], span[1] + 1) if n in by_line),
+                         key=lambda entry: entry[1], default=None)
+            if newest is not None:
+                sha = newest[0]
+                if sha not in infos:
+                    infos[sha] = _commit_info(git_repo, sha)
+                info = infos[sha]
+                row["commit"] = sha
+                row["author"] = info["author"] if info else None
+                row["date"] = info["date"] if info else None
+                row["subject"] = info["subject"] if info else None
+        rows.append(row)
+    rows.sort(key=lambda row: (row["line"] if row["line"] is not None else 1 << 30, row["key"]))
+    return rows
+
+
+def select_keys(keys: dict[str, Any], key: str | None) -> dict[str, Any]:
+    """All keys, one key, or the keys under a table; an unknown key is BadInput with a hint."""
+    if key is None:
+        return keys
+    if key in keys:
+        return {key: keys[key]}
+    under = {name: value for name, value in keys.items() if name.startswith(key + ".")}
+    if under:
+        return under
+    close = difflib.get_close_matches(key, list(keys), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise BadInput(f"no policy key {key!r} in force for this run{hint}")
+
+
+def _policy_file(repo: GitRepo, document: dict[str, Any]) -> str:
+    configured = source_paths(repo).policy
+    files = document.get("source_files") or []
+    if configured in files:
+        return configured
+    tomls = [path for path in files if isinstance(path, str) and path.endswith(".toml")]
+    if not tomls:
+        raise NotFound(f"snapshot {document.get('policy_id')} names no TOML source file")
+    return tomls[0]
+
+
+def _commit_with_source(repo: GitRepo, stores: Stores, run_id: str, event: dict[str, Any],
+                        document: dict[str, Any], policy_file: str) -> tuple[str, str]:
+    """The first commit carrying the snapshot whose policy file has the snapshot's bytes,
+    and that file's text: blame must read the very lines that were compiled."""
+    policy_id = str(document["policy_id"])
+    candidates = governing_commits(_bindings(stores, policy_id), event, document)
+    if not candidates:
+        raise NotFound(
+            f"snapshot {policy_id} of run {run_id!r} was captured from uncommitted "
+            "edits (dirty) and no commit carries its content, so there is no commit to blame; "
+            "commit the policy sources, then blame again"
+        )
+    digest = (document.get("source_digests") or {}).get(policy_file)
+    for commit in candidates:
+        try:
+            entry = repo.tree_entry(commit, policy_file)
+        except GitError:
+            continue  # a commit this clone does not have
+        if entry is None or entry[2] < 0:
+            continue
+        data = repo.read_blob(entry[1])
+        if digest is None or sha256_hex(data) == digest:
+            return commit, data.decode("utf-8", "replace")
+    raise NotFound(
+        f"no commit available here carries {policy_file} as snapshot {policy_id} has it "
+        f"(tried {', '.join(c[:12] for c in candidates)}); fetch them or run: git speckit-policy pull"
+    )
+
+
+def _span(key_lines: KeyLines, lines: list[str], dotted: str) -> tuple[int, int] | None:
+    """First and last line of the value that sets ``dotted``."""
+    start = key_lines.line_of_dotted(dotted)
+    if start is None or start > len(lines):
+        return None
+    text = lines[start - 1]
+    if _HEADER.match(text):
+        return start, start  # an empty table: its header sets it
+    assign = _ASSIGN.match(text)
+    if assign is None:
+        return start, start
+    scanner = _ValueScanner()
+    scanner.feed(text, assign.end())
+    end = start
+    while scanner.inside and end < len(lines):
+        end += 1
+        scanner.feed(lines[end - 1])
+    return start, end
+
+
+def _blame_lines(repo: GitRepo, commit: str, path: str, wanted: list[int]) -> dict[int, tuple[str, int]]:
+    """Line number → (commit, author time), from one ``git blame --porcelain`` call."""
+    if not wanted:
+        return {}
+    ranges: list[list[int]] = []
+    for number in wanted:
+        if ranges and number == ranges[-1][1] + 1:
+            ranges[-1][1] = number
+        else:
+            ranges.append([number, number])
+    args = ["blame", "--porcelain"]
+    for first, last in ranges:
+        args += ["-L", f"{first},{last}"]
+    out = repo.git(*args, commit, "--", path).decode("utf-8", "replace")
+    # Porcelain: each blamed line is "<sha> <orig line> <final line> [<count>]", then
+    # header fields (author-time only the first time a commit appears), then "\t<text>".
+    line_commits: dict[int, str] = {}
+    times: dict[str, int] = {}
+    current = ""
+    for line in out.splitlines():
+        if line.startswith("\t"):
+            continue
+        fields = line.split(" ")
+        if _SHA.fullmatch(fields[0]) and len(fields) in (3, 4) and fields[2].isdigit():
+            current = fields[0]
+            line_commits[int(fields[2])] = current
+        elif fields[0] == "author-time" and len(fields) == 2 and fields[1].isdigit():
+            times[current] = int(fields[1])
+    return {number: (sha, times.get(sha, 0)) for number, sha in line_commits.items()}
