@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..canonical import canonical_bytes, parse_json_bytes
-from ..errors import BadInput, NotFound
+from ..errors import BadInput, NotFound, SpeckitError
 from ..gitio import GitRepo
 from ..ids import check_policy_id_prefix, check_run_id, check_workspace
 from . import capsule_layout as layout
@@ -128,8 +128,9 @@ class Capsule:
         """Store the snapshot's exact bytes and index its hash; return the blob id.
 
         Storing the same bytes again changes nothing. Different bytes under an id
-        already stored are refused, unless ``replace`` (``verify --repair`` restoring
-        a corrupted capsule copy from a checked FS copy).
+        already stored are refused when the stored copy verifies (snapshots are
+        immutable); a stored copy that fails its hash is replaced, which is how
+        ``verify --repair`` restores it from a checked FS copy. ``replace`` forces it.
         """
         _check_snapshot(policy_id, content_hash, created_at, data)
         blob = self.io.write_blob(data)
@@ -143,12 +144,13 @@ class Capsule:
                 return None
             edit = TreeEdit()
             if existing is not None:
-                if not replace:
+                stale = self.io.blob_bytes(existing[1])
+                if not replace and _verifies(stale, policy_id):
                     raise BadInput(
                         f"snapshot {policy_id} is already in the capsule with different bytes "
                         "(snapshots are immutable)"
                     )
-                stale_hash = _hash_of(self.io.blob_bytes(existing[1]))
+                stale_hash = _hash_of(stale)
                 if stale_hash and stale_hash != content_hash:
                     edit.delete(f"{layout.hash_index_dir(stale_hash)}/{policy_id}")
             edit.put(path, (BLOB_MODE, blob))
@@ -404,6 +406,15 @@ def _json_object(data: bytes) -> dict[str, Any] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def _verifies(data: bytes, policy_id: str) -> bool:
+    from ..snapshot import load_document  # pydantic behind it: only on this rare path
+
+    try:
+        return load_document(data, policy_id).get("policy_id") == policy_id
+    except SpeckitError:
+        return False
 
 
 def _hash_of(data: bytes) -> str | None:
