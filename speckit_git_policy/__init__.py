@@ -18,6 +18,19 @@ _EXPORTS = {
     "validate": ("speckit_git_policy.lint", "validate"),
     "GitRepo": ("speckit_git_policy.gitio", "GitRepo"),
     "SpeckitError": ("speckit_git_policy.errors", "SpeckitError"),
+    # Runs (an agent runner holds the Run that start_run returns and appends through it).
+    "Run": ("speckit_git_policy.runs", "Run"),
+    "start_run": ("speckit_git_policy.runs", "start_run"),
+    "open_run": ("speckit_git_policy.runs", "open_run"),
+    "stage": ("speckit_git_policy.runs", "stage"),
+    "checkpoint": ("speckit_git_policy.runs", "checkpoint"),
+    "append_decision": ("speckit_git_policy.runs", "append_decision"),
+    "run_events": ("speckit_git_policy.runs", "run_events"),
+    "list_runs": ("speckit_git_policy.runs", "list_runs"),
+    "lint_events": ("speckit_git_policy.runs", "lint_events"),
+    # Not "trace": that name is the submodule speckit_git_policy.trace.
+    "trace_run": ("speckit_git_policy.trace", "trace"),
+    "blame_run": ("speckit_git_policy.trace", "blame"),
 }
 
 

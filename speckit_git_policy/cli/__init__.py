@@ -69,6 +69,7 @@ COMMAND_MODULES = [
     "demo_commands",
     "capsule_commands",
     "enforce_commands",
+    "run_commands",
 ]
 
 

@@ -1,0 +1,193 @@
+"""Run commands (SPEC §6, §9): run start|stage|checkpoint|show|list, trace, blame."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .common import emit_json, emit_table, json_option, short, stores_from
+
+payload_options = [
+    click.option("--prompt", default=None, help="Prompt text to record (kept if capture.mode allows)."),
+    click.option("--output", "output_text", default=None,
+                 help="Model output to record (kept only under capture.mode = full_io)."),
+]
+
+
+def _payload(prompt: str | None, output_text: str | None) -> dict[str, str] | None:
+    payload = {k: v for k, v in (("prompt", prompt), ("output", output_text)) if v is not None}
+    return payload or None
+
+
+def _with_payload(command: Any) -> Any:
+    for option in reversed(payload_options):
+        command = option(command)
+    return command
+
+
+def _event_line(event: dict[str, Any]) -> str:
+    kind = str(event.get("type", "?"))
+    if kind == "StageTransition":
+        what = f"{event.get('from') or '-'} -> {event.get('to')}"
+    elif kind == "Checkpoint":
+        what = str(event.get("label") or "")
+    elif kind == "PolicySnapshotRef":
+        what = ""
+    else:
+        what = str((event.get("decision") or {}).get("decision") or "")
+    parts = [f"{event.get('seq'):>4}", str(event.get("timestamp", ""))[:23].replace("T", " "),
+             f"{kind:<17}", what, f"policy {str(event.get('policy_id'))[:8]}"]
+    if event.get("policy_changed"):
+        parts.append(f"(policy changed, replaced {str(event.get('replaced_policy_id'))[:8]})")
+    if event.get("dropped"):
+        parts.append(f"dropped: {', '.join(event['dropped'])}")
+    return "  ".join(part for part in parts if part)
+
+
+def _emit_event(event: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(event)
+    else:
+        click.echo(_event_line(event))
+
+
+@click.group()
+def run() -> None:
+    """Agent runs: events bound to the policy in force."""
+
+
+@run.command()
+@click.option("--run-id", "run_id", default=None, help="The run's id (default: a new one).")
+@json_option
+@click.pass_context
+def start(ctx: click.Context, run_id: str | None, as_json: bool) -> None:
+    """Capture the policy and start a run (PolicySnapshotRef event)."""
+    from ..runs import Run
+
+    repo, stores = stores_from(ctx)
+    info = Run.start(repo, run_id, stores=stores).info()
+    if as_json:
+        emit_json(info)
+        return
+    at = f"commit {short(info['commit'])}" if info["commit"] else "uncommitted edits (dirty)"
+    click.echo(f"started run {info['run_id']} under {info['policy_uri']} ({at})")
+
+
+@run.command(name="stage")
+@click.argument("run_id", metavar="RUN")
+@click.argument("stage_name", metavar="STAGE")
+@_with_payload
+@json_option
+@click.pass_context
+def stage_command(ctx: click.Context, run_id: str, stage_name: str, prompt: str | None,
+                  output_text: str | None, as_json: bool) -> None:
+    """Record a stage transition (the policy is re-checked at the boundary)."""
+    from ..runs import Run
+
+    repo, stores = stores_from(ctx)
+    event = Run.open(repo, run_id, stores=stores).stage(stage_name, _payload(prompt, output_text))
+    _emit_event(event, as_json)
+
+
+@run.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--label", default=None, help="What this checkpoint marks.")
+@_with_payload
+@json_option
+@click.pass_context
+def checkpoint(ctx: click.Context, run_id: str, label: str | None, prompt: str | None,
+               output_text: str | None, as_json: bool) -> None:
+    """Record a checkpoint (the policy is re-checked at the boundary)."""
+    from ..runs import Run
+
+    repo, stores = stores_from(ctx)
+    event = Run.open(repo, run_id, stores=stores).checkpoint(label, _payload(prompt, output_text))
+    _emit_event(event, as_json)
+
+
+@run.command()
+@click.argument("run_id", metavar="RUN")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """The run's events, in order."""
+    from ..runs import capsule_of, read_events
+
+    _, stores = stores_from(ctx)
+    events = read_events(capsule_of(stores), run_id)
+    if as_json:
+        emit_json(events)
+        return
+    for event in events:
+        click.echo(_event_line(event))
+
+
+@run.command(name="list")
+@json_option
+@click.pass_context
+def list_command(ctx: click.Context, as_json: bool) -> None:
+    """Runs, newest first."""
+    from ..runs import list_runs
+
+    repo, _ = stores_from(ctx)
+    rows = list_runs(repo)
+    if as_json:
+        emit_json(rows)
+        return
+    emit_table([[r["run_id"], (r["started_at"] or "")[:19].replace("T", " "), f"{r['events']} events",
+                 r["stage"] or "-", (r["policy_id"] or "-")[:8]] for r in rows])
+
+
+@click.command()
+@click.argument("run_id", metavar="RUN")
+@json_option
+@click.pass_context
+def trace(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """Run -> snapshots -> commits (author, date, subject)."""
+    from ..trace import trace as run_trace
+
+    repo, stores = stores_from(ctx)
+    result = run_trace(repo, run_id, stores=stores)
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(f"run {run_id}: {len(result['events'])} events")
+    for event in result["events"]:
+        click.echo(_event_line(event))
+    for snapshot in result["snapshots"]:
+        click.echo(f"\npolicy {snapshot['policy_id']}  hash {str(snapshot['hash'])[:12]}")
+        click.echo(f"  uri     {snapshot['uri']}")
+        if snapshot["commit"] is None:
+            click.echo("  commit  - (captured from uncommitted edits)")
+            continue
+        click.echo(f"  commit  {snapshot['commit']}")
+        if snapshot["author"] is None:
+            click.echo("          (commit not in this clone; try: git speckit-policy pull)")
+        else:
+            click.echo(f"  author  {snapshot['author']}\n  date    {snapshot['date']}\n"
+                       f"  subject {snapshot['subject']}")
+
+
+@click.command()
+@click.argument("run_id", metavar="RUN")
+@click.argument("key", required=False)
+@json_option
+@click.pass_context
+def blame(ctx: click.Context, run_id: str, key: str | None, as_json: bool) -> None:
+    """Each policy key in force for the run: value, commit, author, date, line."""
+    import json
+
+    from ..trace import blame as run_blame
+
+    repo, stores = stores_from(ctx)
+    rows = run_blame(repo, run_id, key, stores=stores)
+    if as_json:
+        emit_json(rows)
+        return
+    emit_table([[short(r["commit"]), (r["author"] or "-").split(" <")[0], (r["date"] or "")[:10],
+                 f"{r['line'] or '-':>3}", f"{r['key']} = {json.dumps(r['value'], ensure_ascii=False)}"]
+                for r in rows])
+
+
+COMMANDS = [run, trace, blame]
