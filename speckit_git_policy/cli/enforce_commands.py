@@ -6,7 +6,8 @@ budget, 2 for bad input.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,24 +18,41 @@ if TYPE_CHECKING:
 
 policy_option = click.option(
     "--policy", "policy", metavar="ID|PREFIX|URI|current", default=None,
-    help="Decide under this snapshot (default: the snapshot of HEAD's policy).")
+    help="Decide under this snapshot (default: the run's snapshot with --run, else HEAD's policy).")
+run_option = click.option(
+    "--run", "run_id", metavar="RUN", default=None,
+    help="Record the decision in this run's event log (decided under the run's snapshot).")
 
 
 def decision_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    return policy_option(json_option(command))
+    return policy_option(run_option(json_option(command)))
 
 
 def _policy(ctx: click.Context, policy: str | None) -> PolicyInForce:
+    """The snapshot to decide under; with --run, the run's (a run logs no decision made
+    under a policy that did not govern it)."""
     from ..enforce import policy_in_force
 
     repo, stores = stores_from(ctx)
+    run_id = ctx.params.get("run_id")
+    if run_id is not None:
+        from ..runs import Run
+
+        run = ctx.meta["speckit.run"] = Run.open(repo, run_id, stores=stores)
+        policy = policy if policy is not None else run.policy_id
     return policy_in_force(repo, stores, policy)
 
 
 def _finish(ctx: click.Context, decision: Decision, as_json: bool, lines: list[str]) -> None:
-    """Print the decision, then exit 1 when it is not allowed."""
+    """Record the decision when --run is given, print it, then exit 1 when it is not allowed."""
+    document = decision.as_json()
+    run = ctx.meta.get("speckit.run")
+    if run is not None:
+        event = run.decision(decision.as_event())
+        document["recorded"] = {key: event[key] for key in ("run_id", "event_id", "seq")}
+        lines = [*lines, f"  recorded in run {run.run_id} as event {event['seq']}"]
     if as_json:
-        emit_json(decision.as_json())
+        emit_json(document)
     else:
         for line in lines:
             click.echo(line)
@@ -58,7 +76,7 @@ def _criteria_lines(decision: Any) -> list[str]:
 @decision_options
 @click.pass_context
 def route(ctx: click.Context, role: str, reflex_samples: str | None, reflex_success: str | None,
-          policy: str | None, as_json: bool) -> None:
+          policy: str | None, run_id: str | None, as_json: bool) -> None:
     """Ordered candidate models for ROLE, and the reflex route when its gate passed."""
     from ..enforce import gate_reflex_promotion, load_samples, parse_success
     from ..enforce import route as decide_route
@@ -85,7 +103,8 @@ def budget() -> None:
 @click.argument("tokens", type=int)
 @decision_options
 @click.pass_context
-def tokens(ctx: click.Context, stage: str, tokens: int, policy: str | None, as_json: bool) -> None:
+def tokens(ctx: click.Context, stage: str, tokens: int, policy: str | None, run_id: str | None,
+           as_json: bool) -> None:
     """Allow or deny TOKENS for STAGE (at or below the budget is allowed)."""
     from ..enforce import budget_tokens
 
@@ -97,7 +116,8 @@ def tokens(ctx: click.Context, stage: str, tokens: int, policy: str | None, as_j
 @click.argument("amount")
 @decision_options
 @click.pass_context
-def cost(ctx: click.Context, amount: str, policy: str | None, as_json: bool) -> None:
+def cost(ctx: click.Context, amount: str, policy: str | None, run_id: str | None,
+         as_json: bool) -> None:
     """A run's accumulated cost: ok, warn (exit 0) or deny (exit 1)."""
     from ..enforce import budget_cost, parse_amount
 
@@ -120,10 +140,15 @@ def cost(ctx: click.Context, amount: str, policy: str | None, as_json: bool) -> 
 @click.pass_context
 def gate(ctx: click.Context, name: str, samples: str | None, success: str | None,
          reference_samples: str | None, retrieval_parity: bool | None, stable_days: int | None,
-         policy: str | None, as_json: bool) -> None:
+         policy: str | None, run_id: str | None, as_json: bool) -> None:
     """Evaluate a promotion gate against measured samples."""
-    from ..enforce import (check_gate_name, gate_local_memory_sunset, gate_reflex_promotion,
-                           load_samples, parse_success)
+    from ..enforce import (
+        check_gate_name,
+        gate_local_memory_sunset,
+        gate_reflex_promotion,
+        load_samples,
+        parse_success,
+    )
 
     check_gate_name(name)
     governing = _policy(ctx, policy)
