@@ -70,6 +70,7 @@ COMMAND_MODULES = [
     "capsule_commands",
     "enforce_commands",
     "run_commands",
+    "hook_commands",
 ]
 
 

@@ -1,0 +1,1 @@
+../speckit_git_policy/templates/hook.sh

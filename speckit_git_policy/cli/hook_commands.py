@@ -1,0 +1,94 @@
+"""Set-up and history commands: init, install, uninstall, doctor, log."""
+
+from __future__ import annotations
+
+import click
+
+from .common import emit_json, emit_table, json_option, repo_from, short, stores_from
+
+
+def _report_changes(changes: list, as_json: bool) -> None:  # type: ignore[type-arg]
+    if as_json:
+        emit_json([change.as_json() for change in changes])
+        return
+    for change in changes:
+        line = f"{change.action:<9} {change.path}"
+        if change.legacy and change.action in ("installed", "updated", "unchanged"):
+            line += f"  (chains the previous hook, kept as {change.legacy.rsplit('/', 1)[-1]})"
+        click.echo(line)
+
+
+@click.command()
+@json_option
+@click.pass_context
+def install(ctx: click.Context, as_json: bool) -> None:
+    """Install the git hooks (keeps and chains hooks already there)."""
+    from ..hooks import install as run_install
+
+    _report_changes(run_install(repo_from(ctx)), as_json)
+
+
+@click.command()
+@json_option
+@click.pass_context
+def uninstall(ctx: click.Context, as_json: bool) -> None:
+    """Remove the git hooks and restore the ones they replaced."""
+    from ..hooks import uninstall as run_uninstall
+
+    _report_changes(run_uninstall(repo_from(ctx)), as_json)
+
+
+@click.command()
+@json_option
+@click.pass_context
+def init(ctx: click.Context, as_json: bool) -> None:
+    """Write example policy sources when missing, then install the hooks."""
+    from ..hooks import init as run_init
+
+    written, changes = run_init(repo_from(ctx))
+    if as_json:
+        emit_json({"written": written, "hooks": [change.as_json() for change in changes]})
+        return
+    for path in written:
+        click.echo(f"wrote     {path}")
+    _report_changes(changes, False)
+
+
+@click.command()
+@json_option
+@click.pass_context
+def doctor(ctx: click.Context, as_json: bool) -> None:
+    """Prove the set-up works: hooks, interpreter, tool, capsule refspecs, missed captures."""
+    from ..hooks import doctor as run_doctor
+
+    checks = run_doctor(repo_from(ctx))
+    ok = all(check.ok for check in checks)
+    if as_json:
+        emit_json({"ok": ok, "checks": [check.as_json() for check in checks]})
+    else:
+        for check in checks:
+            click.echo(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+    if not ok:
+        ctx.exit(1)
+
+
+@click.command()
+@click.option("-n", "--max-count", "limit", type=click.IntRange(min=0), default=None,
+              help="Show at most N entries.")
+@json_option
+@click.pass_context
+def log(ctx: click.Context, limit: int | None, as_json: bool) -> None:
+    """History of the policy, newest first: one entry per commit that changed it."""
+    from ..history import policy_log
+
+    repo, stores = stores_from(ctx)
+    entries = policy_log(repo, stores, limit)
+    if as_json:
+        emit_json(entries)
+        return
+    emit_table([[short(e["commit"]), e["policy_id"][:8], (e["date"] or "")[:10],
+                 e["author"] or "", f"{e['subject'] or ''}  [{', '.join(e['changed']) or 'no change'}]"]
+                for e in entries])
+
+
+COMMANDS = [init, install, uninstall, doctor, log]

@@ -1,0 +1,342 @@
+"""Install, uninstall and check the git hooks (SPEC §5, §9 ``install``/``uninstall``/``doctor``).
+
+Hooks are written from one template (``templates/hook.sh``, also ``hooks/hook.sh``
+in the source tree) that carries a marker line, into the directory git itself
+runs hooks from: ``git rev-parse --git-path hooks`` honours ``core.hooksPath``
+(a relative one resolves against the work tree, where git runs hooks) and puts
+a linked worktree's hooks in the common dir. A foreign hook already there is
+moved aside to ``<name>.speckit-legacy``, run first by ours, and put back byte
+for byte by ``uninstall``. The interpreter that runs the tool is recorded at
+install time, so the hook works under git's short PATH.
+
+This module stays free of pydantic/dulwich/click at import time: the hook runner
+and ``verify`` import it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import BadInput, GitError
+from .gitio import GitRepo
+
+HOOK_NAMES = ("pre-commit", "post-commit", "post-merge", "post-rewrite", "post-applypatch")
+MARKER = "speckit-git-policy:managed-hook"
+LEGACY_SUFFIX = ".speckit-legacy"
+MISSED_CAPTURE_SCAN = 200  # recent commits that changed a source, checked by doctor/verify
+_PYTHON_LINE = re.compile(r"^SPECKIT_PYTHON='((?:[^']|'\\'')*)'$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class HookChange:
+    hook: str
+    path: str
+    action: str  # installed, updated, unchanged, removed, restored, absent, foreign
+    legacy: str | None = None  # the foreign hook kept aside (install) or put back (uninstall)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"hook": self.hook, "path": self.path, "action": self.action, "legacy": self.legacy}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+# ---- where and what ---------------------------------------------------------------
+def hooks_dir(repo: GitRepo) -> Path:
+    """The directory git runs hooks from, as git computes it."""
+    out = repo.git_text("rev-parse", "--git-path", "hooks").strip()
+    path = Path(out)
+    if not path.is_absolute():
+        # rev-parse answers relative to where it ran; git runs hooks from the same place.
+        path = (repo.work_tree if repo.work_tree is not None else repo.git_dir) / path
+    return path
+
+
+def template_text() -> str:
+    from importlib.resources import files
+
+    return (files("speckit_git_policy") / "templates" / "hook.sh").read_text(encoding="utf-8")
+
+
+def _sh_quote_inner(value: str) -> str:
+    return value.replace("'", "'\\''")
+
+
+def render_hook(hook: str, python: str) -> str:
+    return (
+        template_text()
+        .replace("@HOOK@", hook)
+        .replace("@VERSION@", __version__)
+        .replace("@PYTHON@", _sh_quote_inner(python))
+    )
+
+
+def is_ours(path: Path) -> bool:
+    try:
+        return MARKER.encode() in path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return False
+
+
+def recorded_python(path: Path) -> str | None:
+    try:
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError:
+        return None
+    match = _PYTHON_LINE.search(text)
+    return match.group(1).replace("'\\''", "'") if match else None
+
+
+def _write_executable(path: Path, text: str) -> None:
+    """Atomic write (a commit running now sees the old hook or the new one, never half)."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.chmod(temp, 0o755)
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+# ---- install / uninstall ------------------------------------------------------------
+def install(repo: GitRepo, python: str | None = None) -> list[HookChange]:
+    """Write every hook; idempotent; foreign hooks are kept aside and chained."""
+    python = python or sys.executable
+    if not python or not os.path.isabs(python):
+        raise BadInput(f"cannot record the Python interpreter ({python!r}): need an absolute path")
+    directory = hooks_dir(repo)
+    # Refuse before writing anything: a foreign hook with a legacy copy already aside
+    # cannot be moved without losing one of them.
+    for hook in HOOK_NAMES:
+        path, legacy = directory / hook, directory / (hook + LEGACY_SUFFIX)
+        if os.path.lexists(path) and not is_ours(path) and os.path.lexists(legacy):
+            raise BadInput(
+                f"{path} is not ours and {legacy.name} already exists beside it; "
+                "merge or remove one of them, then run install again"
+            )
+    directory.mkdir(parents=True, exist_ok=True)
+    changes = []
+    for hook in HOOK_NAMES:
+        path, legacy = directory / hook, directory / (hook + LEGACY_SUFFIX)
+        text = render_hook(hook, python)
+        kept = None
+        if os.path.lexists(path) and not is_ours(path):
+            os.rename(path, legacy)  # rename keeps bytes, mode and symlinks exactly
+            kept = str(legacy)
+        if is_ours(path):
+            same = path.read_text(encoding="utf-8", errors="replace") == text and os.access(path, os.X_OK)
+            action = "unchanged" if same else "updated"
+        else:
+            action = "installed"
+        if action != "unchanged":
+            _write_executable(path, text)
+        if kept is None and os.path.lexists(legacy):
+            kept = str(legacy)
+        changes.append(HookChange(hook, str(path), action, kept))
+    return changes
+
+
+def uninstall(repo: GitRepo) -> list[HookChange]:
+    """Remove our hooks and put back the ones they replaced; foreign hooks are left alone."""
+    directory = hooks_dir(repo)
+    changes = []
+    for hook in HOOK_NAMES:
+        path, legacy = directory / hook, directory / (hook + LEGACY_SUFFIX)
+        if os.path.lexists(path) and not is_ours(path):
+            changes.append(HookChange(hook, str(path), "foreign"))
+            continue
+        existed = os.path.lexists(path)
+        if existed:
+            os.unlink(path)
+        if os.path.lexists(legacy):
+            os.rename(legacy, path)
+            changes.append(HookChange(hook, str(path), "restored", str(legacy)))
+        else:
+            changes.append(HookChange(hook, str(path), "removed" if existed else "absent"))
+    return changes
+
+
+def init(repo: GitRepo, python: str | None = None) -> tuple[list[str], list[HookChange]]:
+    """Write the example sources where missing (never over a file), then install the hooks."""
+    from importlib.resources import files
+
+    from .sources import source_paths
+
+    paths = source_paths(repo)
+    templates = files("speckit_git_policy") / "templates"
+    written = []
+    for path, template in ((paths.policy, "model_policy.toml"), (paths.doc, "MODEL-POLICY.md")):
+        target = repo.root / path
+        if os.path.lexists(target):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((templates / template).read_bytes())
+        written.append(path)
+    return written, install(repo, python)
+
+
+# ---- missed captures ------------------------------------------------------------------
+def missed_captures(repo: GitRepo, limit: int = MISSED_CAPTURE_SCAN) -> list[str]:
+    """Recent commits (newest first) that changed a source and hold a policy, but have no binding.
+
+    Bounded: only the last ``limit`` commits that touched a source are looked at.
+    Each is made up by ``git speckit-policy capture --commit <sha>``.
+    """
+    from .sources import source_paths
+
+    if repo.head() is None:
+        return []
+    paths = source_paths(repo)
+    out = repo.git("--literal-pathspecs", "log", f"-n{int(limit)}", "--format=%H", "HEAD",
+                   "--", *paths.all())
+    candidates = out.decode().split()
+    if not candidates:
+        return []
+    # A commit that deleted the policy has nothing to capture.
+    request = "".join(f"{sha}:{paths.policy}\n" for sha in candidates).encode()
+    present = repo.git("cat-file", "--batch-check=%(objecttype)", input_bytes=request).decode().split("\n")
+    candidates = [sha for sha, kind in zip(candidates, present) if kind == "blob"]
+    if not candidates:
+        return []
+    from .hook_runner import bound_commits
+    from .store import Stores
+
+    bound = bound_commits(Stores(repo))
+    return [sha for sha in candidates if sha not in bound]
+
+
+# ---- doctor -----------------------------------------------------------------------------
+def _check_hooks(repo: GitRepo, directory: Path) -> Check:
+    missing, foreign, not_executable = [], [], []
+    for hook in HOOK_NAMES:
+        path = directory / hook
+        if not os.path.lexists(path):
+            missing.append(hook)
+        elif not is_ours(path):
+            foreign.append(hook)
+        elif not os.access(path, os.X_OK):
+            not_executable.append(hook)
+    problems = []
+    if missing:
+        problems.append(f"missing: {', '.join(missing)}")
+    if foreign:
+        problems.append(f"not ours: {', '.join(foreign)}")
+    if not_executable:
+        problems.append(f"not executable: {', '.join(not_executable)}")
+    if problems:
+        return Check("hooks", False, f"{directory}: {'; '.join(problems)}; "
+                                     "fix: git speckit-policy install")
+    return Check("hooks", True, f"{len(HOOK_NAMES)} hooks installed and executable in {directory}")
+
+
+def _installed_pythons(directory: Path) -> list[str]:
+    found = []
+    for hook in HOOK_NAMES:
+        python = recorded_python(directory / hook) if is_ours(directory / hook) else None
+        if python and python not in found:
+            found.append(python)
+    return found
+
+
+def _check_interpreter(pythons: list[str]) -> Check:
+    if not pythons:
+        return Check("interpreter", False, "no installed hook records an interpreter; "
+                                           "fix: git speckit-policy install")
+    gone = [p for p in pythons if not os.access(p, os.X_OK)]
+    if gone:
+        return Check("interpreter", False, f"recorded interpreter missing: {', '.join(gone)}; fix: "
+                                           "reinstall speckit-git-policy, then git speckit-policy install")
+    return Check("interpreter", True, ", ".join(pythons))
+
+
+def _check_tool(pythons: list[str]) -> Check:
+    """Import the tool the way the hook does: the recorded interpreter, a short PATH."""
+    if not pythons:
+        return Check("tool", False, "no hook interpreter to try; fix: git speckit-policy install")
+    python = pythons[0]
+    if not os.access(python, os.X_OK):
+        return Check("tool", False, f"{python} is missing")
+    env = dict(os.environ, PATH="/usr/bin:/bin")
+    code = "import speckit_git_policy as s, speckit_git_policy.hook_runner; print(s.__version__)"
+    try:
+        result = subprocess.run([python, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return Check("tool", False, f"{python} cannot run: {e}")
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["exit status " + str(result.returncode)])[-1]
+        return Check("tool", False, f"{python} cannot import speckit_git_policy ({last}); fix: "
+                                    f"{python} -m pip install speckit-git-policy, then git speckit-policy install")
+    version = result.stdout.strip()
+    detail = f"speckit-git-policy {version} importable by {python}"
+    if version != __version__:
+        detail += f" (this command is {__version__}: run git speckit-policy install to update the hooks)"
+    return Check("tool", True, detail)
+
+
+def _check_refspecs(repo: GitRepo) -> Check:
+    if not repo.config_bool("speckit.capsule", True):
+        return Check("capsule refspecs", True, "capsule disabled (speckit.capsule=false)")
+    remotes = repo.git_text("remote").split()
+    if not remotes:
+        return Check("capsule refspecs", True, "no remotes")
+    missing = []
+    for remote in remotes:
+        for kind in ("fetch", "push"):
+            values = repo.git("config", "--get-all", f"remote.{remote}.{kind}", check=False).decode()
+            if "refs/speckit/" not in values:
+                missing.append((remote, kind))
+    if not missing:
+        return Check("capsule refspecs", True, f"refs/speckit/* fetched and pushed with {', '.join(remotes)}")
+    fixes = []
+    for remote, kind in missing:
+        spec = "+refs/speckit/*:refs/speckit/*" if kind == "fetch" else "refs/speckit/*:refs/speckit/*"
+        fixes.append(f"git config --add remote.{remote}.{kind} '{spec}'")
+    note = ("; a push refspec replaces git push's default, so also add HEAD: "
+            "git config --add remote.<name>.push HEAD") if any(k == "push" for _, k in missing) else ""
+    return Check("capsule refspecs", False,
+                 f"not configured for {', '.join(f'{r}.{k}' for r, k in missing)} "
+                 f"(or use git speckit-policy push/pull); fix: {'; '.join(fixes)}{note}")
+
+
+def _check_missed(repo: GitRepo) -> Check:
+    try:
+        missed = missed_captures(repo)
+    except (GitError, BadInput) as e:
+        return Check("missed captures", False, str(e))
+    if not missed:
+        return Check("missed captures", True,
+                     f"every recent commit that changed the policy has a snapshot (last {MISSED_CAPTURE_SCAN} checked)")
+    shown = ", ".join(sha[:12] for sha in missed[:5]) + (" …" if len(missed) > 5 else "")
+    fix = "; ".join(f"git speckit-policy capture --commit {sha[:12]}" for sha in missed[:3])
+    return Check("missed captures", False,
+                 f"{len(missed)} commit(s) changed the policy but have no snapshot: {shown}; fix: {fix}")
+
+
+def doctor(repo: GitRepo) -> list[Check]:
+    directory = hooks_dir(repo)
+    pythons = _installed_pythons(directory)
+    return [
+        _check_hooks(repo, directory),
+        _check_interpreter(pythons),
+        _check_tool(pythons),
+        _check_refspecs(repo),
+        _check_missed(repo),
+    ]

@@ -1,0 +1,114 @@
+#!/bin/sh
+# speckit-git-policy:managed-hook -- written by `git speckit-policy install`; `git speckit-policy uninstall` removes it and restores the hook it replaced
+# @HOOK@ hook of speckit-git-policy @VERSION@ (template: hooks/hook.sh)
+#
+# The hot path is plain sh: git itself tells whether the commit touches a policy
+# source, and Python starts only when it does. A hook that was here before
+# install was moved to @HOOK@.speckit-legacy and runs first (chained).
+SPECKIT_HOOK='@HOOK@'
+SPECKIT_PYTHON='@PYTHON@'
+
+speckit_warn() {
+    printf 'speckit-git-policy %s: %s\n' "$SPECKIT_HOOK" "$*" >&2
+}
+
+# post-rewrite lists the rewritten commits on stdin: both the chained hook and we read it.
+speckit_input=
+if [ "$SPECKIT_HOOK" = post-rewrite ]; then
+    speckit_input=$(cat)
+fi
+
+legacy_status=0
+speckit_legacy="$(dirname -- "$0")/$SPECKIT_HOOK.speckit-legacy"
+if [ -x "$speckit_legacy" ]; then
+    if [ "$SPECKIT_HOOK" = post-rewrite ]; then
+        printf '%s\n' "$speckit_input" | "$speckit_legacy" "$@"
+    else
+        "$speckit_legacy" "$@"
+    fi
+    legacy_status=$?
+    # A chained pre-commit hook that refuses the commit has the last word.
+    if [ "$SPECKIT_HOOK" = pre-commit ] && [ "$legacy_status" -ne 0 ]; then
+        exit "$legacy_status"
+    fi
+fi
+
+# Source paths: git config speckit.policyFile / speckit.docFile, else the defaults.
+speckit_policy=model_policy.toml
+speckit_doc=docs/MODEL-POLICY.md
+speckit_config=$(git config --get-regexp '^speckit\.(policyfile|docfile)$' 2>/dev/null)
+if [ -n "$speckit_config" ]; then
+    while read -r speckit_key speckit_value; do
+        case $speckit_key in
+            speckit.policyfile) speckit_policy=$speckit_value ;;
+            speckit.docfile) speckit_doc=$speckit_value ;;
+        esac
+    done <<SPECKIT_EOF
+$speckit_config
+SPECKIT_EOF
+fi
+
+# Exit status 1 from `--quiet` means "differs"; anything else than 0 lets Python decide.
+speckit_needed=yes
+case $SPECKIT_HOOK in
+    pre-commit)
+        # The staged content (git sets GIT_INDEX_FILE for `commit -a` and `commit <paths>`);
+        # on an unborn branch `diff --cached` compares against the empty tree by itself.
+        GIT_LITERAL_PATHSPECS=1 git diff --cached --quiet --no-ext-diff -- "$speckit_policy" "$speckit_doc" >/dev/null 2>&1
+        [ $? -eq 0 ] && speckit_needed=no
+        ;;
+    post-commit | post-applypatch)
+        GIT_LITERAL_PATHSPECS=1 git diff-tree --quiet -r --root -m --first-parent HEAD -- "$speckit_policy" "$speckit_doc" >/dev/null 2>&1
+        [ $? -eq 0 ] && speckit_needed=no
+        ;;
+    post-merge)
+        if [ "$1" = 1 ]; then
+            speckit_needed=no  # squash merge: nothing is committed yet; post-commit will see it
+        elif speckit_touched=$(GIT_LITERAL_PATHSPECS=1 git rev-list -n 1 --first-parent ORIG_HEAD..HEAD -- "$speckit_policy" "$speckit_doc" 2>/dev/null); then
+            [ -z "$speckit_touched" ] && speckit_needed=no
+        fi
+        ;;
+    post-rewrite)
+        # Python is needed when an old or new commit touches a source, or an old
+        # commit carries a binding (a run or a manual capture may bind any commit).
+        speckit_shas=$(printf '%s\n' "$speckit_input" | cut -d' ' -f1,2 | tr ' ' '\n')
+        speckit_olds=$(printf '%s\n' "$speckit_input" | cut -d' ' -f1)
+        speckit_touched=$(printf '%s\n' "$speckit_shas" | GIT_LITERAL_PATHSPECS=1 git diff-tree --stdin -r --root -m --first-parent --name-only -- "$speckit_policy" "$speckit_doc" 2>/dev/null)
+        if [ $? -eq 0 ] && [ -z "$speckit_touched" ]; then
+            speckit_needed=no
+            if [ -d .speckit/bindings ]; then
+                grep -rqsF -- "$speckit_olds" .speckit/bindings && speckit_needed=yes
+            elif [ -n "$(git for-each-ref --count=1 refs/speckit/ 2>/dev/null)" ]; then
+                speckit_needed=yes  # bindings only in the capsule (a fresh clone): let Python look
+            fi
+        fi
+        ;;
+esac
+[ "$speckit_needed" = no ] && exit "$legacy_status"
+
+if [ ! -x "$SPECKIT_PYTHON" ]; then
+    speckit_warn "*** the Python interpreter recorded at install time is gone: $SPECKIT_PYTHON"
+    speckit_warn "*** the model policy was NOT checked or captured for this commit."
+    speckit_warn "*** fix: reinstall speckit-git-policy, run \`git speckit-policy install\` again,"
+    speckit_warn "***      then \`git speckit-policy doctor\` (it lists commits to capture with \`git speckit-policy capture --commit <sha>\`)."
+    exit "$legacy_status"
+fi
+
+if [ "$SPECKIT_HOOK" = post-rewrite ]; then
+    printf '%s\n' "$speckit_input" | "$SPECKIT_PYTHON" -m speckit_git_policy.hook_runner "$SPECKIT_HOOK" "$@"
+else
+    "$SPECKIT_PYTHON" -m speckit_git_policy.hook_runner "$SPECKIT_HOOK" "$@"
+fi
+speckit_status=$?
+case $speckit_status in
+    0) ;;
+    3)
+        # The runner refused an invalid staged policy and said why.
+        [ "$SPECKIT_HOOK" = pre-commit ] && exit 1
+        ;;
+    *)
+        speckit_warn "*** the hook failed (exit $speckit_status) with $SPECKIT_PYTHON; the commit was not blocked,"
+        speckit_warn "*** but the policy may not be checked or captured. Run \`git speckit-policy doctor\` for the fix."
+        ;;
+esac
+exit "$legacy_status"
