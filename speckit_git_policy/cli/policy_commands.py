@@ -37,13 +37,23 @@ def validate(ctx: click.Context, staged: bool, output_format: str, as_json: bool
 
 @click.command()
 @click.option("--commit", "commit", metavar="REV", help="Capture from this commit's tree.")
+@click.option("--allow-invalid", is_flag=True,
+              help="Record a policy that fails validation (marked), e.g. a --no-verify commit's.")
 @json_option
 @click.pass_context
-def capture(ctx: click.Context, commit: str | None, as_json: bool) -> None:
+def capture(ctx: click.Context, commit: str | None, allow_invalid: bool, as_json: bool) -> None:
     """Snapshot the policy now (from the work tree, or from --commit)."""
     from ..capture import capture as run_capture
+    from ..errors import PolicyInvalid
+    from ..lint import validate as run_validate
+    from ..sources import WORKTREE
 
     repo, stores = stores_from(ctx)
+    # Bad input changes nothing (SPEC §10): check before anything is written.
+    origin = repo.resolve_commit(commit) if commit is not None else WORKTREE
+    issues = run_validate(repo, origin)
+    if issues and not allow_invalid:
+        raise PolicyInvalid(issues)
     result = run_capture(repo, commit=commit, trigger="manual", stores=stores)
     if as_json:
         emit_json(result.as_json())
