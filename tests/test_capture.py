@@ -101,3 +101,16 @@ def test_capturing_twice_reuses_the_snapshot(fs_repo: Path) -> None:
     first = capture(repo)
     assert capture(repo).policy_id == first.policy_id
     assert len(snapshot_files(fs_repo)) == 1
+
+
+def test_configured_source_path_changes_the_hash(fs_repo: Path) -> None:
+    repo = GitRepo.discover(fs_repo)
+    default = capture(repo)
+    (fs_repo / "conf").mkdir()
+    (fs_repo / "conf" / "policy.toml").write_bytes((fs_repo / "model_policy.toml").read_bytes())
+    git(fs_repo, "config", "speckit.policyFile", "conf/policy.toml")
+    moved = capture(repo)
+    assert moved.created and moved.hash != default.hash
+    document = Stores(repo).load(moved.policy_id)
+    assert document["source_files"] == ["conf/policy.toml", "docs/MODEL-POLICY.md"]
+    assert document["routing"] == Stores(repo).load(default.policy_id)["routing"]
