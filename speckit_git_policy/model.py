@@ -160,7 +160,7 @@ FREE_FORM_TABLES = ("model_config", "weights", "prompts")
 
 def _json_exact_issues(value: Any, key: str) -> list[tuple[str, str]]:
     """(dotted key, message) for each value JSON cannot carry exactly."""
-    if isinstance(value, bool) or isinstance(value, str):
+    if isinstance(value, (bool, str)):
         return []
     if isinstance(value, int):
         if abs(value) > JSON_SAFE_INT:
@@ -243,12 +243,12 @@ def parse_toml(data: bytes, file: str) -> tuple[dict[str, Any], KeyLines]:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        line = getattr(e, "lineno", None)
+        error_line: int | None = getattr(e, "lineno", None)
         message = str(e)
-        if line is None and "(at line " in message:
-            line = int(message.rsplit("(at line ", 1)[1].split(",")[0])
+        if error_line is None and "(at line " in message:
+            error_line = int(message.rsplit("(at line ", 1)[1].split(",")[0])
         message = message.split(" (at line ")[0]
-        raise PolicyInvalid([PolicyIssue(file, line, "", f"invalid TOML: {message}")]) from e
+        raise PolicyInvalid([PolicyIssue(file, error_line, "", f"invalid TOML: {message}")]) from e
     return document, KeyLines(text)
 
 

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import git
+
 from speckit_git_policy.capture import capture
 from speckit_git_policy.errors import NotFound
 from speckit_git_policy.gitio import GitRepo

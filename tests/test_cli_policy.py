@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from conftest import EXAMPLE_POLICY, git
 from jsonschema import Draft202012Validator
 
-from conftest import EXAMPLE_POLICY, git
 from speckit_git_policy.cli import cli
 from speckit_git_policy.model import parse_toml
 
@@ -320,6 +320,6 @@ def test_git_subcommand_and_python_module(policy_repo: Path) -> None:
                             captured["policy_id"]], capture_output=True, check=True)
     assert shown.stdout == (policy_repo / captured["path"]).read_bytes()
     failed = subprocess.run(["git", "speckit-policy", "show", "../../etc/passwd"], cwd=policy_repo,
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     assert failed.returncode == 2 and failed.stdout == ""
     assert len(failed.stderr.splitlines()) == 1 and "Traceback" not in failed.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import git
+
 from speckit_git_policy.gitio import GitRepo
 from speckit_git_policy.lint import validate
 from speckit_git_policy.sources import INDEX, WORKTREE

@@ -4,11 +4,10 @@ file, exact line, dotted key and what was expected."""
 from __future__ import annotations
 
 import pytest
+from conftest import EXAMPLE_POLICY
 
 from speckit_git_policy.errors import PolicyInvalid, PolicyIssue
 from speckit_git_policy.model import JSON_SAFE_INT, Policy, load_policy
-
-from conftest import EXAMPLE_POLICY
 
 EXAMPLE = EXAMPLE_POLICY.read_text()
 FILE = "model_policy.toml"

@@ -4,16 +4,15 @@ bytes (RFC 8785), and load_document's refusals."""
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from typing import Any
 
 import pytest
 import rfc8785
+from conftest import EXAMPLE_DOC, EXAMPLE_POLICY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLE_DOC, EXAMPLE_POLICY
 from speckit_git_policy.errors import PolicyInvalid, SnapshotCorrupt
 from speckit_git_policy.snapshot import (
     CONTENT_KEYS,

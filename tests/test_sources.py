@@ -7,8 +7,8 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-
 from conftest import git
+
 from speckit_git_policy.errors import BadInput, PolicyInvalid
 from speckit_git_policy.gitio import GitRepo
 from speckit_git_policy.sources import (

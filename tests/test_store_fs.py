@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import rfc8785
-
 from conftest import git
+
 from speckit_git_policy.capture import capture
 from speckit_git_policy.errors import BadInput
 from speckit_git_policy.gitio import GitRepo
