@@ -8,11 +8,18 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import git
 from test_capsule_support import (
-    capsule_at, cat_file, event, fsck_clean, refs_under, run, snapshot, timestamp,
+    capsule_at,
+    cat_file,
+    event,
+    fsck_clean,
+    refs_under,
+    run,
+    snapshot,
+    timestamp,
 )
 
-from conftest import git
 from speckit_git_policy.errors import BadInput, NotFound, StaleLock
 from speckit_git_policy.gitio import GitRepo
 from speckit_git_policy.store import capsule_git

@@ -8,9 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_capsule_support import capsule_at, fsck_clean
-
 from conftest import REPO_ROOT
+from test_capsule_support import capsule_at, fsck_clean
 
 WORKERS = 8
 EVENTS_PER_WORKER = 50

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 from test_capsule_support import capsule_at, event, fsck_clean, snapshot
 
-from conftest import REPO_ROOT
 from speckit_git_policy.errors import StaleLock
 
 KILLS = 4

@@ -51,7 +51,7 @@ def capsule_at(path: Path, workspace: str = "default") -> Capsule:
 
 
 def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
 
 
 def fsck_clean(cwd: Path) -> None:

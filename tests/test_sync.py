@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import git
 from test_capsule_support import capsule_at, event, fsck_clean, refs_under, snapshot, timestamp
 
-from conftest import git
 from speckit_git_policy import sync
 from speckit_git_policy.errors import NotFound
 from speckit_git_policy.gitio import GitRepo

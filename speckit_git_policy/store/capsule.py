@@ -19,7 +19,13 @@ from ..gitio import GitRepo
 from ..ids import check_policy_id_prefix, check_run_id, check_workspace
 from . import capsule_layout as layout
 from .capsule_git import (
-    BLOB_MODE, TREE_MODE, ObjectIO, RefUpdater, TreeEdit, commit_identity, ref_bytes,
+    BLOB_MODE,
+    TREE_MODE,
+    ObjectIO,
+    RefUpdater,
+    TreeEdit,
+    commit_identity,
+    ref_bytes,
 )
 
 SNAPSHOT_MAX_BYTES = 16 * 1024 * 1024
@@ -39,7 +45,6 @@ class Capsule:
         self._io: ObjectIO | None = None
         self._refs: RefUpdater | None = None
         self._identity: bytes | None = None
-        self._empty_blob: bytes | None = None
 
     @classmethod
     def for_repo(cls, repo: GitRepo) -> Capsule | None:
@@ -80,10 +85,10 @@ class Capsule:
 
     @property
     def empty_blob(self) -> bytes:
-        """Index entries are markers: their name is the data, so they share one blob."""
-        if self._empty_blob is None:
-            self._empty_blob = self.io.write_blob(b"")
-        return self._empty_blob
+        """Index entries are markers: their name is the data, so they share one blob.
+        Written (or freshened) on every use: an id remembered from an earlier write
+        may since have been pruned as garbage if that write lost."""
+        return self.io.write_blob(b"")
 
     def _names(self, tree: bytes | None, path: str) -> list[str]:
         entry = self.io.lookup(tree, path.split("/"))
@@ -363,7 +368,7 @@ class Capsule:
 
     def run_ids(self) -> list[str]:
         prefix = ref_bytes(layout.runs_prefix(self.workspace))
-        shards = sorted(self.refs.refs.subkeys(prefix))
+        shards = sorted(self.refs.subkeys(prefix))
         runs: list[str] = []
         for shard in shards:
             runs.extend(self.io.entries(self._root(f"{layout.runs_prefix(self.workspace)}/{shard.decode()}")))

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dulwich.file import FileLocked
-from dulwich.objects import Blob, Commit, ShaFile, Tree
+from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
+from dulwich.refs import Ref
 
 from ..errors import GitError, StaleLock
 
@@ -65,7 +66,7 @@ class ObjectIO:
         if cached is not None:
             self._trees.move_to_end(tree_id)
             return cached
-        obj = self.store[tree_id]
+        obj = self.store[ObjectID(tree_id)]
         if not isinstance(obj, Tree):
             raise GitError(f"capsule object {tree_id.decode()} is not a tree")
         self._trees[tree_id] = obj
@@ -74,20 +75,20 @@ class ObjectIO:
         return obj
 
     def blob_bytes(self, blob_id: bytes) -> bytes:
-        obj = self.store[blob_id]
+        obj = self.store[ObjectID(blob_id)]
         if not isinstance(obj, Blob):
             raise GitError(f"capsule object {blob_id.decode()} is not a blob")
         return obj.as_raw_string()
 
     def commit(self, commit_id: bytes) -> Commit:
-        obj = self.store[commit_id]
+        obj = self.store[ObjectID(commit_id)]
         if not isinstance(obj, Commit):
             raise GitError(f"capsule ref points at {commit_id.decode()}, which is not a commit")
         return obj
 
     def is_commit(self, commit_id: bytes) -> bool:
         try:
-            return isinstance(self.store[commit_id], Commit)
+            return isinstance(self.store[ObjectID(commit_id)], Commit)
         except KeyError:
             return False
 
@@ -98,8 +99,7 @@ class ObjectIO:
             if entry is None or entry[0] != TREE_MODE:
                 return None
             tree = self.tree(entry[1])
-            name = part.encode()
-            entry = tree[name] if name in tree else None
+            entry = _tree_get(tree, part.encode())
         return entry
 
     def entries(self, tree_id: bytes | None) -> dict[str, Entry]:
@@ -117,8 +117,6 @@ class ObjectIO:
         place) has no such failure mode, and ``git prune`` sweeps the leftovers.
         """
         obj_id = obj.id
-        if isinstance(obj, Tree) and obj_id in self._trees:
-            return obj_id
         hexid = obj_id.decode()
         directory = os.path.join(self.objects_dir, hexid[:2])
         path = os.path.join(directory, hexid[2:])
@@ -149,7 +147,7 @@ class ObjectIO:
     def write_tree(self, entries: Mapping[str, Entry]) -> bytes:
         tree = Tree()
         for name, (mode, sha) in entries.items():
-            tree.add(name.encode(), mode, sha)
+            tree.add(name.encode(), mode, ObjectID(sha))
         tree_id = self.write(tree)
         self._trees[tree_id] = tree
         return tree_id
@@ -158,8 +156,8 @@ class ObjectIO:
         self, tree_id: bytes, parents: list[bytes], message: str, identity: bytes
     ) -> bytes:
         commit = Commit()
-        commit.tree = tree_id
-        commit.parents = _unique(parents)
+        commit.tree = ObjectID(tree_id)
+        commit.parents = [ObjectID(p) for p in _unique(parents)]
         commit.author = commit.committer = identity
         commit.author_time = commit.commit_time = int(time.time())
         commit.author_timezone = commit.commit_timezone = 0
@@ -242,6 +240,10 @@ class RefUpdater:
         value = packed[packed.rfind(b"\n", 0, end) + 1:end]
         return value if _is_object_id(value) else None
 
+    def subkeys(self, prefix: bytes) -> set[bytes]:
+        """Names of the refs under ``prefix``, without it (listing: cost grows with refs)."""
+        return set(self.refs.subkeys(Ref(prefix)))
+
     def _packed_refs(self) -> bytes:
         path = os.path.join(self.refs_dir, "packed-refs")
         try:
@@ -274,8 +276,10 @@ class RefUpdater:
 
     def _swap(self, name: bytes, old: bytes | None, new: bytes) -> bool:
         if old is None:
-            return with_lock_retry(lambda: self.refs.add_if_new(name, new), self.refs_dir)
-        return with_lock_retry(lambda: self.refs.set_if_equals(name, old, new), self.refs_dir)
+            return with_lock_retry(lambda: self.refs.add_if_new(Ref(name), ObjectID(new)), self.refs_dir)
+        return with_lock_retry(
+            lambda: self.refs.set_if_equals(Ref(name), ObjectID(old), ObjectID(new)), self.refs_dir
+        )
 
 
 def with_lock_retry(action: Callable[[], bool], base_dir: str) -> bool:
@@ -328,6 +332,10 @@ def _lock_age(path: str) -> float:
 
 def _is_object_id(value: bytes) -> bool:
     return len(value) == 40 and _HEX40.fullmatch(value) is not None
+
+
+def _tree_get(tree: Tree, name: bytes) -> Entry | None:
+    return tree[name] if name in tree else None  # noqa: SIM401 (Tree has no .get)
 
 
 def _unlink_quietly(path: str) -> None:
