@@ -17,7 +17,12 @@ work tree's sources are compared with the governing snapshot's ``source_digests`
 (exact: equal bytes compile to the same hash), and a change is captured first, so
 that the boundary event points at the new snapshot and names the one it replaced.
 Decisions are recorded under the snapshot in force, without a check: a policy
-edited mid-stage waits for the next boundary.
+edited mid-stage waits for the next boundary. A policy that fails validation never
+governs a run: ``start`` and a boundary that meets one raise PolicyInvalid and
+write nothing.
+
+Run logs live in the capsule only: with ``speckit.capsule=false`` every run call
+raises CapsuleDisabled.
 """
 
 from __future__ import annotations
@@ -30,12 +35,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .canonical import canonical_bytes, parse_json_bytes, sha256_hex
-from .errors import BadInput, SnapshotCorrupt, SpeckitError
+from .errors import BadInput, PolicyInvalid, SnapshotCorrupt, SpeckitError
 from .gitio import GitRepo
 from .ids import check_run_id
 from .sources import WORKTREE, Sources, read_sources, source_paths
 
 if TYPE_CHECKING:
+    from .snapshot import Compiled
     from .store import Stores
     from .store.capsule import Capsule
 
@@ -196,6 +202,14 @@ def _check_text(kind: str, value: str, limit: int) -> str:
     return value
 
 
+def _checked(compiled: Compiled) -> Compiled:
+    """A run is never governed by a policy that fails validation: its budgets and
+    routes could not be enforced. Refused before anything is written."""
+    if not compiled.validated:
+        raise PolicyInvalid(list(compiled.issues))
+    return compiled
+
+
 class Run:
     """A run's log, held by the runner: appends without rediscovering anything."""
 
@@ -214,7 +228,8 @@ class Run:
               *, stores: Stores | None = None) -> Run:
         """Capture the policy (reusing the snapshot of the same content) and record
         ``PolicySnapshotRef`` as the run's first event."""
-        from .capture import capture
+        from .capture import read_for_capture, store_compiled
+        from .snapshot import compile_sources
         from .store import Stores
 
         git_repo = as_repo(repo)
@@ -223,7 +238,10 @@ class Run:
         run_id = check_run_id(run_id) if run_id is not None else new_run_id()
         if capsule.has_run(run_id):
             raise BadInput(f"run {run_id!r} already exists; pick another --run-id")
-        result = capture(git_repo, trigger="run_start", stores=stores)
+        # capture(), with the validity check before anything is written.
+        sources, commit = read_for_capture(git_repo, None)
+        compiled = _checked(compile_sources(sources))
+        result = store_compiled(git_repo, compiled, commit, "run_start", stores)
         run = cls(git_repo, stores, run_id, LogState())
         policy = Governing(result.policy_id, result.hash, result.uri, result.commit)
         run._append(POLICY_SNAPSHOT_REF, policy, {"created": result.created}, first=True)
@@ -354,7 +372,7 @@ class Run:
         from .capture import store_compiled, worktree_matches_commit
         from .snapshot import compile_sources
 
-        compiled = compile_sources(sources)
+        compiled = _checked(compile_sources(sources))
         if compiled.hash == current.policy_hash:
             return current
         head = self.repo.head()

@@ -11,7 +11,7 @@ from conftest import git
 
 from speckit_git_policy import runs
 from speckit_git_policy.canonical import canonical_bytes
-from speckit_git_policy.errors import BadInput, NotFound
+from speckit_git_policy.errors import BadInput, NotFound, PolicyInvalid
 from speckit_git_policy.gitio import GitRepo
 from speckit_git_policy.query import current
 from speckit_git_policy.runs import Run, filter_payload, lint_events, next_timestamp
@@ -117,6 +117,17 @@ def test_capsule_turned_off_refuses_clearly(policy_repo: Path) -> None:
     assert lint_events(policy_repo) == []
 
 
+def test_start_under_an_invalid_policy_is_refused_and_writes_nothing(policy_repo: Path) -> None:
+    edit_policy(policy_repo, 'mode = "prompts_only"', 'mode = "everything"')
+    with pytest.raises(PolicyInvalid, match="capture.mode") as caught:
+        runs.start_run(policy_repo, "invalid")
+    assert caught.value.exit_code == 1
+    repo = GitRepo.discover(policy_repo)
+    assert Stores(repo).ids() == []
+    with pytest.raises(NotFound):
+        runs.run_events(repo, "invalid")
+
+
 # ---- stages and checkpoints ---------------------------------------------------------
 def test_stage_transitions_chain_from_to_with_gap_free_seq(policy_repo: Path) -> None:
     run = runs.start_run(policy_repo, "flow")
@@ -185,6 +196,16 @@ def test_uncommitted_edit_is_captured_at_the_next_boundary(policy_repo: Path) ->
     assert event["policy_hash"] == document["hash"]
     # The same content again is not a change.
     assert run.checkpoint("again")["policy_changed"] is False
+
+
+def test_boundary_refuses_an_invalid_edit_until_it_is_fixed(policy_repo: Path) -> None:
+    run = runs.start_run(policy_repo, "broken-edit")
+    edit_policy(policy_repo, "plan = 8000", "plan = -1")
+    with pytest.raises(PolicyInvalid, match="budgets.tokens.plan"):
+        run.stage("plan")
+    assert len(run.events()) == 1
+    edit_policy(policy_repo, "plan = -1", "plan = 7000")
+    assert run.stage("plan")["policy_changed"] is True
 
 
 def test_committed_change_is_captured_with_its_commit(policy_repo: Path) -> None:
