@@ -8,7 +8,15 @@ from __future__ import annotations
 from .errors import PolicyInvalid, PolicyIssue
 from .gitio import GitRepo
 from .model import load_policy
-from .sources import WORKTREE, read_sources
+from .sources import WORKTREE, Sources, read_sources
+
+
+def doc_issues(sources: Sources) -> list[PolicyIssue]:
+    """Doc lint beyond existence (read_sources already refuses a missing file)."""
+    doc = sources.paths.doc
+    if not sources.files[doc].strip():
+        return [PolicyIssue(doc, 1, "", "rationale document is empty")]
+    return []
 
 
 def validate(repo: GitRepo, origin: str = WORKTREE) -> list[PolicyIssue]:
@@ -17,10 +25,7 @@ def validate(repo: GitRepo, origin: str = WORKTREE) -> list[PolicyIssue]:
         sources = read_sources(repo, origin)
     except PolicyInvalid as e:
         return list(e.issues)
-    issues: list[PolicyIssue] = []
-    doc = sources.paths.doc
-    if not sources.files[doc].strip():
-        issues.append(PolicyIssue(doc, 1, "", "rationale document is empty"))
+    issues = doc_issues(sources)
     try:
         load_policy(sources.policy_bytes, sources.paths.policy)
     except PolicyInvalid as e:

@@ -65,6 +65,12 @@ def compile_sources(sources: Sources) -> Compiled:
             canonical_bytes(blocks)
         except Exception as e:  # a date-time or huge int outside the free-form tables
             raise PolicyInvalid(list(invalid.issues)) from e
+    from .lint import doc_issues
+
+    empty_doc = doc_issues(sources)
+    if empty_doc:
+        validated = False
+        issues = (*issues, *empty_doc)
     content: dict[str, Any] = {"schema_version": SCHEMA_VERSION, **blocks}
     content["source_files"] = sorted(sources.files)
     content["source_digests"] = {path: sha256_hex(data) for path, data in sorted(sources.files.items())}
