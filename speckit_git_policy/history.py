@@ -60,18 +60,53 @@ def _ancestry_rank(repo: GitRepo, shas: list[str], timestamp: int) -> dict[str, 
 
 
 def _read_document(stores: Stores, policy_id: str) -> dict[str, Any] | None:
-    from .errors import NotFound, SnapshotCorrupt
+    """A snapshot's document, parsed but not re-hashed: a view, like ``list``; ``verify``
+    checks hashes. Either copy will do (a fresh clone may have only the capsule)."""
+    from .canonical import parse_json_bytes
 
+    data = stores.fs.read(policy_id)
+    if data is None and stores.capsule is not None:
+        data = stores.capsule.get_snapshot(policy_id)
+    if data is None:
+        return None
     try:
-        return stores.load(policy_id)
-    except (NotFound, SnapshotCorrupt):
+        document = parse_json_bytes(data)
+    except (ValueError, UnicodeDecodeError):
         return None  # `verify` reports it; the history shows what can be read
+    return document if isinstance(document, dict) else None
+
+
+def _keyed(document: dict[str, Any]) -> dict[str, Any]:
+    """The dotted keys ``snapshot.diff_documents`` compares: policy keys and source digests."""
+    from .snapshot import flatten, policy_keys
+
+    keys = policy_keys(document)
+    keys.update(flatten(document.get("source_digests", {}), "source_digests"))
+    return keys
+
+
+def _same_json(old: Any, new: Any) -> bool:
+    """Equal as JSON values, as ``snapshot.diff_documents`` decides it (1 == 1.0, True != 1),
+    without canonicalizing every value: log compares thousands of keys."""
+    if isinstance(old, bool) or isinstance(new, bool):
+        return type(old) is type(new) and old == new
+    if isinstance(old, (int, float)) and isinstance(new, (int, float)):
+        return old == new
+    if isinstance(old, list) and isinstance(new, list):
+        return len(old) == len(new) and all(_same_json(a, b) for a, b in zip(old, new))
+    if isinstance(old, dict) and isinstance(new, dict):
+        return old.keys() == new.keys() and all(_same_json(old[k], new[k]) for k in old)
+    return type(old) is type(new) and old == new
+
+
+def changed_keys(older: dict[str, Any], newer: dict[str, Any]) -> list[str]:
+    """The keys ``snapshot.diff_documents(older, newer)`` reports, from pre-flattened documents."""
+    return [key for key in sorted(older.keys() | newer.keys())
+            if key not in older or key not in newer or not _same_json(older[key], newer[key])]
 
 
 def policy_log(repo: GitRepo, stores: Stores, limit: int | None = None) -> list[dict[str, Any]]:
     """``[{"policy_id", "hash", "commit", "author", "date", "subject", "changed"}]``, newest first."""
-    from .snapshot import diff_documents
-
     pairs = [(policy_id, binding["commit"])
              for policy_id, bindings in stores.all_bindings().items() for binding in bindings]
     commits = list(dict.fromkeys(commit for _, commit in pairs))
@@ -86,23 +121,30 @@ def policy_log(repo: GitRepo, stores: Stores, limit: int | None = None) -> list[
             rank.update(_ancestry_rank(repo, sorted(same_second), timestamp))
 
     documents: dict[str, dict[str, Any] | None] = {}
+    keyed: dict[str, dict[str, Any]] = {}
 
     def document(policy_id: str) -> dict[str, Any] | None:
         if policy_id not in documents:
             documents[policy_id] = _read_document(stores, policy_id)
         return documents[policy_id]
 
-    def created_at(policy_id: str) -> str:
-        loaded = document(policy_id)
-        return str(loaded.get("created_at", "")) if loaded else ""
+    def flat(policy_id: str) -> dict[str, Any]:
+        if policy_id not in keyed:
+            keyed[policy_id] = _keyed(document(policy_id) or {})
+        return keyed[policy_id]
+
+    # A commit bound to two snapshots (two clones captured it independently) is rare:
+    # only then does the snapshot's own time decide.
+    shared = {sha for sha, count in _counts(sha for _, sha in pairs).items() if count > 1}
 
     def newest_first(pair: tuple[str, str]) -> tuple[Any, ...]:
         policy_id, sha = pair
         info = infos.get(sha)
         if info is None:  # commit not in this clone: after every dated entry
-            return (1, 0, 0, "", policy_id, sha)
+            return (1, 0, 0, (), policy_id, sha)
+        created = _negate(str((document(policy_id) or {}).get("created_at", ""))) if sha in shared else ()
         # Negated so that one ascending sort gives newest first.
-        return (0, -info["time"], rank.get(sha, 0), _negate(created_at(policy_id)), policy_id, sha)
+        return (0, -info["time"], rank.get(sha, 0), created, policy_id, sha)
 
     pairs.sort(key=newest_first)
     shown = pairs if limit is None else pairs[: max(limit, 0)]
@@ -110,15 +152,15 @@ def policy_log(repo: GitRepo, stores: Stores, limit: int | None = None) -> list[
     for index, (policy_id, sha) in enumerate(shown):
         current = document(policy_id)
         older_id = pairs[index + 1][0] if index + 1 < len(pairs) else None
+        older = document(older_id) if older_id is not None else None
         if current is None:
             changed: list[str] = []
         elif older_id is None:
             changed = all_keys(current)  # the first entry sets every key
-        elif older_id == policy_id:
+        elif older_id == policy_id or (older is not None and older.get("hash") == current.get("hash")):
             changed = []  # same content again (a revert, a cherry-pick, a merge)
         else:
-            older = document(older_id)
-            changed = [c["key"] for c in diff_documents(older, current)] if older is not None else []
+            changed = changed_keys(flat(older_id), flat(policy_id)) if older is not None else []
         info = infos.get(sha, {})
         entries.append({
             "policy_id": policy_id,
@@ -130,6 +172,13 @@ def policy_log(repo: GitRepo, stores: Stores, limit: int | None = None) -> list[
             "changed": changed,
         })
     return entries
+
+
+def _counts(items: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item] = counts.get(item, 0) + 1
+    return counts
 
 
 def all_keys(document: dict[str, Any]) -> list[str]:

@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     stdin_lines = sys.stdin.read().splitlines() if hook == "post-rewrite" else []
     try:
         return run(hook, args, stdin_lines)
-    except Exception as e:  # the tool's own failure must never block or lose a commit
+    except Exception as e:  # noqa: BLE001 -- the tool's own failure must never block or lose a commit
         import os
 
         say(hook, f"warning: internal error, the policy was not checked or captured: "

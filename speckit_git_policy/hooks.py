@@ -277,7 +277,8 @@ def _check_tool(pythons: list[str]) -> Check:
     env = dict(os.environ, PATH="/usr/bin:/bin")
     code = "import speckit_git_policy as s, speckit_git_policy.hook_runner; print(s.__version__)"
     try:
-        result = subprocess.run([python, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+        result = subprocess.run([python, "-c", code], capture_output=True, text=True, env=env,
+                                timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
         return Check("tool", False, f"{python} cannot run: {e}")
     if result.returncode != 0:

@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git, write_policy_sources
+from conftest import git
 from test_hooks_support import (
     INVALID_POLICY,
-    bound,
     binding_of,
+    bound,
     commit,
     head,
     install_hooks,
@@ -42,7 +42,7 @@ def hooked_policy(hooked: Path) -> Path:
 
 def cli(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run([sys.executable, "-m", "speckit_git_policy", "-C", str(root), *args],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     if check and result.returncode != 0:
         raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stderr}")
     return result
@@ -311,7 +311,7 @@ def test_foreign_hooks_are_chained_and_restored_exactly(repo: Path) -> None:
     git(repo, "add", "x")
     before = head(repo)
     blocked = subprocess.run(["git", "commit", "-q", "-m", "x"], cwd=repo, capture_output=True,
-                             env=dict(os.environ, FOREIGN_EXIT="1"))
+                             env=dict(os.environ, FOREIGN_EXIT="1"), check=False)
     assert blocked.returncode != 0 and head(repo) == before
 
     cli(repo, "uninstall")
