@@ -69,4 +69,56 @@ def prune(ctx: click.Context, keep: int | None, older_than: float | None, dry_ru
     click.echo(f"{verb} {len(result.removed)} snapshot(s)")
 
 
-COMMANDS = [verify, prune]
+@click.command()
+@click.argument("uri")
+@json_option
+@click.pass_context
+def resolve(ctx: click.Context, uri: str, as_json: bool) -> None:
+    """Map a mv2:// URI to the capsule ref that holds it and the object id."""
+    from ..store.capsule import Capsule
+
+    capsule = Capsule.for_repo(repo_from(ctx))
+    if capsule is None:
+        raise BadInput("the capsule is turned off (git config speckit.capsule false)")
+    place = capsule.resolve(uri)
+    if as_json:
+        emit_json(place)
+    else:
+        click.echo(f"{place['ref']} {place['object']} {place['path']}")
+
+
+def _report_sync(result: dict[str, object], as_json: bool, verb: str) -> None:
+    if as_json:
+        emit_json(result)
+        return
+    refs = result.get("refs") or {}
+    assert isinstance(refs, dict)
+    if not refs:
+        click.echo(f"{verb} {result.get('remote')}: no capsule refs")
+    for ref, status in sorted(refs.items()):
+        click.echo(f"{status:<14} {ref}")
+
+
+@click.command()
+@click.argument("remote", required=False)
+@json_option
+@click.pass_context
+def push(ctx: click.Context, remote: str | None, as_json: bool) -> None:
+    """Push the capsule namespace (refs/speckit/*) to a remote, merging first if needed."""
+    from ..sync import push as run_push
+
+    _report_sync(run_push(repo_from(ctx), remote), as_json, "push")
+
+
+@click.command()
+@click.argument("remote", required=False)
+@json_option
+@click.pass_context
+def pull(ctx: click.Context, remote: str | None, as_json: bool) -> None:
+    """Fetch a remote's capsule and merge it into this one, without loss."""
+    from ..sync import pull as run_pull
+
+    _report_sync(run_pull(repo_from(ctx), remote), as_json, "pull")
+
+
+COMMANDS = [verify, prune, resolve, push, pull]
