@@ -293,28 +293,35 @@ def _check_tool(pythons: list[str]) -> Check:
 
 
 def _check_refspecs(repo: GitRepo) -> Check:
+    """Every remote fetches the capsule (never forced: a forced fetch would overwrite local
+    capsule work not yet pushed). No push refspec is asked for: a configured one replaces
+    git's default push, so the capsule is pushed by ``git speckit-policy push``."""
     if not repo.config_bool("speckit.capsule", True):
         return Check("capsule refspecs", True, "capsule disabled (speckit.capsule=false)")
     remotes = repo.git_text("remote").split()
     if not remotes:
         return Check("capsule refspecs", True, "no remotes")
-    missing = []
+    missing, forced = [], []
     for remote in remotes:
-        for kind in ("fetch", "push"):
-            values = repo.git("config", "--get-all", f"remote.{remote}.{kind}", check=False).decode()
-            if "refs/speckit/" not in values:
-                missing.append((remote, kind))
-    if not missing:
-        return Check("capsule refspecs", True, f"refs/speckit/* fetched and pushed with {', '.join(remotes)}")
-    fixes = []
-    for remote, kind in missing:
-        spec = "+refs/speckit/*:refs/speckit/*" if kind == "fetch" else "refs/speckit/*:refs/speckit/*"
-        fixes.append(f"git config --add remote.{remote}.{kind} '{spec}'")
-    note = ("; a push refspec replaces git push's default, so also add HEAD: "
-            "git config --add remote.<name>.push HEAD") if any(k == "push" for _, k in missing) else ""
-    return Check("capsule refspecs", False,
-                 f"not configured for {', '.join(f'{r}.{k}' for r, k in missing)} "
-                 f"(or use git speckit-policy push/pull); fix: {'; '.join(fixes)}{note}")
+        values = repo.git("config", "--get-all", f"remote.{remote}.fetch", check=False).decode().split()
+        capsule = [value for value in values if "refs/speckit/" in value]
+        if not capsule:
+            missing.append(remote)
+        elif any(value.startswith("+") for value in capsule):
+            forced.append(remote)
+    problems, fixes = [], []
+    if missing:
+        problems.append(f"remote(s) {', '.join(missing)} do not fetch refs/speckit/*")
+        fixes += [f"git config --add remote.{r}.fetch 'refs/speckit/*:refs/speckit/*'" for r in missing]
+    if forced:
+        problems.append(f"remote(s) {', '.join(forced)} force-fetch refs/speckit/* "
+                        "(would overwrite local capsule work not yet pushed)")
+        fixes += [f"drop the '+' of the refs/speckit fetch refspec of {r} (git config --edit)" for r in forced]
+    if problems:
+        return Check("capsule refspecs", False, f"{'; '.join(problems)}; fix: {'; '.join(fixes)} "
+                     "(push the capsule with git speckit-policy push)")
+    return Check("capsule refspecs", True,
+                 f"refs/speckit/* fetched from {', '.join(remotes)}; push it with git speckit-policy push")
 
 
 def _check_missed(repo: GitRepo) -> Check:

@@ -200,6 +200,9 @@ def test_cherry_pick_binds_the_pick_to_the_same_snapshot(hooked_policy: Path) ->
     commit(hooked_policy, "warn 6", "-a")
     original = head(hooked_policy)
     git(hooked_policy, "checkout", "-q", "main")
+    (hooked_policy / "other.txt").write_text("o\n")  # so that the pick is a new commit
+    git(hooked_policy, "add", "other.txt")
+    commit(hooked_policy, "other")
     git(hooked_policy, "cherry-pick", original)
     pick = head(hooked_policy)
     assert pick != original

@@ -149,15 +149,19 @@ def test_doctor_without_hooks_fails_with_the_fix(policy_repo: Path) -> None:
     assert "FAIL  hooks" in output and "git speckit-policy install" in output
 
 
-def test_doctor_checks_capsule_refspecs_of_every_remote(policy_repo: Path, bare_remote: Path) -> None:
+def test_doctor_checks_capsule_fetch_refspecs_of_every_remote(policy_repo: Path, bare_remote: Path) -> None:
     repo = GitRepo.discover(policy_repo)
     install(repo, sys.executable)
     git(policy_repo, "remote", "add", "origin", str(bare_remote))
     refspecs = next(c for c in doctor(repo) if c.name == "capsule refspecs")
-    assert not refspecs.ok and "remote.origin.fetch" in refspecs.detail and "remote.origin.push" in refspecs.detail
+    assert not refspecs.ok and "git config --add remote.origin.fetch 'refs/speckit/*:refs/speckit/*'" in refspecs.detail
     git(policy_repo, "config", "--add", "remote.origin.fetch", "+refs/speckit/*:refs/speckit/*")
-    git(policy_repo, "config", "--add", "remote.origin.push", "refs/speckit/*:refs/speckit/*")
+    refspecs = next(c for c in doctor(repo) if c.name == "capsule refspecs")
+    assert not refspecs.ok and "force-fetch" in refspecs.detail
+    git(policy_repo, "config", "--unset", "remote.origin.fetch", r"^\+refs/speckit")
+    git(policy_repo, "config", "--add", "remote.origin.fetch", "refs/speckit/*:refs/speckit/*")
     assert next(c for c in doctor(repo) if c.name == "capsule refspecs").ok
+    assert git(policy_repo, "config", "--get-all", "remote.origin.push", check=False) == ""
 
 
 def test_doctor_reports_hooks_installed_where_git_does_not_look(policy_repo: Path) -> None:
