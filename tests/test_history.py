@@ -187,3 +187,16 @@ def test_log_cli_json_and_text(fs_only: Path) -> None:
 def test_log_of_a_repo_without_snapshots_is_empty(policy_repo: Path) -> None:
     result = CliRunner().invoke(cli, ["-C", str(policy_repo), "log", "--json"])
     assert result.exit_code == 0 and json.loads(result.output) == []
+
+
+def test_changed_keys_agree_with_snapshot_diff_documents() -> None:
+    from speckit_git_policy.history import _keyed, changed_keys
+    from speckit_git_policy.snapshot import diff_documents
+
+    old = {"routing": {"cloud": {"judge": ["a"]}}, "weights": {"w": 1, "x": True, "y": 0.5, "z": [1, {"k": 2}]},
+           "budgets": {"cost": {"hard_limit": 25.0}}, "source_digests": {"model_policy.toml": "aa"}}
+    new = {"routing": {"cloud": {"judge": ["a", "b"]}}, "weights": {"w": 1.0, "x": 1, "y": 0.5, "z": [1, {"k": 3}]},
+           "capture": {"mode": "none"}, "source_digests": {"model_policy.toml": "bb"}}
+    expected = [change["key"] for change in diff_documents(old, new)]
+    assert changed_keys(_keyed(old), _keyed(new)) == expected
+    assert "weights.w" not in expected and "weights.x" in expected  # 1 == 1.0 as JSON, True != 1
