@@ -406,3 +406,24 @@ def test_run_open_restores_state(policy_repo: Path) -> None:
     runs.start_run(policy_repo, "reopen").stage("plan")
     run = Run.open(policy_repo, "reopen")
     assert run.current_stage == "plan" and run.info()["events"] == 2
+
+
+def test_concurrent_writers_to_one_run_lose_nothing(policy_repo: Path) -> None:
+    import subprocess
+    import sys
+
+    runs.start_run(policy_repo, "busy")
+    script = (
+        "import sys\nfrom speckit_git_policy import runs\n"
+        "run = runs.open_run(sys.argv[1], 'busy')\n"
+        "for i in range(8):\n    run.checkpoint(f'{sys.argv[2]}-{i}')\n"
+    )
+    writers = [subprocess.Popen([sys.executable, "-c", script, str(policy_repo), f"w{n}"])
+               for n in range(4)]
+    assert all(writer.wait(timeout=120) == 0 for writer in writers)
+    events = runs.run_events(policy_repo, "busy")
+    assert [e["seq"] for e in events] == list(range(33))
+    assert len({e["event_id"] for e in events}) == 33
+    labels = sorted(e["label"] for e in events[1:])
+    assert labels == sorted(f"w{n}-{i}" for n in range(4) for i in range(8))
+    assert lint_events(policy_repo) == []
