@@ -2,8 +2,9 @@
 
 ``trace``: the run's events and, for each distinct snapshot that governed it, the
 commit its sources came from, with author, date and subject. The commit is the
-snapshot's current binding, so it follows an amend or a rebase (post-rewrite moves
-the binding); the commit recorded in the event is the fallback. The capsule keeps
+snapshot's binding of the commit the event recorded, so it follows an amend or a
+rebase (post-rewrite moves the binding); else its first binding; else the
+commit recorded in the event. The capsule keeps
 bound commits reachable, so this works after ``git gc --prune=now`` and in a fresh
 clone after ``pull``.
 
@@ -88,12 +89,22 @@ def _bindings(stores: Stores, policy_id: str) -> list[dict[str, Any]]:
 
 def governing_commits(bindings: list[dict[str, Any]], event: dict[str, Any] | None,
                       document: dict[str, Any] | None) -> list[str]:
-    """Commits that carry the snapshot's content, best first: its bindings (the first
-    one is the one ``list`` shows), then the commit the event recorded, then the
-    commit the snapshot was captured from."""
-    found = [b["commit"] for b in bindings]
-    if event is not None and isinstance(event.get("commit"), str):
-        found.append(event["commit"])
+    """Commits that carry the snapshot's content, best first.
+
+    First the binding of the commit the run read its sources at (the event's
+    commit, or the commit an amend or rebase rewrote it into): a content that
+    several commits carry (a revert, a cherry-pick) governed this run from that
+    one. Then the other bindings (the first is the one ``list`` shows), the
+    event's own commit and the commit the snapshot was captured from.
+    """
+    recorded = event.get("commit") if event is not None else None
+    found = [
+        b["commit"] for b in bindings
+        if isinstance(recorded, str) and (b["commit"] == recorded or recorded in (b.get("rewritten_from") or []))
+    ]
+    found += [b["commit"] for b in bindings]
+    if isinstance(recorded, str):
+        found.append(recorded)
     if document is not None:
         captured = (document.get("provenance") or {}).get("commit")
         if isinstance(captured, str):

@@ -9,6 +9,7 @@ import pytest
 from conftest import git, write_policy_sources
 
 from speckit_git_policy import runs, sync
+from speckit_git_policy.capture import capture
 from speckit_git_policy.errors import BadInput, NotFound
 from speckit_git_policy.gitio import GitRepo
 from speckit_git_policy.hooks import install
@@ -247,3 +248,19 @@ def test_value_spans() -> None:
     assert _span(key_lines, lines, "empty") == (10, 10)
     assert _span(key_lines, lines, "b.w.q") == (12, 13)
     assert _span(key_lines, lines, "nope") is None
+
+
+def test_trace_of_reverted_content_names_the_commit_the_run_read(policy_repo: Path) -> None:
+    first = git(policy_repo, "rev-parse", "HEAD").strip()
+    original = capture(GitRepo.discover(policy_repo), trigger="manual")  # bound to the first commit
+    edit_policy(policy_repo, "plan = 8000", "plan = 9000")
+    commit(policy_repo, "More planning")
+    git(policy_repo, "revert", "--no-edit", "HEAD")
+    reverted = git(policy_repo, "rev-parse", "HEAD").strip()
+    runs.start_run(policy_repo, "early-content")
+    [snapshot] = trace(policy_repo, "early-content")["snapshots"]
+    assert snapshot["policy_id"] == original.policy_id and original.commit == first
+    assert snapshot["commit"] == reverted != first
+    assert snapshot["subject"].startswith("Revert")
+    [row] = blame(policy_repo, "early-content", "budgets.tokens.plan")
+    assert row["commit"] == reverted
