@@ -13,7 +13,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "capture": ("speckit_git_policy.capture", "capture"),
+    # Not "capture": that name is the submodule speckit_git_policy.capture.
+    "capture_policy": ("speckit_git_policy.capture", "capture"),
     "CaptureResult": ("speckit_git_policy.capture", "CaptureResult"),
     "validate": ("speckit_git_policy.lint", "validate"),
     "GitRepo": ("speckit_git_policy.gitio", "GitRepo"),
@@ -31,6 +32,13 @@ _EXPORTS = {
     # Not "trace": that name is the submodule speckit_git_policy.trace.
     "trace_run": ("speckit_git_policy.trace", "trace"),
     "blame_run": ("speckit_git_policy.trace", "blame"),
+    # Decisions under the policy in force (SPEC §7).
+    "policy_in_force": ("speckit_git_policy.enforce", "policy_in_force"),
+    "route": ("speckit_git_policy.enforce", "route"),
+    "budget_tokens": ("speckit_git_policy.enforce", "budget_tokens"),
+    "budget_cost": ("speckit_git_policy.enforce", "budget_cost"),
+    "gate_reflex_promotion": ("speckit_git_policy.enforce", "gate_reflex_promotion"),
+    "gate_local_memory_sunset": ("speckit_git_policy.enforce", "gate_local_memory_sunset"),
 }
 
 
