@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json, emit_table, json_option, repo_from, short, stores_from
+from .common import emit_json, emit_table, json_option, paint, repo_from, short, stores_from
 
 
 def _report_changes(changes: list, as_json: bool) -> None:  # type: ignore[type-arg]
@@ -86,9 +86,21 @@ def log(ctx: click.Context, limit: int | None, as_json: bool) -> None:
     if as_json:
         emit_json(entries)
         return
-    emit_table([[short(e["commit"]), e["policy_id"][:8], (e["date"] or "")[:10],
-                 e["author"] or "", f"{e['subject'] or ''}  [{', '.join(e['changed']) or 'no change'}]"]
+    oldest = entries[-1] if entries and (limit is None or len(entries) < limit) else None
+    emit_table([[paint(short(e["commit"]), fg="yellow"), e["policy_id"][:8], (e["date"] or "")[:10],
+                 e["author"] or "", f"{e['subject'] or ''}  {_changed_summary(e, e is oldest)}"]
                 for e in entries])
+
+
+def _changed_summary(entry: dict[str, object], first: bool) -> str:
+    """The changed keys, shortened for a terminal (``--json`` has them all)."""
+    if first:
+        return "(first policy)"
+    changed = [str(key) for key in entry["changed"]]  # type: ignore[attr-defined]
+    if not changed:
+        return "(no key changed)"
+    shown = ", ".join(changed[:4])
+    return f"[{shown}{f', +{len(changed) - 4} more' if len(changed) > 4 else ''}]"
 
 
 COMMANDS = [init, install, uninstall, doctor, log]
