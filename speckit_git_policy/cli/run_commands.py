@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .common import emit_json, emit_table, json_option, short, stores_from
+from .common import emit_json, emit_paged, emit_table, json_option, paint, short, stores_from
 
 payload_options = [
     click.option("--prompt", default=None, help="Prompt text to record (kept if capture.mode allows)."),
@@ -119,8 +119,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     if as_json:
         emit_json(events)
         return
-    for event in events:
-        click.echo(_event_line(event))
+    emit_paged([_event_line(event) for event in events])
 
 
 @run.command(name="list")
@@ -152,21 +151,21 @@ def trace(ctx: click.Context, run_id: str, as_json: bool) -> None:
     if as_json:
         emit_json(result)
         return
-    click.echo(f"run {run_id}: {len(result['events'])} events")
-    for event in result["events"]:
-        click.echo(_event_line(event))
+    lines = [f"run {run_id}: {len(result['events'])} events"]
+    lines.extend(_event_line(event) for event in result["events"])
     for snapshot in result["snapshots"]:
-        click.echo(f"\npolicy {snapshot['policy_id']}  hash {str(snapshot['hash'])[:12]}")
-        click.echo(f"  uri     {snapshot['uri']}")
+        lines.append(f"\npolicy {paint(snapshot['policy_id'], fg='yellow')}  hash {str(snapshot['hash'])[:12]}")
+        lines.append(f"  uri     {snapshot['uri']}")
         if snapshot["commit"] is None:
-            click.echo("  commit  - (captured from uncommitted edits)")
+            lines.append("  commit  - (captured from uncommitted edits)")
             continue
-        click.echo(f"  commit  {snapshot['commit']}")
+        lines.append(f"  commit  {snapshot['commit']}")
         if snapshot["author"] is None:
-            click.echo("          (commit not in this clone; try: git speckit-policy pull)")
+            lines.append("          (commit not in this clone; try: git speckit-policy pull)")
         else:
-            click.echo(f"  author  {snapshot['author']}\n  date    {snapshot['date']}\n"
-                       f"  subject {snapshot['subject']}")
+            lines.append(f"  author  {snapshot['author']}\n  date    {snapshot['date']}\n"
+                         f"  subject {snapshot['subject']}")
+    emit_paged(lines)
 
 
 @click.command()
