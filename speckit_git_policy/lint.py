@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .errors import PolicyInvalid, PolicyIssue
 from .gitio import GitRepo
-from .model import load_policy
+from .checks import check_policy_bytes
 from .sources import WORKTREE, Sources, read_sources
 
 
@@ -27,7 +27,7 @@ def validate(repo: GitRepo, origin: str = WORKTREE) -> list[PolicyIssue]:
         return list(e.issues)
     issues = doc_issues(sources)
     try:
-        load_policy(sources.policy_bytes, sources.paths.policy)
+        check_policy_bytes(sources.policy_bytes, sources.paths.policy)
     except PolicyInvalid as e:
         issues.extend(e.issues)
     return issues

@@ -1,14 +1,22 @@
-"""The pydantic models of ``model_policy.toml`` (SPEC §2), and validation whose
-errors name the file, the line, the dotted key and what was expected."""
+"""The pydantic models of ``model_policy.toml`` (SPEC §2): the schema.
+
+There are two implementations of §2, on purpose:
+
+* these pydantic models, which give ``git speckit-policy schema`` (the JSON Schema
+  editors use) and are the oracle in the tests;
+* ``checks.py``, plain Python, which the git hooks, ``validate`` and capture use:
+  importing pydantic and building these models costs more than a whole
+  policy-changing commit may (SPEC §10: faster than a no-op pre-commit hook).
+
+They cannot drift apart silently: the rules with words of their own (model-id
+lists, endpoint, reflex, cost) are the same functions of ``checks.py``, and the
+hypothesis test ``tests/test_checks.py`` requires both to accept exactly the same
+documents, report the same issues and give canonical-bytes-identical blocks.
+"""
 
 from __future__ import annotations
 
-import datetime
-import difflib
-import math
-import sys
 from typing import Annotated, Any, Literal
-from urllib.parse import urlparse
 
 from pydantic import (
     AfterValidator,
@@ -23,18 +31,36 @@ from pydantic import (
     model_validator,
 )
 
+from .checks import (
+    CAPTURE_MODES,
+    FREE_FORM_TABLES,
+    JSON_SAFE_INT,
+    POLICY_BLOCKS,
+    candidates_problem,
+    check_document,
+    cost_problem,
+    describe_input,
+    dotted_key,
+    endpoint_problem,
+    free_form_issues,
+    model_id_problem,
+    parse_toml,
+    reflex_problem,
+    sort_issues,
+    unknown_key_message,
+)
 from .errors import PolicyInvalid, PolicyIssue
 from .tomlpos import KeyLines
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+__all__ = [
+    "CAPTURE_MODES", "FREE_FORM_TABLES", "JSON_SAFE_INT", "POLICY_BLOCKS", "Policy",
+    "json_schema", "load_policy", "parse_toml", "pydantic_issues", "validate_document",
+]
 
-# RFC 8785 (and every JSON reader that uses doubles) carries integers exactly up to
-# 2^53 - 1; 2^53 itself is already ambiguous (2^53 + 1 reads back as 2^53).
-JSON_SAFE_INT = 2**53 - 1
-CAPTURE_MODES = ("none", "prompts_only", "full_io")
+
+def _raise_if(problem: str | None) -> None:
+    if problem is not None:
+        raise ValueError(problem)
 
 
 class _Strict(BaseModel):
@@ -49,37 +75,25 @@ class Reflex(_Strict):
     @field_validator("endpoint")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValueError("expected an http:// or https:// URL")
+        if value is not None:
+            _raise_if(endpoint_problem(value))
         return value
 
     @field_validator("model")
     @classmethod
     def _non_empty(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("expected a non-empty model id")
+        if value is not None:
+            _raise_if(model_id_problem(value))
         return value
 
     @model_validator(mode="after")
     def _required_when_enabled(self) -> Reflex:
-        if self.enabled:
-            missing = [name for name in ("endpoint", "model") if getattr(self, name) is None]
-            if missing:
-                raise ValueError(f"{' and '.join(missing)} required when enabled = true")
+        _raise_if(reflex_problem(self.enabled, self.endpoint, self.model))
         return self
 
 
 def _check_candidates(models: list[str]) -> list[str]:
-    if not models:
-        raise ValueError("expected a non-empty list of model ids")
-    if any(not model.strip() for model in models):
-        raise ValueError("model ids must be non-empty strings")
-    duplicates = sorted({m for m in models if models.count(m) > 1})
-    if duplicates:
-        raise ValueError(f"duplicate model id {duplicates[0]!r}")
+    _raise_if(candidates_problem(models))
     return models
 
 
@@ -103,10 +117,7 @@ class Cost(_Strict):
 
     @model_validator(mode="after")
     def _warn_not_above_hard(self) -> Cost:
-        if self.warn_threshold > self.hard_limit:
-            raise ValueError(
-                f"warn_threshold ({self.warn_threshold}) must be <= hard_limit ({self.hard_limit})"
-            )
+        _raise_if(cost_problem(self.warn_threshold, self.hard_limit))
         return self
 
 
@@ -151,32 +162,9 @@ class Policy(_Strict):
         return self.model_dump(mode="json", by_alias=True)
 
 
-POLICY_BLOCKS = ("routing", "capture", "budgets", "gates", "model_config", "weights", "prompts")
-FREE_FORM_TABLES = ("model_config", "weights", "prompts")
-
-
 # ---- validation -----------------------------------------------------------------
-
-
-def _json_exact_issues(value: Any, key: str) -> list[tuple[str, str]]:
-    """(dotted key, message) for each value JSON cannot carry exactly."""
-    if isinstance(value, (bool, str)):
-        return []
-    if isinstance(value, int):
-        if abs(value) > JSON_SAFE_INT:
-            return [(key, f"integer {value} is outside ±(2^53 - 1) and cannot be carried exactly in JSON")]
-        return []
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return [(key, f"{value} is not a finite number; JSON cannot carry it")]
-        return []
-    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
-        return [(key, "TOML date/time values cannot be carried in JSON; quote it as a string")]
-    if isinstance(value, list):
-        return [issue for i, item in enumerate(value) for issue in _json_exact_issues(item, f"{key}[{i}]")]
-    if isinstance(value, dict):
-        return [issue for k, v in value.items() for issue in _json_exact_issues(v, f"{key}.{k}")]
-    return [(key, f"unsupported value of type {type(value).__name__}")]
+# The pydantic path below is the oracle of tests/test_checks.py; the tool itself
+# validates with checks.check_document.
 
 
 def _known_fields(model: type[BaseModel]) -> list[str]:
@@ -195,28 +183,15 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
-def _describe_input(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return "a table" if isinstance(value, dict) else "an array"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _issue_from_error(error: Any, file: str, lines: KeyLines) -> PolicyIssue:
     loc = tuple(error["loc"])
     # pydantic puts a model_validator's error at the model's location; strip the
     # "function-after" tag pieces it may add.
     loc = tuple(part for part in loc if not (isinstance(part, str) and part.startswith("function-")))
-    dotted = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
     kind = error["type"]
     if kind == "extra_forbidden":
         parent = _model_at(loc[:-1])
-        hint = ""
-        if parent is not None:
-            close = difflib.get_close_matches(str(loc[-1]), _known_fields(parent), n=1, cutoff=0.6)
-            if close:
-                hint = f"; did you mean {close[0]!r}?"
-        message = "unknown key" + hint
+        message = unknown_key_message(str(loc[-1]), _known_fields(parent) if parent is not None else [])
     elif kind == "missing":
         message = "required key is missing"
     elif kind == "too_short":
@@ -225,49 +200,32 @@ def _issue_from_error(error: Any, file: str, lines: KeyLines) -> PolicyIssue:
         "literal_error", "enum", "greater_than", "greater_than_equal", "less_than",
         "less_than_equal", "finite_number",
     ):
-        message = f"expected {error['msg'].removeprefix('Input should be ')}, got {_describe_input(error.get('input'))}"
+        message = f"expected {error['msg'].removeprefix('Input should be ')}, got {describe_input(error.get('input'))}"
     else:
         message = error["msg"].removeprefix("Value error, ")
-    return PolicyIssue(file, lines.line_of(loc), dotted, message)
+    return PolicyIssue(file, lines.line_of(loc), dotted_key(loc), message)
 
 
-def parse_toml(data: bytes, file: str) -> tuple[dict[str, Any], KeyLines]:
-    """Decode and parse TOML; errors become PolicyInvalid located at file:line."""
-    if not data.strip():
-        raise PolicyInvalid([PolicyIssue(file, 1, "", "file is empty; expected the policy tables")])
+def pydantic_issues(document: dict[str, Any], lines: KeyLines, file: str) -> list[PolicyIssue]:
+    """Every issue of ``document`` as the pydantic models see it, in line order (the oracle)."""
+    issues = free_form_issues(document, lines, file)
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise PolicyInvalid([PolicyIssue(file, line, "", "is not valid UTF-8")]) from e
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        error_line: int | None = getattr(e, "lineno", None)
-        message = str(e)
-        if error_line is None and "(at line " in message:
-            error_line = int(message.rsplit("(at line ", 1)[1].split(",")[0])
-        message = message.split(" (at line ")[0]
-        raise PolicyInvalid([PolicyIssue(file, error_line, "", f"invalid TOML: {message}")]) from e
-    return document, KeyLines(text)
+        Policy.model_validate(document)
+    except ValidationError as e:
+        issues.extend(_issue_from_error(err, file, lines) for err in e.errors())
+    return sort_issues(issues)
 
 
 def validate_document(document: dict[str, Any], lines: KeyLines, file: str) -> Policy:
-    """Validate a parsed TOML document against §2; raise PolicyInvalid with every issue."""
-    issues: list[PolicyIssue] = []
-    for table in FREE_FORM_TABLES:
-        if table in document:
-            for key, message in _json_exact_issues(document[table], table):
-                issues.append(PolicyIssue(file, lines.line_of_dotted(key), key, message))
+    """Validate a parsed TOML document against §2; raise PolicyInvalid with every issue.
+
+    The issues are those of ``checks.check_document`` (what the hooks report);
+    a document it accepts becomes the pydantic model."""
+    check_document(document, lines, file)
     try:
-        policy = Policy.model_validate(document)
-    except ValidationError as e:
-        issues.extend(_issue_from_error(err, file, lines) for err in e.errors())
-        policy = None
-    if issues or policy is None:
-        issues.sort(key=lambda issue: (issue.line or 0, issue.key))
-        raise PolicyInvalid(issues)
-    return policy
+        return Policy.model_validate(document)
+    except ValidationError as e:  # the two disagree: a bug that tests/test_checks.py exists to catch
+        raise PolicyInvalid(pydantic_issues(document, lines, file)) from e
 
 
 def load_policy(data: bytes, file: str) -> Policy:

@@ -16,7 +16,7 @@ from . import __version__
 from .canonical import canonical_bytes, parse_json_bytes, sha256_hex
 from .errors import PolicyInvalid, PolicyIssue, SnapshotCorrupt
 from .ids import is_policy_id
-from .model import FREE_FORM_TABLES, POLICY_BLOCKS, parse_toml, validate_document
+from .checks import FREE_FORM_TABLES, POLICY_BLOCKS, check_document, parse_toml
 from .sources import Sources
 
 SCHEMA_VERSION = "1.0"
@@ -51,7 +51,7 @@ def compile_sources(sources: Sources) -> Compiled:
     document, lines = parse_toml(sources.policy_bytes, policy_file)
     issues: tuple[PolicyIssue, ...] = ()
     try:
-        blocks = validate_document(document, lines, policy_file).blocks()
+        blocks = check_document(document, lines, policy_file)
         validated = True
     except PolicyInvalid as invalid:
         unrepresentable = [i for i in invalid.issues if i.key.split(".")[0] in FREE_FORM_TABLES
