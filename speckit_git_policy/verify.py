@@ -109,6 +109,8 @@ def check_snapshot(stores: Stores, policy_id: str, repair: bool) -> list[Problem
 def verify(repo: GitRepo, *, repair: bool = False, progress: Callable[[int, int], None] | None = None
            ) -> Report:
     stores = Stores(repo)
+    if repair:
+        stores.prepare()  # a fresh clone: keep the restored .speckit/ out of git status
     report = Report()
     ids = stores.ids()
     for number, policy_id in enumerate(ids, start=1):
