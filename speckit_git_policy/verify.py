@@ -124,10 +124,8 @@ def verify(repo: GitRepo, *, repair: bool = False, progress: Callable[[int, int]
 
 
 def _event_problems(repo: GitRepo) -> list[Problem]:
-    try:
-        from .runs import lint_events
-    except ImportError:  # runs land separately
-        return []
+    from .runs import lint_events
+
     problems = []
     for item in lint_events(repo):
         problems.append(Problem("event", f"run {item['run_id']} seq {item['seq']}: {item['message']}",
@@ -136,10 +134,8 @@ def _event_problems(repo: GitRepo) -> list[Problem]:
 
 
 def _missed_capture_problems(repo: GitRepo) -> list[Problem]:
-    try:
-        from .hooks import missed_captures
-    except ImportError:
-        return []
+    from .hooks import missed_captures
+
     return [
         Problem("missed_capture",
                 f"commit {sha[:12]} changed the policy but has no snapshot; "
