@@ -5,9 +5,9 @@ The event lint, which needs the capsule's run logs, lives with ``verify``.
 
 from __future__ import annotations
 
+from .checks import check_policy_bytes
 from .errors import PolicyInvalid, PolicyIssue
 from .gitio import GitRepo
-from .checks import check_policy_bytes
 from .sources import WORKTREE, Sources, read_sources
 
 

@@ -153,7 +153,10 @@ class Policy(_Strict):
     prompts: dict[str, Any] = Field(default_factory=dict)
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, strict=True, allow_inf_nan=False, populate_by_name=True,
+        # Only the TOML name validates: the Python attribute name (model_settings,
+        # since pydantic reserves model_config) is not a table of §2.
+        extra="forbid", frozen=True, strict=True, allow_inf_nan=False,
+        validate_by_alias=True, validate_by_name=False,
         title="model_policy.toml", protected_namespaces=(),
     )
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from . import __version__
 from .canonical import canonical_bytes, parse_json_bytes, sha256_hex
+from .checks import FREE_FORM_TABLES, POLICY_BLOCKS, check_document, parse_toml
 from .errors import PolicyInvalid, PolicyIssue, SnapshotCorrupt
 from .ids import is_policy_id
-from .checks import FREE_FORM_TABLES, POLICY_BLOCKS, check_document, parse_toml
 from .sources import Sources
 
 SCHEMA_VERSION = "1.0"

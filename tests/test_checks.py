@@ -1,0 +1,252 @@
+"""checks.py (the hooks' plain-Python validator) against the pydantic models (the oracle).
+
+Documents are generated valid, then broken in the ways §2 names (a missing key, an
+unknown or misspelt key, a wrong type, an out-of-range number, a bad model-id list,
+a reflex without endpoint, warn above hard, a value JSON cannot carry), written as
+TOML text and parsed back, so that every issue's line is compared too.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from conftest import EXAMPLE_POLICY
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from speckit_git_policy.canonical import canonical_bytes
+from speckit_git_policy.checks import JSON_SAFE_INT, check_document, check_policy_bytes, parse_toml
+from speckit_git_policy.errors import PolicyInvalid, PolicyIssue
+from speckit_git_policy.model import Policy, load_policy, pydantic_issues
+
+FILE = "model_policy.toml"
+
+# ---- writing TOML (tables as headers, everything else inline) -------------------
+
+
+def toml_key(key: str) -> str:
+    return key if key and all(c.isalnum() or c in "_-" for c in key) and key.isascii() else json.dumps(key)
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if not isinstance(value, float) or math.isfinite(value) else (
+            "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf"))
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    assert isinstance(value, dict)
+    return "{" + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+
+
+def to_toml(table: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[str]:
+    scalars = [(k, v) for k, v in table.items() if not isinstance(v, dict) or not v]
+    tables = [(k, v) for k, v in table.items() if isinstance(v, dict) and v]
+    lines = []
+    if prefix and (scalars or not tables):
+        lines.append("[" + ".".join(toml_key(p) for p in prefix) + "]")
+    lines.extend(f"{toml_key(k)} = {toml_value(v)}" for k, v in scalars)
+    for key, sub in tables:
+        lines.extend(to_toml(sub, (*prefix, key)))
+    return lines
+
+
+# ---- documents ------------------------------------------------------------------
+
+names = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
+model_ids = st.sampled_from(["gpt-4o", "claude-sonnet-4", "qwen2.5", "m", "x y"])
+nonneg = st.one_of(st.integers(0, 10**6), st.floats(0, 1e6, allow_nan=False, allow_infinity=False))
+scalars = st.one_of(
+    st.booleans(), st.integers(-JSON_SAFE_INT, JSON_SAFE_INT), st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=6),
+)
+free_values = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(names, inner, max_size=3)), max_leaves=6)
+
+
+@st.composite
+def valid_documents(draw: st.DrawFn) -> dict[str, Any]:
+    cloud = draw(st.dictionaries(
+        st.one_of(st.sampled_from(["architect", "implementer", "judge"]), names),
+        st.lists(model_ids, min_size=1, max_size=3, unique=True), min_size=1, max_size=3))
+    routing: dict[str, Any] = {"cloud": cloud}
+    if draw(st.booleans()):
+        reflex: dict[str, Any] = {}
+        enabled = draw(st.booleans())
+        if draw(st.booleans()) or enabled:
+            reflex["enabled"] = enabled
+        if enabled or draw(st.booleans()):
+            reflex["endpoint"] = draw(st.sampled_from(["http://127.0.0.1:3009/v1", "https://reflex.example"]))
+        if enabled or draw(st.booleans()):
+            reflex["model"] = draw(model_ids)
+        routing["reflex"] = reflex
+    capture: dict[str, Any] = {"mode": draw(st.sampled_from(["none", "prompts_only", "full_io"]))}
+    if draw(st.booleans()):
+        capture["store_embeddings"] = draw(st.booleans())
+    warn, hard = sorted([draw(nonneg), draw(nonneg)])
+    document: dict[str, Any] = {
+        "routing": routing,
+        "capture": capture,
+        "budgets": {
+            "tokens": draw(st.dictionaries(names, st.integers(1, JSON_SAFE_INT), max_size=4)),
+            "cost": {"warn_threshold": warn, "hard_limit": hard},
+        },
+        "gates": {
+            "reflex_promotion": {
+                "p95_latency_ms": draw(st.one_of(st.integers(1, 10**5), st.floats(0.001, 1e5))),
+                "success_parity_percent": draw(st.one_of(st.integers(0, 100), st.floats(0, 100))),
+            },
+            "local_memory_sunset": {
+                "retrieval_p95_parity": draw(st.booleans()),
+                "stability_days": draw(st.integers(0, JSON_SAFE_INT)),
+            },
+        },
+    }
+    for table in ("model_config", "weights", "prompts"):
+        if draw(st.booleans()):
+            document[table] = draw(st.dictionaries(names, free_values, max_size=3))
+    return document
+
+
+# Values that break one rule or another wherever they land.
+odd_values = st.one_of(
+    st.sampled_from([
+        0, -1, 1, -0.5, 0.0, 100, 100.5, 2**53 - 1, 2**53, -(2**53), 2**63, -(2**63) - 1, 10**400,
+        math.inf, -math.inf, math.nan, 1.5, True, False, "", "  ", "x", "none", "full_io",
+        "ftp://host/x", "https://", "http://h", [], [""], ["m", "m"], [7], ["a", 1, "b"], {}, {"a": 1},
+        datetime.date(1979, 5, 27), datetime.time(7, 32), datetime.datetime(1979, 5, 27, 7, 32),
+    ]),
+    scalars, free_values,
+)
+
+
+def paths(value: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.append((*prefix, key))
+            found.extend(paths(item, (*prefix, key)))
+    return found
+
+
+def near_miss(draw: st.DrawFn, known: list[str]) -> str:
+    if not known or draw(st.booleans()):
+        return draw(names)
+    word = draw(st.sampled_from(known))
+    at = draw(st.integers(0, len(word) - 1))
+    return word[:at] + word[at + 1:] if draw(st.booleans()) else word[:at] + "z" + word[at:]
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> dict[str, Any]:
+    document = draw(valid_documents())
+    for _ in range(draw(st.integers(0, 3))):
+        where = draw(st.sampled_from(paths(document)))
+        parent = document
+        for part in where[:-1]:
+            parent = parent[part]
+        kind = draw(st.sampled_from(["delete", "replace", "unknown", "enable"]))
+        if kind == "delete":
+            del parent[where[-1]]
+        elif kind == "replace":
+            parent[where[-1]] = draw(odd_values)
+        elif kind == "unknown":
+            parent[near_miss(draw, list(parent))] = draw(scalars)
+        elif isinstance(document.get("routing"), dict):
+            reflex = document["routing"].get("reflex")
+            if isinstance(reflex, dict):
+                reflex["enabled"] = True
+    return document
+
+
+def oracle(document: dict[str, Any], text: str) -> tuple[list[PolicyIssue], dict[str, Any] | None]:
+    lines = parse_toml(text.encode(), FILE)[1]
+    issues = pydantic_issues(document, lines, FILE)
+    return issues, None if issues else Policy.model_validate(document).blocks()
+
+
+def plain(document: dict[str, Any], text: str) -> tuple[list[PolicyIssue], dict[str, Any] | None]:
+    lines = parse_toml(text.encode(), FILE)[1]
+    try:
+        return [], check_document(document, lines, FILE)
+    except PolicyInvalid as e:
+        return e.issues, None
+
+
+def assert_agree(text: str) -> None:
+    document = parse_toml(text.encode(), FILE)[0]
+    expected_issues, expected_blocks = oracle(document, text)
+    issues, blocks = plain(document, text)
+    assert [i.key for i in issues] == [i.key for i in expected_issues], text
+    assert issues == expected_issues, text
+    if expected_blocks is None:
+        assert blocks is None
+        return
+    assert blocks is not None
+    assert canonical_bytes(blocks) == canonical_bytes(expected_blocks)
+    # Stronger than canonical bytes: 30 and 30.0 are told apart, so float fields are floats.
+    assert json.dumps(blocks, sort_keys=True) == json.dumps(expected_blocks, sort_keys=True)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents())
+def test_plain_checks_agree_with_the_pydantic_models(document: dict[str, Any]) -> None:
+    assert_agree("\n".join(to_toml(document)) + "\n")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_documents())
+def test_generated_valid_documents_are_accepted(document: dict[str, Any]) -> None:
+    # Guards the generator: if it stopped making valid documents, the agreement
+    # test above would compare error lists only.
+    text = "\n".join(to_toml(document)) + "\n"
+    parsed, lines = parse_toml(text.encode(), FILE)
+    assert set(check_document(parsed, lines, FILE)) == {
+        "routing", "capture", "budgets", "gates", "model_config", "weights", "prompts"}
+
+
+EXAMPLE = EXAMPLE_POLICY.read_text()
+
+
+@pytest.mark.parametrize("old,new", [
+    ("", ""),
+    ("warn_threshold = 5.0", "warn_threshold = 5"),
+    ("[routing.reflex]\nenabled = false\n", "[routing.reflex]\nenabled = true\n"),
+    ('mode = "prompts_only"', 'mode = 5'),
+    ("[routing.reflex]", "[routing.reflexx]"),
+    ("[capture]", "[capture]\nextra = 1"),
+    ("[gates.reflex_promotion]", "[gates.reflex_promotion]\nmodel_settings = 1"),
+    ("[model_config]", "[model_settings]"),
+    ("hard_limit = 25.0", f"hard_limit = {10**400}"),
+    ("stop = [\"</done>\"]", "stop = 1979-05-27"),
+])
+def test_example_edits_agree(old: str, new: str) -> None:
+    assert_agree(EXAMPLE.replace(old, new, 1))
+
+
+def test_load_policy_blocks_equal_plain_blocks() -> None:
+    assert json.dumps(load_policy(EXAMPLE.encode(), FILE).blocks(), sort_keys=True) == json.dumps(
+        check_policy_bytes(EXAMPLE.encode(), FILE), sort_keys=True)
+
+
+def test_hook_path_does_not_import_pydantic_or_click() -> None:
+    modules = ["hook_runner", "lint", "snapshot", "capture", "sources", "checks", "store", "store.fs",
+               "store.capsule"]
+    code = (
+        "import sys\n"
+        + "".join(f"import speckit_git_policy.{m}\n" for m in modules)
+        + "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'pydantic_core', 'click'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
