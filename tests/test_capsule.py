@@ -23,6 +23,7 @@ from test_capsule_support import (
 from speckit_git_policy.errors import BadInput, NotFound, StaleLock
 from speckit_git_policy.gitio import GitRepo
 from speckit_git_policy.store import capsule_git
+from speckit_git_policy.store import capsule_layout as layout
 from speckit_git_policy.store.capsule import Capsule
 from speckit_git_policy.store.capsule_layout import run_ref
 
@@ -197,9 +198,80 @@ def test_append_and_read_run_events(repo: Path) -> None:
 
     resolved = capsule.resolve(capsule.run_uri("run-1"))
     assert resolved["ref"] == run_ref("default", "run-1") and resolved["ref"] in refs_under(repo)
+    assert resolved["path"] == layout.run_path("run-1")
     listing = cat_file(repo, resolved["object"]).decode().splitlines()
-    assert [line.split()[-1] for line in listing] == [f"{i:010d}.json" for i in range(5)]
-    assert cat_file(repo, listing[2].split()[2]) == stored[2][1]
+    assert [line.split()[-1] for line in listing] == ["0000000000"]  # one chunk so far
+    chunk = cat_file(repo, f"{resolved['object']}:0000000000").decode().splitlines()
+    assert [line.split()[-1] for line in chunk] == [f"{i:010d}.json" for i in range(5)]
+    assert cat_file(repo, chunk[2].split()[2]) == stored[2][1]
+    fsck_clean(repo)
+
+
+def test_run_events_are_chunked_by_seq(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(layout, "EVENTS_PER_CHUNK", 4)
+    capsule = capsule_at(repo)
+    stored = [capsule.append_event("r", event("r", f"e{i}", timestamp(i))) for i in range(10)]
+
+    assert [seq for seq, _ in stored] == list(range(10))
+    assert capsule.run_events("r") == [data for _, data in stored]
+    assert capsule.run_length("r") == 10
+    ref_path = f"{layout.run_ref('default', 'r')}:{layout.run_path('r')}"
+    chunks = cat_file(repo, ref_path).decode().splitlines()
+    assert [line.split()[-1] for line in chunks] == ["0000000000", "0000000004", "0000000008"]
+    middle = cat_file(repo, f"{ref_path}/0000000004").decode().splitlines()
+    assert [line.split()[-1] for line in middle] == [f"{i:010d}.json" for i in range(4, 8)]
+    assert cat_file(repo, f"{ref_path}/0000000008/0000000009.json") == stored[9][1]
+    fsck_clean(repo)
+
+
+def test_run_summaries_read_only_the_ends(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(layout, "EVENTS_PER_CHUNK", 4)
+    capsule = capsule_at(repo)
+    logs = {f"run-{n}": [capsule.append_event(f"run-{n}", event(f"run-{n}", f"e{i}", timestamp(i)))[1]
+                         for i in range(n)] for n in (1, 4, 5, 9)}
+    read: list[bytes] = []
+    original = capsule.io.blob_bytes
+
+    def counting(blob_id: bytes) -> bytes:
+        read.append(blob_id)
+        return original(blob_id)
+
+    monkeypatch.setattr(capsule.io, "blob_bytes", counting)
+    summaries = capsule.run_summaries()
+    assert summaries == [{"run_id": run_id, "events": len(log), "first": log[0], "last": log[-1]}
+                         for run_id, log in sorted(logs.items())]
+    assert len(read) == 2 * len(logs)
+
+
+def _write_flat_run(repo: Path, run_id: str, count: int) -> list[bytes]:
+    """A run as the earlier layout stored it: every event blob directly in the run's
+    tree, the run's tree at its shard's root."""
+    capsule = capsule_at(repo)
+    io = capsule.io
+    datas = [event(run_id, f"old{i}", timestamp(i))(i) for i in range(count)]
+    flat = io.write_tree({layout.event_name(i): (capsule_git.BLOB_MODE, io.write_blob(d))
+                          for i, d in enumerate(datas)})
+    root = io.write_tree({run_id: (capsule_git.TREE_MODE, flat)})
+    commit = io.write_commit(root, [], "earlier layout", capsule.identity)
+    git(repo, "update-ref", layout.run_ref("default", run_id), commit.decode())
+    return datas
+
+
+def test_run_in_the_earlier_flat_layout_is_read_then_rewritten_on_append(repo: Path) -> None:
+    datas = _write_flat_run(repo, "old-run", 3)
+    capsule = capsule_at(repo)
+    assert capsule.has_run("old-run") and capsule.run_ids() == ["old-run"]
+    assert capsule.run_events("old-run") == datas
+    assert capsule.run_length("old-run") == 3
+    assert capsule.resolve(capsule.run_uri("old-run"))["path"] == "old-run"
+    assert capsule.run_summaries() == [
+        {"run_id": "old-run", "events": 3, "first": datas[0], "last": datas[2]}]
+
+    seq, data = capsule.append_event("old-run", event("old-run", "new", timestamp(9)))
+    assert seq == 3
+    assert capsule.run_events("old-run") == [*datas, data]
+    assert capsule.resolve(capsule.run_uri("old-run"))["path"] == layout.run_path("old-run")
+    assert capsule.run_ids() == ["old-run"]  # moved, not copied
     fsck_clean(repo)
 
 

@@ -12,6 +12,7 @@ from test_capsule_support import capsule_at, event, fsck_clean, refs_under, snap
 from speckit_git_policy import sync
 from speckit_git_policy.errors import NotFound
 from speckit_git_policy.gitio import GitRepo
+from speckit_git_policy.store import capsule_layout as layout
 from speckit_git_policy.store.capsule_layout import REFSPEC
 from speckit_git_policy.store.capsule_merge import merge_bindings
 
@@ -93,6 +94,25 @@ def test_same_run_keeps_merging_after_renumbering(clones: tuple[Path, Path]) -> 
             ("a0", 0), ("a1", 1), ("b2", 2)]
     cb.append_event("run", event("run", "b3", timestamp(3)))  # seq continues after merge
     assert [e["seq"] for e in events_of(b, "run")] == [0, 1, 2, 3]
+
+
+def test_same_run_merge_across_chunks(clones: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(layout, "EVENTS_PER_CHUNK", 3)
+    a, b = clones
+    ca, cb = capsule_at(a), capsule_at(b)
+    for i in range(0, 10, 2):  # five events each side, interleaved in time
+        ca.append_event("run", event("run", f"a{i}", timestamp(i)))
+        cb.append_event("run", event("run", f"b{i + 1}", timestamp(i + 1)))
+    sync.push(GitRepo.discover(a))
+    sync.push(GitRepo.discover(b))  # merges a's log into b's, then pushes
+    sync.pull(GitRepo.discover(a))
+    expected = [f"{'a' if i % 2 == 0 else 'b'}{i}" for i in range(10)]
+    for path in (a, b):
+        merged = events_of(path, "run")
+        assert [(e["event_id"], e["seq"]) for e in merged] == list(zip(expected, range(10)))
+        assert capsule_at(path).run_length("run") == 10
+        fsck_clean(path)
+    assert cb.append_event("run", event("run", "b10", timestamp(10)))[0] == 10
 
 
 def test_bindings_merge_by_union_and_follow_rewrites(clones: tuple[Path, Path]) -> None:

@@ -18,6 +18,7 @@ from ..errors import BadInput, NotFound, SpeckitError
 from ..gitio import GitRepo
 from ..ids import check_policy_id_prefix, check_run_id, check_workspace
 from . import capsule_layout as layout
+from . import capsule_runs as run_log
 from .capsule_git import (
     BLOB_MODE,
     TREE_MODE,
@@ -72,7 +73,7 @@ class Capsule:
         return self._tree_of(commit_id)
 
     def _tree_of(self, commit_id: bytes | None) -> bytes | None:
-        return self.io.commit(commit_id).tree if commit_id else None
+        return self.io.commit_tree(commit_id) if commit_id else None
 
     def _commit(self, tree: bytes, parents: list[bytes | None], message: str) -> bytes:
         return self.io.write_commit(tree, [p for p in parents if p], message, self.identity)
@@ -109,7 +110,7 @@ class Capsule:
 
     def resolve(self, uri: str) -> dict[str, str]:
         """URI -> {"uri", "ref", "object", "path"}. For a snapshot the object is the
-        blob of its bytes; for a run it is the tree holding one blob per event."""
+        blob of its bytes; for a run it is the run's tree (its chunks of event blobs)."""
         parsed = layout.parse_uri(uri)
         if parsed.workspace != self.workspace:
             raise BadInput(
@@ -119,7 +120,11 @@ class Capsule:
         if parsed.kind == "policy":
             ref, path = self.policy_ref, layout.snapshot_path(parsed.ident)
         else:
-            ref, path = layout.run_ref(self.workspace, parsed.ident), parsed.ident
+            ref = layout.run_ref(self.workspace, parsed.ident)
+            found = self._run_tree(self._root(ref), parsed.ident)
+            if found is None:
+                raise NotFound(f"{uri}: not in the capsule")
+            return {"uri": str(parsed), "ref": ref, "object": found[1].decode(), "path": found[0]}
         entry = self.io.lookup(self._root(ref), path.split("/"))
         if entry is None:
             raise NotFound(f"{uri}: not in the capsule")
@@ -331,48 +336,101 @@ class Capsule:
 
         The seq is the run's length when the compare-and-swap wins; on a lost race
         ``build`` is called again with the new length, so seqs never gap or repeat.
+        An append reads and rewrites only trees of bounded size (the shard's fan-out,
+        the run's chunk list, the last chunk), whatever the run's length.
         """
         check_run_id(run_id)
         appended: tuple[int, bytes] = (-1, b"")
+        path = layout.run_path(run_id)
 
         def compute(old: bytes | None) -> bytes:
             nonlocal appended
             root = self._tree_of(old)
-            seq = len(self._names(root, run_id))
+            found = self._run_tree(root, run_id)
+            run_tree = found[1] if found else None
+            seq = run_log.length(self.io, run_tree)
             data = build(seq)
             _check_event(run_id, seq, data)
+            blob = self.io.write_blob(data)
             edit = TreeEdit()
-            edit.put(layout.event_path(run_id, seq), (BLOB_MODE, self.io.write_blob(data)))
+            if found is not None and (found[0] != path or run_log.is_flat(self.io, found[1])):
+                # Written by the earlier layout: rewrite the run into chunks, once.
+                blobs = [entry[1] for entry in run_log.event_entries(self.io, found[1])]
+                if found[0] != path:
+                    edit.delete(found[0])
+                edit.put(path, (TREE_MODE, run_log.write_run_tree(self.io, [*blobs, blob])))
+            else:
+                edit.put(layout.event_path(run_id, seq), (BLOB_MODE, blob))
             appended = (seq, data)
             return self._commit(edit.apply(self.io, root), [old], f"run {run_id}: event {seq}")
 
         self.refs.update(ref_bytes(layout.run_ref(self.workspace, run_id)), compute)
         return appended
 
-    def run_events(self, run_id: str) -> list[bytes]:
-        check_run_id(run_id)
-        entry = self._run_entry(run_id)
-        if entry is None:
-            raise NotFound(f"run {run_id!r} is not in the capsule")
-        entries = self.io.entries(entry[1])
-        return [self.io.blob_bytes(entries[name][1]) for name in sorted(entries)]
+    def _run_tree(self, root: bytes | None, run_id: str) -> tuple[str, bytes] | None:
+        """(path, tree id) of the run's directory in its shard's tree; a run left at
+        the shard's root by the earlier layout is found too."""
+        path = layout.run_path(run_id)
+        entry = self.io.lookup(root, path.split("/"))
+        if entry is None and not layout.is_run_bucket(run_id):
+            path, entry = run_id, self.io.lookup(root, [run_id])
+        return (path, entry[1]) if entry is not None and entry[0] == TREE_MODE else None
 
-    def _run_entry(self, run_id: str) -> tuple[int, bytes] | None:
-        root = self._root(layout.run_ref(self.workspace, run_id))
-        entry = self.io.lookup(root, [run_id])
-        return entry if entry is not None and entry[0] == TREE_MODE else None
+    def _existing_run(self, run_id: str) -> tuple[str, bytes]:
+        check_run_id(run_id)
+        found = self._run_tree(self._root(layout.run_ref(self.workspace, run_id)), run_id)
+        if found is None:
+            raise NotFound(f"run {run_id!r} is not in the capsule")
+        return found
+
+    def run_events(self, run_id: str) -> list[bytes]:
+        _path, run_tree = self._existing_run(run_id)
+        return [self.io.blob_bytes(entry[1]) for entry in run_log.event_entries(self.io, run_tree)]
+
+    def run_length(self, run_id: str) -> int:
+        """The number of events in the run, reading two small trees."""
+        return run_log.length(self.io, self._existing_run(run_id)[1])
 
     def has_run(self, run_id: str) -> bool:
         check_run_id(run_id)
-        return self._run_entry(run_id) is not None
+        return self._run_tree(self._root(layout.run_ref(self.workspace, run_id)), run_id) is not None
+
+    def _iter_runs(self) -> Iterator[tuple[str, bytes]]:
+        """(run_id, run tree) of every run, shard by shard (cost grows with runs)."""
+        prefix = layout.runs_prefix(self.workspace)
+        for shard in sorted(self.refs.subkeys(ref_bytes(prefix))):
+            root = self._root(f"{prefix}/{shard.decode()}")
+            for name, (mode, object_id) in sorted(self.io.entries(root).items()):
+                if mode != TREE_MODE:
+                    continue
+                if not layout.is_run_bucket(name):
+                    yield name, object_id  # the earlier layout: a run at the shard's root
+                    continue
+                for _digit, (sub_mode, sub_id) in sorted(self.io.entries(object_id).items()):
+                    if sub_mode == TREE_MODE:
+                        for run_id, (run_mode, run_tree) in self.io.entries(sub_id).items():
+                            if run_mode == TREE_MODE:
+                                yield run_id, run_tree
 
     def run_ids(self) -> list[str]:
-        prefix = ref_bytes(layout.runs_prefix(self.workspace))
-        shards = sorted(self.refs.subkeys(prefix))
-        runs: list[str] = []
-        for shard in shards:
-            runs.extend(self.io.entries(self._root(f"{layout.runs_prefix(self.workspace)}/{shard.decode()}")))
-        return sorted(runs)
+        return sorted(run_id for run_id, _tree in self._iter_runs())
+
+    def run_summaries(self) -> list[dict[str, Any]]:
+        """Every run with its length and the bytes of its first and last events,
+        sorted by run id: reads per run two small trees and two blobs, never the
+        whole log. [{"run_id", "events", "first", "last"}]."""
+        summaries = []
+        for run_id, run_tree in self._iter_runs():
+            ends = run_log.end_entries(self.io, run_tree)
+            if ends is None:
+                continue
+            summaries.append({
+                "run_id": run_id,
+                "events": run_log.length(self.io, run_tree),
+                "first": self.io.blob_bytes(ends[0][1]),
+                "last": self.io.blob_bytes(ends[1][1]),
+            })
+        return sorted(summaries, key=lambda summary: summary["run_id"])
 
 
 # ---- validation ----------------------------------------------------------------------

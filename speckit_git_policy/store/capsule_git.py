@@ -59,6 +59,9 @@ class ObjectIO:
         # Objects are immutable, so a parsed tree can be cached by id forever.
         self._trees: OrderedDict[bytes, Tree] = OrderedDict()
         self._cache_size = cache_size
+        # commit id -> its tree id: every write starts from the commit a ref points
+        # at, usually the one this process wrote last, so parse it only once.
+        self._commit_trees: OrderedDict[bytes, bytes] = OrderedDict()
 
     # ---- reading ------------------------------------------------------------
     def tree(self, tree_id: bytes) -> Tree:
@@ -85,6 +88,18 @@ class ObjectIO:
         if not isinstance(obj, Commit):
             raise GitError(f"capsule ref points at {commit_id.decode()}, which is not a commit")
         return obj
+
+    def commit_tree(self, commit_id: bytes) -> bytes:
+        tree_id = self._commit_trees.get(commit_id)
+        if tree_id is None:
+            tree_id = self.commit(commit_id).tree
+            self._remember_commit(commit_id, tree_id)
+        return tree_id
+
+    def _remember_commit(self, commit_id: bytes, tree_id: bytes) -> None:
+        self._commit_trees[commit_id] = tree_id
+        if len(self._commit_trees) > self._cache_size:
+            self._commit_trees.popitem(last=False)
 
     def is_commit(self, commit_id: bytes) -> bool:
         try:
@@ -162,7 +177,9 @@ class ObjectIO:
         commit.author_time = commit.commit_time = int(time.time())
         commit.author_timezone = commit.commit_timezone = 0
         commit.message = message.encode() + b"\n"
-        return self.write(commit)
+        commit_id = self.write(commit)
+        self._remember_commit(commit_id, tree_id)
+        return commit_id
 
 
 @dataclass

@@ -3,7 +3,9 @@
 The reasons for this layout are in docs/CAPSULE-LAYOUT.md. In short: a small,
 fixed set of refs per workspace (one for policies, 256 run shards), each pointing
 at a commit whose tree fans out by id prefix, so that no lookup reads a
-``packed-refs`` file or a tree whose size grows with the number of runs much.
+``packed-refs`` file or a tree whose size grows with the number of runs much; a
+run's events are chunked by seq, so an append rewrites trees of bounded size
+whatever the run's length.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ DEFAULT_WORKSPACE = "default"
 URI_SCHEME = "mv2://"
 URI_MAX = 512
 EVENT_NAME_DIGITS = 10
+# Events per chunk tree of a run: an append rewrites one chunk (at most this many
+# entries) and the run's tree of chunks (one entry per EVENTS_PER_CHUNK events).
+EVENTS_PER_CHUNK = 256
 
 _COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
 
@@ -47,6 +52,15 @@ def run_ref(workspace: str, run_id: str) -> str:
     return f"{runs_prefix(workspace)}/{run_shard(run_id)}"
 
 
+def run_path(run_id: str) -> str:
+    """The run's directory inside its shard's tree: two more 16-way levels by the
+    next hex digits of sha256(run_id), so that every tree on a lookup's path stays
+    at most 16 entries at 1,000 runs and at 100,000 (a shard's root would otherwise
+    hold ~390 run names at 100,000 runs, and parsing it dominated a cold lookup)."""
+    digest = hashlib.sha256(run_id.encode("utf-8")).hexdigest()
+    return f"{digest[2]}/{digest[3]}/{run_id}"
+
+
 def snapshot_path(policy_id: str) -> str:
     return f"snapshots/{policy_id[:2]}/{policy_id}.json"
 
@@ -67,8 +81,19 @@ def event_name(seq: int) -> str:
     return f"{seq:0{EVENT_NAME_DIGITS}d}.json"
 
 
+def chunk_name(seq: int) -> str:
+    """The chunk holding ``seq``, named by its first seq: names sort in seq order."""
+    return f"{seq - seq % EVENTS_PER_CHUNK:0{EVENT_NAME_DIGITS}d}"
+
+
 def event_path(run_id: str, seq: int) -> str:
-    return f"{run_id}/{event_name(seq)}"
+    return f"{run_path(run_id)}/{chunk_name(seq)}/{event_name(seq)}"
+
+
+def is_run_bucket(name: str) -> bool:
+    """A fan-out directory of a run shard (one hex digit), as opposed to a run
+    directory left at the shard's root by the earlier layout."""
+    return len(name) == 1 and name in "0123456789abcdef"
 
 
 def policy_id_from_name(name: str) -> str:

@@ -7,8 +7,9 @@ same path differently are resolved by kind:
 * ``bindings/../<id>.json``: union by commit; a binding whose commit the other side
   rewrote is folded into the rewritten one (SPEC §3);
 * a run directory in a run shard: union of events by ``event_id``, ordered by
-  ``timestamp`` then ``event_id``, ``seq`` renumbered 0..n-1 (SPEC §6); an event
-  whose seq is unchanged keeps its exact bytes;
+  ``timestamp`` then ``event_id``, ``seq`` renumbered 0..n-1 (SPEC §6) and
+  chunked again (``capsule_runs``); an event whose seq is unchanged keeps its
+  exact bytes;
 * anything else (a snapshot replaced by ``verify --repair`` on one side): the
   smaller blob id, so that both clones pick the same one.
 """
@@ -20,7 +21,8 @@ from typing import Any
 
 from ..canonical import canonical_bytes, parse_json_bytes
 from .capsule_git import BLOB_MODE, TREE_MODE, Entry, ObjectIO
-from .capsule_layout import event_name
+from .capsule_layout import is_run_bucket
+from .capsule_runs import event_entries, write_run_tree
 
 Resolver = Callable[[tuple[str, ...], Entry, Entry], Entry | None]
 
@@ -69,7 +71,10 @@ def _policy_resolver(io: ObjectIO) -> Resolver:
 
 def _runs_resolver(io: ObjectIO) -> Resolver:
     def resolve(path: tuple[str, ...], ours: Entry, theirs: Entry) -> Entry | None:
-        if len(path) == 1 and ours[0] == theirs[0] == TREE_MODE:
+        # A run's directory: <digit>/<digit>/<run_id>, or <run_id> at the shard's
+        # root in the earlier layout.
+        is_run = len(path) == 3 or (len(path) == 1 and not is_run_bucket(path[0]))
+        if is_run and ours[0] == theirs[0] == TREE_MODE:
             return (TREE_MODE, merge_run_logs(io, ours[1], theirs[1]))
         return None
 
@@ -130,18 +135,18 @@ def merge_run_logs(io: ObjectIO, ours: bytes, theirs: bytes) -> bytes:
     """One run's two logs -> one: every event once, renumbered without gaps."""
     events: dict[str, tuple[tuple[str, str], bytes, dict[str, Any] | None]] = {}
     for tree in (ours, theirs):
-        for _name, (_mode, blob) in sorted(io.entries(tree).items()):
+        for _mode, blob in event_entries(io, tree):
             data = io.blob_bytes(blob)
             event = _event(data)
             event_id = event["event_id"] if event else f"unparsable:{blob.decode()}"
             timestamp = event["timestamp"] if event else "\uffff"
             events.setdefault(event_id, ((timestamp, event_id), data, event))
-    entries: dict[str, Entry] = {}
+    blobs: list[bytes] = []
     for seq, (_key, data, event) in enumerate(sorted(events.values(), key=lambda e: e[0])):
         if event is not None and event.get("seq") != seq:
             data = canonical_bytes({**event, "seq": seq})
-        entries[event_name(seq)] = (BLOB_MODE, io.write_blob(data))
-    return io.write_tree(entries)
+        blobs.append(io.write_blob(data))
+    return write_run_tree(io, blobs)
 
 
 def _event(data: bytes) -> dict[str, Any] | None:
