@@ -8,11 +8,14 @@ nothing about snapshots or runs: ``capsule.py`` builds those on top.
 
 from __future__ import annotations
 
+import binascii
+import hashlib
 import os
 import random
 import re
 import tempfile
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -56,15 +59,17 @@ class ObjectIO:
         self.repo = repo
         self.store = repo.object_store
         self.objects_dir = str(self.store.path)
-        # Objects are immutable, so a parsed tree can be cached by id forever.
-        self._trees: OrderedDict[bytes, Tree] = OrderedDict()
+        # Objects are immutable, so a tree's entries can be cached by id for ever;
+        # trees this process wrote go in without being parsed back.
+        self._trees: OrderedDict[bytes, dict[str, Entry]] = OrderedDict()
         self._cache_size = cache_size
         # commit id -> its tree id: every write starts from the commit a ref points
         # at, usually the one this process wrote last, so parse it only once.
         self._commit_trees: OrderedDict[bytes, bytes] = OrderedDict()
 
     # ---- reading ------------------------------------------------------------
-    def tree(self, tree_id: bytes) -> Tree:
+    def _tree_entries(self, tree_id: bytes) -> dict[str, Entry]:
+        """The cached (shared, never mutated) entries of ``tree_id``."""
         cached = self._trees.get(tree_id)
         if cached is not None:
             self._trees.move_to_end(tree_id)
@@ -72,10 +77,14 @@ class ObjectIO:
         obj = self.store[ObjectID(tree_id)]
         if not isinstance(obj, Tree):
             raise GitError(f"capsule object {tree_id.decode()} is not a tree")
-        self._trees[tree_id] = obj
+        entries = {e.path.decode(): (e.mode, e.sha) for e in obj.iteritems()}
+        self._remember_tree(tree_id, entries)
+        return entries
+
+    def _remember_tree(self, tree_id: bytes, entries: dict[str, Entry]) -> None:
+        self._trees[tree_id] = entries
         if len(self._trees) > self._cache_size:
             self._trees.popitem(last=False)
-        return obj
 
     def blob_bytes(self, blob_id: bytes) -> bytes:
         obj = self.store[ObjectID(blob_id)]
@@ -113,26 +122,32 @@ class ObjectIO:
         for part in path:
             if entry is None or entry[0] != TREE_MODE:
                 return None
-            tree = self.tree(entry[1])
-            entry = _tree_get(tree, part.encode())
+            entry = self._tree_entries(entry[1]).get(part)
         return entry
 
     def entries(self, tree_id: bytes | None) -> dict[str, Entry]:
+        """A fresh copy of the tree's entries (the caller may change it)."""
         if tree_id is None:
             return {}
-        return {e.path.decode(): (e.mode, e.sha) for e in self.tree(tree_id).iteritems()}
+        return dict(self._tree_entries(tree_id))
 
     # ---- writing ------------------------------------------------------------
     def write(self, obj: ShaFile) -> bytes:
-        """Store ``obj`` as a loose object, atomically, and return its id.
+        return self.write_raw(obj.type_name, obj.as_raw_string())
+
+    def write_raw(self, kind: bytes, content: bytes) -> bytes:
+        """Store a loose object, atomically, and return its id.
 
         dulwich's ``add_object`` writes through ``<object>.lock``: a writer killed
         mid-write leaves that lock behind and every later writer of the same
         content would then fail. Git's own way (a ``tmp_obj_*`` file renamed into
         place) has no such failure mode, and ``git prune`` sweeps the leftovers.
+        No fsync, as git's default (core.fsync leaves loose objects out): a killed
+        process loses nothing the kernel already has.
         """
-        obj_id = obj.id
-        hexid = obj_id.decode()
+        data = b"%s %d\0%s" % (kind, len(content), content)
+        hexid = hashlib.sha1(data).hexdigest()
+        obj_id = hexid.encode()
         directory = os.path.join(self.objects_dir, hexid[:2])
         path = os.path.join(directory, hexid[2:])
         try:
@@ -148,7 +163,7 @@ class ObjectIO:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix="tmp_obj_")
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(obj.as_legacy_object())
+                handle.write(zlib.compress(data))
             os.chmod(tmp, 0o444)
             os.replace(tmp, path)
         except BaseException:
@@ -157,14 +172,17 @@ class ObjectIO:
         return obj_id
 
     def write_blob(self, data: bytes) -> bytes:
-        return self.write(Blob.from_string(data))
+        return self.write_raw(b"blob", data)
 
     def write_tree(self, entries: Mapping[str, Entry]) -> bytes:
-        tree = Tree()
-        for name, (mode, sha) in entries.items():
-            tree.add(name.encode(), mode, ObjectID(sha))
-        tree_id = self.write(tree)
-        self._trees[tree_id] = tree
+        """Serialize in git's tree order (a directory sorts as if its name ended
+        in "/") without building a dulwich ``Tree``: appends write several trees."""
+        ordered = sorted(entries.items(), key=lambda item: item[0] + "/" if item[1][0] == TREE_MODE else item[0])
+        content = b"".join(
+            b"%o %s\0%s" % (mode, name.encode(), binascii.unhexlify(sha)) for name, (mode, sha) in ordered
+        )
+        tree_id = self.write_raw(b"tree", content)
+        self._remember_tree(tree_id, dict(entries))
         return tree_id
 
     def write_commit(
@@ -349,10 +367,6 @@ def _lock_age(path: str) -> float:
 
 def _is_object_id(value: bytes) -> bool:
     return len(value) == 40 and _HEX40.fullmatch(value) is not None
-
-
-def _tree_get(tree: Tree, name: bytes) -> Entry | None:
-    return tree[name] if name in tree else None  # noqa: SIM401 (Tree has no .get)
 
 
 def _unlink_quietly(path: str) -> None:
