@@ -215,6 +215,7 @@ def test_run_events_are_chunked_by_seq(repo: Path, monkeypatch: pytest.MonkeyPat
     assert [seq for seq, _ in stored] == list(range(10))
     assert capsule.run_events("r") == [data for _, data in stored]
     assert capsule.run_length("r") == 10
+    assert list(capsule.run_events_backward("r")) == [data for _, data in reversed(stored)]
     ref_path = f"{layout.run_ref('default', 'r')}:{layout.run_path('r')}"
     chunks = cat_file(repo, ref_path).decode().splitlines()
     assert [line.split()[-1] for line in chunks] == ["0000000000", "0000000004", "0000000008"]

@@ -387,6 +387,13 @@ class Capsule:
         _path, run_tree = self._existing_run(run_id)
         return [self.io.blob_bytes(entry[1]) for entry in run_log.event_entries(self.io, run_tree)]
 
+    def run_events_backward(self, run_id: str) -> Iterator[bytes]:
+        """The run's events, last first, read lazily (one chunk tree at a time):
+        for a reader that needs only the latest events of some kind."""
+        _path, run_tree = self._existing_run(run_id)
+        for entry in run_log.event_entries_backward(self.io, run_tree):
+            yield self.io.blob_bytes(entry[1])
+
     def run_length(self, run_id: str) -> int:
         """The number of events in the run, reading two small trees."""
         return run_log.length(self.io, self._existing_run(run_id)[1])

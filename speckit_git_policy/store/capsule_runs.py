@@ -12,6 +12,8 @@ readers accept it, and the first append to such a run rewrites it into chunks.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from ..errors import GitError
 from . import capsule_layout as layout
 from .capsule_git import BLOB_MODE, TREE_MODE, Entry, ObjectIO
@@ -34,6 +36,18 @@ def event_entries(io: ObjectIO, run_tree: bytes) -> list[Entry]:
         else:
             result.append((mode, object_id))
     return result
+
+
+def event_entries_backward(io: ObjectIO, run_tree: bytes) -> Iterator[Entry]:
+    """Every event's (mode, blob id), last first, reading one chunk at a time."""
+    top = io.entries(run_tree)
+    for name in sorted(top, reverse=True):
+        mode, object_id = top[name]
+        if mode == TREE_MODE:
+            chunk = io.entries(object_id)
+            yield from (chunk[event] for event in sorted(chunk, reverse=True))
+        else:
+            yield mode, object_id
 
 
 def length(io: ObjectIO, run_tree: bytes | None) -> int:
