@@ -6,13 +6,21 @@ when it is known, that snapshot is reused and only a binding is added.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from .errors import PolicyInvalid, PolicyIssue
 from .gitio import GitRepo
 from .ids import new_policy_id
-from .snapshot import TRIGGERS, Compiled, build_document, compile_sources, document_bytes, now_timestamp
-from .sources import WORKTREE, Sources, read_sources, source_paths
+from .snapshot import (
+    TRIGGERS,
+    Compiled,
+    build_document,
+    compile_sources,
+    document_bytes,
+    now_timestamp,
+)
+from .sources import WORKTREE, SourcePaths, Sources, git_entries, read_sources, source_paths
 from .store import Stores
 
 
@@ -40,7 +48,14 @@ class CaptureResult:
 
 
 def worktree_matches_commit(repo: GitRepo, sources: Sources, commit: str) -> bool:
-    """True when every source file in the work tree has the bytes it has in ``commit``."""
+    """True when every source file in the work tree has the bytes it has in ``commit``.
+
+    Compares object ids (one ``ls-tree``) instead of reading the committed files
+    again; a symlink or other non-file entry takes the careful path.
+    """
+    entries = git_entries(repo, commit, sources.paths.all())
+    if set(entries) == set(sources.files) and all(mode.startswith("100") for mode, _, _ in entries.values()):
+        return all(blob_id(sources.files[path], len(obj)) == obj for path, (_, obj, _) in entries.items())
     try:
         committed = read_sources(repo, commit, sources.paths)
     except PolicyInvalid:
@@ -48,9 +63,17 @@ def worktree_matches_commit(repo: GitRepo, sources: Sources, commit: str) -> boo
     return committed.files == sources.files
 
 
-def read_for_capture(repo: GitRepo, commit: str | None) -> tuple[Sources, str | None]:
+def blob_id(data: bytes, length: int) -> str:
+    """The git object id of a blob holding ``data`` (SHA-1, or SHA-256 for 64-digit ids)."""
+    digest = hashlib.sha256 if length == 64 else hashlib.sha1
+    return digest(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def read_for_capture(
+    repo: GitRepo, commit: str | None, paths: SourcePaths | None = None
+) -> tuple[Sources, str | None]:
     """Sources for a capture and the commit they were read at (None: uncommitted edits)."""
-    paths = source_paths(repo)
+    paths = paths or source_paths(repo)
     if commit is not None:
         sha = repo.resolve_commit(commit)
         return read_sources(repo, sha, paths), sha
@@ -67,13 +90,23 @@ def capture(
     commit: str | None = None,
     trigger: str = "manual",
     stores: Stores | None = None,
+    paths: SourcePaths | None = None,
 ) -> CaptureResult:
     """Capture the policy from the work tree, or from ``commit``'s tree when given."""
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}")
-    sources, sha = read_for_capture(repo, commit)
+    sources, sha = read_for_capture(repo, commit, paths)
     compiled = compile_sources(sources)
     return store_compiled(repo, compiled, sha, trigger, stores)
+
+
+def capture_commit_sha(
+    repo: GitRepo, sha: str, trigger: str, paths: SourcePaths, stores: Stores | None = None
+) -> CaptureResult:
+    """Capture from a commit the caller already holds as a full SHA (the git hooks do)."""
+    if trigger not in TRIGGERS:
+        raise ValueError(f"unknown trigger {trigger!r}")
+    return store_compiled(repo, compile_sources(read_sources(repo, sha, paths)), sha, trigger, stores)
 
 
 def store_compiled(

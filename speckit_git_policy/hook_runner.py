@@ -49,11 +49,12 @@ def staged_touches_sources(repo: GitRepo, paths: SourcePaths) -> bool:
 def pre_commit(repo: GitRepo) -> int:
     from .sources import INDEX, source_paths
 
-    if not staged_touches_sources(repo, source_paths(repo)):
+    paths = source_paths(repo)
+    if not staged_touches_sources(repo, paths):
         return 0
     from .lint import validate
 
-    issues = validate(repo, INDEX)
+    issues = validate(repo, INDEX, paths)
     if not issues:
         return 0
     for issue in issues:
@@ -64,14 +65,14 @@ def pre_commit(repo: GitRepo) -> int:
     return EXIT_BLOCK
 
 
-def capture_commit(repo: GitRepo, hook: str, commit: str, trigger: str,
+def capture_commit(repo: GitRepo, hook: str, commit: str, trigger: str, paths: SourcePaths,
                    stores: Stores | None = None) -> CaptureResult | None:
-    """Capture from ``commit``'s tree; report, never raise (the commit is already made)."""
-    from .capture import capture
+    """Capture from ``commit``'s tree (a full SHA from git); report, never raise (the commit is already made)."""
+    from .capture import capture_commit_sha
     from .errors import SpeckitError
 
     try:
-        result = capture(repo, commit=commit, trigger=trigger, stores=stores)
+        result = capture_commit_sha(repo, commit, trigger, paths, stores)
     except SpeckitError as e:
         say(hook, f"warning: no policy snapshot for commit {commit[:12]}: {e}")
         say(hook, f"fix the policy, then: git speckit-policy capture --commit {commit[:12]}")
@@ -88,9 +89,10 @@ def post_commit(repo: GitRepo, hook: str = "post-commit", trigger: str = "commit
     from .sources import source_paths
 
     head = repo.head()
-    if head is None or not touches_sources(repo, head, source_paths(repo)):
+    paths = source_paths(repo)
+    if head is None or not touches_sources(repo, head, paths):
         return 0
-    capture_commit(repo, hook, head, trigger)
+    capture_commit(repo, hook, head, trigger, paths)
     return 0
 
 
@@ -123,7 +125,7 @@ def post_merge(repo: GitRepo, squash: bool) -> int:
     bound = bound_commits(stores)
     for commit in reversed(touched):  # oldest first, so the newest is bound last
         if commit == touched[0] or commit not in bound:
-            capture_commit(repo, "post-merge", commit, "merge", stores)
+            capture_commit(repo, "post-merge", commit, "merge", paths, stores)
     return 0
 
 
@@ -170,7 +172,7 @@ def post_rewrite(repo: GitRepo, kind: str, lines: Iterable[str]) -> int:
     bound = bound_commits(stores)
     for _old, new in pairs:
         if new not in bound and touches_sources(repo, new, paths):
-            capture_commit(repo, "post-rewrite", new, "rewrite", stores)
+            capture_commit(repo, "post-rewrite", new, "rewrite", paths, stores)
             bound.add(new)
     return 0
 

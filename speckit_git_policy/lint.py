@@ -8,7 +8,7 @@ from __future__ import annotations
 from .checks import check_policy_bytes
 from .errors import PolicyInvalid, PolicyIssue
 from .gitio import GitRepo
-from .sources import WORKTREE, Sources, read_sources
+from .sources import WORKTREE, SourcePaths, Sources, read_sources
 
 
 def doc_issues(sources: Sources) -> list[PolicyIssue]:
@@ -19,10 +19,10 @@ def doc_issues(sources: Sources) -> list[PolicyIssue]:
     return []
 
 
-def validate(repo: GitRepo, origin: str = WORKTREE) -> list[PolicyIssue]:
+def validate(repo: GitRepo, origin: str = WORKTREE, paths: SourcePaths | None = None) -> list[PolicyIssue]:
     """Every doc and policy issue of the sources in ``origin`` (work tree, index or commit)."""
     try:
-        sources = read_sources(repo, origin)
+        sources = read_sources(repo, origin, paths)
     except PolicyInvalid as e:
         return list(e.issues)
     issues = doc_issues(sources)

@@ -64,8 +64,15 @@ def _check_repo_path(value: str, setting: str) -> str:
 
 def source_paths(repo: GitRepo) -> SourcePaths:
     """Source paths from git config (``speckit.policyFile``, ``speckit.docFile``) or defaults."""
-    policy = repo.config_get("speckit.policyFile") or DEFAULT_POLICY_FILE
-    doc = repo.config_get("speckit.docFile") or DEFAULT_DOC_FILE
+    # One git call for both settings (the hooks pay for every process); like
+    # ``git config --get``, the last value of a key wins and an empty one means unset.
+    out = repo.git("config", "-z", "--get-regexp", r"^speckit\.(policyfile|docfile)$", check=False)
+    found: dict[str, str] = {}
+    for record in out.split(b"\0"):
+        key, _, value = record.decode("utf-8", "replace").partition("\n")
+        found[key] = value.strip()
+    policy = found.get("speckit.policyfile") or DEFAULT_POLICY_FILE
+    doc = found.get("speckit.docfile") or DEFAULT_DOC_FILE
     return SourcePaths(
         policy=_check_repo_path(policy, "speckit.policyFile"),
         doc=_check_repo_path(doc, "speckit.docFile"),
@@ -143,6 +150,90 @@ def _read_git_entry(repo: GitRepo, path: str, entry: tuple[str, str] | None, ori
     return repo.read_blob(obj)
 
 
+def git_entries(repo: GitRepo, origin: str, paths: list[str]) -> dict[str, tuple[str, str, int | None]]:
+    """path → (mode, object id, size or None when unknown) in the index or a commit's
+    tree, for every path present, in one git call."""
+    if origin == INDEX:
+        out = repo.git("ls-files", "-s", "-z", "--", *paths)
+    else:
+        out = repo.git("ls-tree", "-l", "-z", origin, "--", *paths)
+    entries: dict[str, tuple[str, str, int | None]] = {}
+    for record in out.split(b"\0"):
+        meta, _, raw_name = record.partition(b"\t")
+        name = raw_name.decode("utf-8", "surrogateescape")
+        if not meta or name not in paths or name in entries:
+            continue  # the first stage of a conflicted index entry, as index_entry()
+        fields = meta.decode().split()
+        if origin == INDEX:
+            entries[name] = (fields[0], fields[1], None)
+        else:
+            entries[name] = (fields[0], fields[2], int(fields[3]) if fields[3].isdigit() else None)
+    return entries
+
+
+def _parse_batch(out: bytes, with_contents: bool) -> dict[str, tuple[int, bytes | None]]:
+    """Object id → (size, contents or None) from ``cat-file --batch`` (or ``--batch-check``) output."""
+    found: dict[str, tuple[int, bytes | None]] = {}
+    position = 0
+    while position < len(out):
+        end = out.index(b"\n", position)
+        header = out[position:end].decode().split()
+        position = end + 1
+        if len(header) < 3:
+            continue  # "<oid> missing"
+        size = int(header[2])
+        if with_contents:
+            found[header[0]] = (size, out[position:position + size])
+            position += size + 1  # the contents and their closing newline
+        else:
+            found[header[0]] = (size, None)
+    return found
+
+
+def _read_git_files(repo: GitRepo, origin: str, paths: list[str]) -> dict[str, bytes | PolicyIssue]:
+    """Every source from the index or a commit in two or three git calls (not three per file)."""
+    where = "the index" if origin == INDEX else f"commit {origin[:12]}"
+    entries = git_entries(repo, origin, paths)
+    regular = {path: entry for path, entry in entries.items() if entry[0].startswith("100")}
+    sizes = {obj: size for _mode, obj, size in regular.values() if size is not None}
+    unknown = sorted({obj for _mode, obj, size in regular.values() if size is None})
+    if unknown:
+        out = repo.git("cat-file", "--batch-check", input_bytes="".join(f"{o}\n" for o in unknown).encode())
+        sizes.update({obj: size for obj, (size, _) in _parse_batch(out, False).items()})
+    wanted = sorted({obj for _mode, obj, _size in regular.values() if sizes.get(obj, 0) <= MAX_SOURCE_BYTES})
+    contents: dict[str, bytes] = {}
+    if wanted:
+        # Only blobs within the limit are asked for: a huge file costs bounded memory.
+        out = repo.git("cat-file", "--batch", input_bytes="".join(f"{o}\n" for o in wanted).encode())
+        contents = {obj: data for obj, (_size, data) in _parse_batch(out, True).items() if data is not None}
+    results: dict[str, bytes | PolicyIssue] = {}
+    for path in paths:
+        entry = entries.get(path)
+        if entry is None or path not in regular:
+            # Missing, a symlink (followed inside the repo), a directory or a submodule:
+            # the careful one-entry-at-a-time path.
+            found = (entry[0], entry[1]) if entry is not None else None
+            results[path] = _read_git_entry(repo, path, found, where, _lookup(repo, origin))
+        elif sizes.get(entry[1], 0) > MAX_SOURCE_BYTES:
+            results[path] = _too_big(path, sizes[entry[1]])
+        elif entry[1] in contents:
+            results[path] = contents[entry[1]]
+        else:
+            results[path] = PolicyIssue(path, None, "", f"cannot be read from {where}")
+    return results
+
+
+def _lookup(repo: GitRepo, origin: str) -> object:
+    if origin == INDEX:
+        return repo.index_entry
+
+    def in_tree(p: str) -> tuple[str, str] | None:
+        entry = repo.tree_entry(origin, p)
+        return (entry[0], entry[1]) if entry else None
+
+    return in_tree
+
+
 def read_sources(repo: GitRepo, origin: str = WORKTREE, paths: SourcePaths | None = None) -> Sources:
     """Read every source file from ``origin`` ("worktree", "index" or a commit SHA).
 
@@ -150,20 +241,15 @@ def read_sources(repo: GitRepo, origin: str = WORKTREE, paths: SourcePaths | Non
     unsafe; nothing is read beyond MAX_SOURCE_BYTES.
     """
     paths = paths or source_paths(repo)
+    names = paths.all()
+    if origin == WORKTREE:
+        results = {path: _read_worktree_file(repo.root, path) for path in names}
+    else:
+        results = _read_git_files(repo, origin, names)
     files: dict[str, bytes] = {}
     issues: list[PolicyIssue] = []
-    for path in paths.all():
-        result: bytes | PolicyIssue
-        if origin == WORKTREE:
-            result = _read_worktree_file(repo.root, path)
-        elif origin == INDEX:
-            result = _read_git_entry(repo, path, repo.index_entry(path), "the index", repo.index_entry)
-        else:
-            def in_tree(p: str, commit: str = origin) -> tuple[str, str] | None:
-                entry = repo.tree_entry(commit, p)
-                return (entry[0], entry[1]) if entry else None
-
-            result = _read_git_entry(repo, path, in_tree(path), f"commit {origin[:12]}", in_tree)
+    for path in names:
+        result = results[path]
         if isinstance(result, PolicyIssue):
             issues.append(result)
         else:
