@@ -77,7 +77,7 @@ class ObjectIO:
         obj = self.store[ObjectID(tree_id)]
         if not isinstance(obj, Tree):
             raise GitError(f"capsule object {tree_id.decode()} is not a tree")
-        entries = {e.path.decode(): (e.mode, e.sha) for e in obj.iteritems()}
+        entries: dict[str, Entry] = {e.path.decode(): (e.mode, bytes(e.sha)) for e in obj.iteritems()}
         self._remember_tree(tree_id, entries)
         return entries
 
@@ -157,7 +157,7 @@ class ObjectIO:
             return obj_id
         except FileNotFoundError:
             pass
-        if self.store.contains_packed(obj_id):
+        if self.store.contains_packed(ObjectID(obj_id)):
             return obj_id
         os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=directory, prefix="tmp_obj_")
