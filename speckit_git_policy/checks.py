@@ -16,14 +16,15 @@ runs its cross-field rule only when every field passed.
 
 from __future__ import annotations
 
-import datetime
 import math
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import PolicyInvalid, PolicyIssue
-from .tomlpos import KeyLines
+
+if TYPE_CHECKING:
+    from .tomlpos import KeyLines
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -49,7 +50,37 @@ REQUIRED: Any = object()
 # ---- parsing ----------------------------------------------------------------------
 
 
-def parse_toml(data: bytes, file: str) -> tuple[dict[str, Any], KeyLines]:
+class LineLookup(Protocol):
+    """Where a dotted key is written (``tomlpos.KeyLines`` or ``SourceLines``)."""
+
+    def line_of(self, key: tuple[object, ...]) -> int | None: ...
+
+    def line_of_dotted(self, dotted: str) -> int | None: ...
+
+
+class SourceLines:
+    """``KeyLines`` of a text, scanned on first use: a valid policy, the usual
+    commit, never pays for locating keys."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._key_lines: KeyLines | None = None
+
+    def key_lines(self) -> KeyLines:
+        if self._key_lines is None:
+            from .tomlpos import KeyLines
+
+            self._key_lines = KeyLines(self.text)
+        return self._key_lines
+
+    def line_of(self, key: tuple[object, ...]) -> int | None:
+        return self.key_lines().line_of(key)
+
+    def line_of_dotted(self, dotted: str) -> int | None:
+        return self.key_lines().line_of_dotted(dotted)
+
+
+def parse_toml(data: bytes, file: str) -> tuple[dict[str, Any], SourceLines]:
     """Decode and parse TOML; errors become PolicyInvalid located at file:line."""
     if not data.strip():
         raise PolicyInvalid([PolicyIssue(file, 1, "", "file is empty; expected the policy tables")])
@@ -67,7 +98,7 @@ def parse_toml(data: bytes, file: str) -> tuple[dict[str, Any], KeyLines]:
             error_line = int(message.rsplit("(at line ", 1)[1].split(",")[0])
         message = message.split(" (at line ")[0]
         raise PolicyInvalid([PolicyIssue(file, error_line, "", f"invalid TOML: {message}")]) from e
-    return document, KeyLines(text)
+    return document, SourceLines(text)
 
 
 # ---- messages (the same words model.py makes of pydantic's errors) -----------------
@@ -385,16 +416,18 @@ def json_exact_issues(value: Any, key: str) -> list[tuple[str, str]]:
         if not math.isfinite(value):
             return [(key, f"{value} is not a finite number; JSON cannot carry it")]
         return []
-    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
-        return [(key, "TOML date/time values cannot be carried in JSON; quote it as a string")]
     if isinstance(value, list):
         return [issue for i, item in enumerate(value) for issue in json_exact_issues(item, f"{key}[{i}]")]
     if isinstance(value, dict):
         return [issue for k, v in value.items() for issue in json_exact_issues(v, f"{key}.{k}")]
+    import datetime  # only for a value that is already not JSON
+
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return [(key, "TOML date/time values cannot be carried in JSON; quote it as a string")]
     return [(key, f"unsupported value of type {type(value).__name__}")]
 
 
-def free_form_issues(document: dict[str, Any], lines: KeyLines, file: str) -> list[PolicyIssue]:
+def free_form_issues(document: dict[str, Any], lines: LineLookup, file: str) -> list[PolicyIssue]:
     return [
         PolicyIssue(file, lines.line_of_dotted(key), key, message)
         for table in FREE_FORM_TABLES if table in document
@@ -406,7 +439,7 @@ def sort_issues(issues: list[PolicyIssue]) -> list[PolicyIssue]:
     return sorted(issues, key=lambda issue: (issue.line or 0, issue.key))
 
 
-def check_document(document: dict[str, Any], lines: KeyLines, file: str) -> dict[str, Any]:
+def check_document(document: dict[str, Any], lines: LineLookup, file: str) -> dict[str, Any]:
     """The normalized policy blocks of a parsed document (defaults filled, numbers of
     float fields as floats), exactly as ``Policy.model_validate(document).blocks()``
     gives them; raise PolicyInvalid with every issue, in line order."""

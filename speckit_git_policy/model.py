@@ -36,6 +36,7 @@ from .checks import (
     FREE_FORM_TABLES,
     JSON_SAFE_INT,
     POLICY_BLOCKS,
+    LineLookup,
     candidates_problem,
     check_document,
     cost_problem,
@@ -50,7 +51,6 @@ from .checks import (
     unknown_key_message,
 )
 from .errors import PolicyInvalid, PolicyIssue
-from .tomlpos import KeyLines
 
 __all__ = [
     "CAPTURE_MODES", "FREE_FORM_TABLES", "JSON_SAFE_INT", "POLICY_BLOCKS", "Policy",
@@ -186,7 +186,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
-def _issue_from_error(error: Any, file: str, lines: KeyLines) -> PolicyIssue:
+def _issue_from_error(error: Any, file: str, lines: LineLookup) -> PolicyIssue:
     loc = tuple(error["loc"])
     # pydantic puts a model_validator's error at the model's location; strip the
     # "function-after" tag pieces it may add.
@@ -209,7 +209,7 @@ def _issue_from_error(error: Any, file: str, lines: KeyLines) -> PolicyIssue:
     return PolicyIssue(file, lines.line_of(loc), dotted_key(loc), message)
 
 
-def pydantic_issues(document: dict[str, Any], lines: KeyLines, file: str) -> list[PolicyIssue]:
+def pydantic_issues(document: dict[str, Any], lines: LineLookup, file: str) -> list[PolicyIssue]:
     """Every issue of ``document`` as the pydantic models see it, in line order (the oracle)."""
     issues = free_form_issues(document, lines, file)
     try:
@@ -219,7 +219,7 @@ def pydantic_issues(document: dict[str, Any], lines: KeyLines, file: str) -> lis
     return sort_issues(issues)
 
 
-def validate_document(document: dict[str, Any], lines: KeyLines, file: str) -> Policy:
+def validate_document(document: dict[str, Any], lines: LineLookup, file: str) -> Policy:
     """Validate a parsed TOML document against §2; raise PolicyInvalid with every issue.
 
     The issues are those of ``checks.check_document`` (what the hooks report);
