@@ -142,6 +142,47 @@ def test_bindings_and_commit_index(committed: Path) -> None:
     fsck_clean(committed)
 
 
+def crafted_id(prefix: str, n: int) -> str:
+    """A valid uuid4 that starts with ``prefix`` (hex digits, at most 8)."""
+    return f"{prefix}{'0' * (8 - len(prefix))}-0000-4000-8000-{n:012x}"
+
+
+def test_policy_tree_fans_out_by_hex_digits(committed: Path) -> None:
+    capsule = capsule_at(committed)
+    prefixes = ["a", "a1", "ab", "abc", "abc", "abcd", "abd", "b", "f0f"]
+    ids = [crafted_id(p, n) for n, p in enumerate(prefixes)]
+    for n, policy_id in enumerate(ids):
+        capsule.put_snapshot(*snapshot(f"s{n}", policy_id=policy_id))
+    commit = head(committed)
+    capsule.add_binding(ids[3], commit)
+
+    # Read back by git: every name sits under one directory per fan-out digit.
+    ref = capsule.policy_ref
+    levels = layout.POLICY_FANOUT_LEVELS
+    names = git(committed, "ls-tree", "-r", "--name-only", ref).split()
+    for name in names:
+        top, *path = name.split("/")
+        assert top in {"snapshots", "by-hash", "bindings", "by-commit"}
+        # by-hash/<digits>/<hash>/<policy_id>, by-commit likewise; the others end at the key.
+        assert len(path) == levels + (2 if top.startswith("by-") else 1), name
+        digits, key = path[:levels], path[levels]
+        assert "".join(digits) == key[:levels], name
+    for policy_id in ids:
+        assert f"snapshots/{'/'.join(policy_id[:levels])}/{policy_id}.json" in names
+        resolved = capsule.resolve(capsule.policy_uri(policy_id))
+        assert cat_file(committed, f"{ref}:{resolved['path']}") == capsule.get_snapshot(policy_id)
+    assert f"by-commit/{'/'.join(commit[:levels])}/{commit}/{ids[3]}" in names
+    assert f"bindings/{'/'.join(ids[3][:levels])}/{ids[3]}.json" in names
+
+    # Prefix lookup, shorter than, as long as and longer than the fan-out.
+    for prefix in ["a", "ab", "abc", "abcd", "abc0", "b", "f", "f0f0", "c", "-", ids[4]]:
+        assert capsule.ids_with_prefix(prefix) == sorted(i for i in ids if i.startswith(prefix)), prefix
+    assert capsule.snapshot_ids() == sorted(ids)
+    assert capsule.policy_for_commit(commit) == ids[3]
+    assert list(capsule.all_bindings()) == [ids[3]]
+    fsck_clean(committed)
+
+
 def test_rewrite_keeps_old_commit_reachable_through_gc(committed: Path) -> None:
     capsule = capsule_at(committed)
     policy_id, *rest = snapshot("a")

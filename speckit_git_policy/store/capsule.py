@@ -97,6 +97,21 @@ class Capsule:
             return []
         return sorted(self.io.entries(entry[1]))
 
+    def _fanned_out_names(self, root: bytes | None, top: str, prefix: str = "") -> list[str]:
+        """Every name in the leaves of ``top``'s fan-out (``snapshots``, ``bindings``),
+        in sorted order; only the branches that ``prefix`` allows are read, so a
+        prefix of ``POLICY_FANOUT_LEVELS`` digits or more reads one leaf."""
+        entry = self.io.lookup(root, [top])
+        trees = [entry[1]] if entry is not None and entry[0] == TREE_MODE else []
+        for level in range(layout.POLICY_FANOUT_LEVELS):
+            trees = [
+                object_id
+                for tree in trees
+                for name, (mode, object_id) in sorted(self.io.entries(tree).items())
+                if mode == TREE_MODE and (level >= len(prefix) or name == prefix[level])
+            ]
+        return [name for tree in trees for name in sorted(self.io.entries(tree))]
+
     # ---- addressing ----------------------------------------------------------------
     @property
     def policy_ref(self) -> str:
@@ -183,23 +198,23 @@ class Capsule:
         return self.snapshot_ids_in(self._root(self.policy_ref))
 
     def ids_with_prefix(self, prefix: str) -> list[str]:
+        """Ids starting with ``prefix``: a prefix shorter than the fan-out reads every
+        leaf below it (not a hot lookup), a longer one a single leaf."""
         check_policy_id_prefix(prefix)
-        root = self._root(self.policy_ref)
-        shards = [s for s in self._names(root, "snapshots") if s.startswith(prefix[:2])]
-        ids = [
-            layout.policy_id_from_name(name)
-            for shard in shards
-            for name in self._names(root, f"snapshots/{shard}")
-        ]
+        names = self._fanned_out_names(self._root(self.policy_ref), "snapshots", prefix)
+        ids = [layout.policy_id_from_name(name) for name in names]
         return [i for i in ids if i.startswith(prefix)]
 
     def ids_for_hash(self, content_hash: str) -> list[str]:
-        """Every snapshot of that content, oldest first: one tree read, no scan."""
+        """Every snapshot of that content, oldest first: one path of small trees, no
+        scan (and no snapshot read unless two clones stored the same content)."""
         layout.check_hash(content_hash)
         root = self._root(self.policy_ref)
         return self._oldest_first(root, self._names(root, layout.hash_index_dir(content_hash)))
 
     def _oldest_first(self, root: bytes | None, ids: list[str]) -> list[str]:
+        if len(ids) < 2:
+            return ids  # nothing to order: spare reading the snapshot
         def created_at(policy_id: str) -> str:
             entry = self._snapshot_entry(root, policy_id)
             document = _json_object(self.io.blob_bytes(entry[1])) if entry else None
@@ -217,11 +232,7 @@ class Capsule:
                 yield policy_id, entry[1].decode(), self.io.blob_bytes(entry[1])
 
     def snapshot_ids_in(self, root: bytes | None) -> list[str]:
-        return [
-            layout.policy_id_from_name(name)
-            for shard in self._names(root, "snapshots")
-            for name in self._names(root, f"snapshots/{shard}")
-        ]
+        return [layout.policy_id_from_name(name) for name in self._fanned_out_names(root, "snapshots")]
 
     # ---- bindings ----------------------------------------------------------------------
     def add_binding(self, policy_id: str, commit: str) -> bool:
@@ -316,10 +327,9 @@ class Capsule:
         """Every snapshot's bindings: reads one blob per bound snapshot."""
         root = self._root(self.policy_ref)
         result: dict[str, list[dict[str, Any]]] = {}
-        for shard in self._names(root, "bindings"):
-            for name in self._names(root, f"bindings/{shard}"):
-                policy_id = layout.policy_id_from_name(name)
-                result[policy_id] = self._bindings_in(root, policy_id)
+        for name in self._fanned_out_names(root, "bindings"):
+            policy_id = layout.policy_id_from_name(name)
+            result[policy_id] = self._bindings_in(root, policy_id)
         return result
 
     def policy_for_commit(self, commit: str) -> str | None:

@@ -2,10 +2,11 @@
 
 The reasons for this layout are in docs/CAPSULE-LAYOUT.md. In short: a small,
 fixed set of refs per workspace (one for policies, 256 run shards), each pointing
-at a commit whose tree fans out by id prefix, so that no lookup reads a
-``packed-refs`` file or a tree whose size grows with the number of runs much; a
-run's events are chunked by seq, so an append rewrites trees of bounded size
-whatever the run's length.
+at a commit whose tree fans out 16 ways per level by hex digits (of the id, hash
+or commit in the policy tree; of sha256(run_id) in a run shard), so that no
+lookup parses a ``packed-refs`` file or a tree whose size grows with the number
+of snapshots or runs; a run's events are chunked by seq, so an append rewrites
+trees of bounded size whatever the run's length.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ DEFAULT_WORKSPACE = "default"
 URI_SCHEME = "mv2://"
 URI_MAX = 512
 EVENT_NAME_DIGITS = 10
+# 16-way levels (one hex digit each) above a snapshot, binding, hash or commit in the
+# policy tree: at 10,000 snapshots a leaf holds ~2.4 names and every tree on a
+# lookup's path at most 16, as at 100 (docs/CAPSULE-LAYOUT.md, "Why this layout").
+POLICY_FANOUT_LEVELS = 3
 # Events per chunk tree of a run: an append rewrites one chunk (at most this many
 # entries) and the run's tree of chunks (one entry per EVENTS_PER_CHUNK events).
 EVENTS_PER_CHUNK = 256
@@ -61,20 +66,31 @@ def run_path(run_id: str) -> str:
     return f"{digest[2]}/{digest[3]}/{run_id}"
 
 
+def fanout(key: str) -> str:
+    """The fan-out directories of a hex-led key in the policy tree: its first
+    POLICY_FANOUT_LEVELS hex digits, one per level (``"3fa8..."`` -> ``"3/f/a"``)."""
+    return "/".join(key[:POLICY_FANOUT_LEVELS])
+
+
 def snapshot_path(policy_id: str) -> str:
-    return f"snapshots/{policy_id[:2]}/{policy_id}.json"
+    return f"snapshots/{fanout(policy_id)}/{policy_id}.json"
 
 
 def hash_index_dir(content_hash: str) -> str:
-    return f"by-hash/{content_hash[:2]}/{content_hash}"
+    return f"by-hash/{fanout(content_hash)}/{content_hash}"
 
 
 def binding_path(policy_id: str) -> str:
-    return f"bindings/{policy_id[:2]}/{policy_id}.json"
+    return f"bindings/{fanout(policy_id)}/{policy_id}.json"
 
 
 def commit_index_dir(commit: str) -> str:
-    return f"by-commit/{commit[:2]}/{commit}"
+    return f"by-commit/{fanout(commit)}/{commit}"
+
+
+def is_binding_path(path: tuple[str, ...]) -> bool:
+    """``path`` (split on "/") names one snapshot's bindings blob."""
+    return len(path) == POLICY_FANOUT_LEVELS + 2 and path[0] == "bindings"
 
 
 def event_name(seq: int) -> str:

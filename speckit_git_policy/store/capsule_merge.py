@@ -4,7 +4,7 @@ Everything in the capsule only grows, so a merge is a union and needs no merge
 base: trees are united entry by entry; the few places where both sides wrote the
 same path differently are resolved by kind:
 
-* ``bindings/../<id>.json``: union by commit; a binding whose commit the other side
+* ``bindings/<fan-out>/<id>.json``: union by commit; a binding whose commit the other side
   rewrote is folded into the rewritten one (SPEC §3);
 * a run directory in a run shard: union of events by ``event_id``, ordered by
   ``timestamp`` then ``event_id``, ``seq`` renumbered 0..n-1 (SPEC §6) and
@@ -21,7 +21,7 @@ from typing import Any
 
 from ..canonical import canonical_bytes, parse_json_bytes
 from .capsule_git import BLOB_MODE, TREE_MODE, Entry, ObjectIO
-from .capsule_layout import is_run_bucket
+from .capsule_layout import is_binding_path, is_run_bucket
 from .capsule_runs import event_entries, write_run_tree
 
 Resolver = Callable[[tuple[str, ...], Entry, Entry], Entry | None]
@@ -61,7 +61,7 @@ def union_trees(
 
 def _policy_resolver(io: ObjectIO) -> Resolver:
     def resolve(path: tuple[str, ...], ours: Entry, theirs: Entry) -> Entry | None:
-        if path[0] == "bindings" and len(path) == 3 and ours[0] == theirs[0] == BLOB_MODE:
+        if is_binding_path(path) and ours[0] == theirs[0] == BLOB_MODE:
             merged = merge_bindings(_json_list(io, ours[1]), _json_list(io, theirs[1]))
             return (BLOB_MODE, io.write_blob(canonical_bytes(merged)))
         return None
