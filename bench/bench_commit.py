@@ -104,6 +104,13 @@ def main() -> None:
         ("pre-commit framework no-op hook", install_pre_commit_framework, touch_other),
         ("speckit hooks, policy-changing commit", install_ours, touch_policy),
     ]
+    # A pip install compiles bytecode; an editable checkout under PYTHONDONTWRITEBYTECODE
+    # would make every hook compile our modules from source. Compile once, as pip does.
+    import compileall
+
+    import speckit_git_policy
+
+    compileall.compile_dir(str(Path(speckit_git_policy.__file__).parent), quiet=1)
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="speckit-bench-") as temp:
         base = Path(temp)

@@ -8,7 +8,11 @@ importing the package stays cheap on the git hook's hot path.
 
 from __future__ import annotations
 
-from typing import Any
+# typing is imported for type checkers only: the git hook's hot path must not pay for it.
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

@@ -18,13 +18,29 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+# typing is imported for type checkers only: the git hook's hot path must not pay for it.
+TYPE_CHECKING = False
 
 from .errors import PolicyInvalid, PolicyIssue
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, Protocol
+
     from .tomlpos import KeyLines
+
+    Loc = tuple[str | int, ...]
+    Errors = list[tuple[Loc, str]]
+    # A check takes (value, location, errors) and returns the normalized value, or
+    # INVALID after appending at least one error.
+    Check = Callable[[Any, Loc, Errors], Any]
+
+    class LineLookup(Protocol):
+        """Where a dotted key is written (``tomlpos.KeyLines`` or ``SourceLines``)."""
+
+        def line_of(self, key: tuple[object, ...]) -> int | None: ...
+
+        def line_of_dotted(self, dotted: str) -> int | None: ...
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,24 +54,12 @@ CAPTURE_MODES = ("none", "prompts_only", "full_io")
 POLICY_BLOCKS = ("routing", "capture", "budgets", "gates", "model_config", "weights", "prompts")
 FREE_FORM_TABLES = ("model_config", "weights", "prompts")
 
-Loc = tuple[str | int, ...]
-Errors = list[tuple[Loc, str]]
-# A check takes (value, location, errors) and returns the normalized value, or
-# INVALID after appending at least one error.
-Check = Callable[[Any, Loc, Errors], Any]
 INVALID: Any = object()
 REQUIRED: Any = object()
 
 
 # ---- parsing ----------------------------------------------------------------------
 
-
-class LineLookup(Protocol):
-    """Where a dotted key is written (``tomlpos.KeyLines`` or ``SourceLines``)."""
-
-    def line_of(self, key: tuple[object, ...]) -> int | None: ...
-
-    def line_of_dotted(self, dotted: str) -> int | None: ...
 
 
 class SourceLines:

@@ -7,7 +7,6 @@ Exit codes follow SPEC §9: 1 = a check failed or a decision denied,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -38,14 +37,36 @@ class CheckFailed(SpeckitError):
     exit_code = 1
 
 
-@dataclass(frozen=True)
 class PolicyIssue:
-    """One validation problem, located in a source file."""
+    """One validation problem, located in a source file (immutable, comparable)."""
+
+    __slots__ = ("file", "line", "key", "message")
+
+    def __init__(self, file: str, line: int | None, key: str, message: str) -> None:
+        object.__setattr__(self, "file", file)
+        object.__setattr__(self, "line", line)
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "message", message)
 
     file: str
     line: int | None
     key: str
     message: str
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"PolicyIssue is immutable: cannot set {name}")
+
+    def _fields(self) -> tuple[str, int | None, str, str]:
+        return (self.file, self.line, self.key, self.message)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PolicyIssue) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return "PolicyIssue(file={!r}, line={!r}, key={!r}, message={!r})".format(*self._fields())
 
     def render(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file

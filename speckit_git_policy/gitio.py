@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from .errors import GitError, NotFound
 
+# typing and dataclasses are imported for type checkers only: the git hook's hot
+# path must not pay for them.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from dulwich.repo import Repo as DulwichRepo
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
@@ -52,14 +55,18 @@ def run_git(
     return result.stdout
 
 
-@dataclass
 class GitRepo:
     """A repository as git sees it from a directory (and git's environment)."""
 
-    work_tree: Path | None
-    git_dir: Path
-    common_dir: Path
-    _dulwich: Any = field(default=None, repr=False)
+    def __init__(self, work_tree: Path | None, git_dir: Path, common_dir: Path) -> None:
+        self.work_tree = work_tree
+        self.git_dir = git_dir
+        self.common_dir = common_dir
+        self._dulwich: Any = None
+        self._config: dict[str, str] | None = None
+
+    def __repr__(self) -> str:
+        return f"GitRepo(work_tree={self.work_tree!r}, git_dir={self.git_dir!r})"
 
     # ---- discovery -------------------------------------------------------------
     @classmethod
@@ -112,12 +119,43 @@ class GitRepo:
         return self._dulwich
 
     # ---- config ---------------------------------------------------------------
+    def speckit_config(self) -> dict[str, str]:
+        """Every ``speckit.*`` setting (lower-case keys; the last value wins), in one git call,
+        or from memory after ``keep_speckit_config()``."""
+        if self._config is not None:
+            return self._config
+        out = self.git("config", "-z", "--get-regexp", r"^speckit\.", check=False)
+        found: dict[str, str] = {}
+        for record in out.split(b"\0"):
+            if record:
+                key, _, value = record.decode("utf-8", "replace").partition("\n")
+                found[key.lower()] = value
+        return found
+
+    def keep_speckit_config(self) -> None:
+        """Serve ``speckit.*`` settings from memory from now on (short-lived processes: hooks)."""
+        self._config = self.speckit_config()
+
     def config_get(self, key: str) -> str | None:
+        if key.lower().startswith("speckit."):
+            value = self.speckit_config().get(key.lower(), "").strip()
+            return value or None
         out = self.git("config", "--get", key, check=False)
         value = out.decode("utf-8", "replace").strip()
         return value or None
 
     def config_bool(self, key: str, default: bool) -> bool:
+        """A boolean as git reads one (true/yes/on/1, false/no/off/0/empty); else ``default``."""
+        if key.lower().startswith("speckit."):
+            raw = self.speckit_config().get(key.lower())
+            if raw is None:
+                return default
+            value = raw.strip().lower()
+            if value in ("true", "yes", "on", "1"):
+                return True
+            if value in ("false", "no", "off", "0", ""):
+                return False
+            return default
         out = self.git("config", "--type=bool", "--get", key, check=False).decode().strip()
         if out == "true":
             return True

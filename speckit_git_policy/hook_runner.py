@@ -15,12 +15,14 @@ tool (SPEC §10), and a capture missed here is found by ``doctor`` / ``verify``.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+# typing is imported for type checkers only: the git hook's hot path must not pay for it.
+TYPE_CHECKING = False
 
 from .gitio import GitRepo
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from .capture import CaptureResult
     from .sources import SourcePaths
     from .store import Stores
@@ -179,6 +181,7 @@ def post_rewrite(repo: GitRepo, kind: str, lines: Iterable[str]) -> int:
 
 def run(hook: str, args: list[str], stdin_lines: Iterable[str] = ()) -> int:
     repo = GitRepo.discover()
+    repo.keep_speckit_config()  # one git call for every speckit.* setting this hook reads
     if hook == "pre-commit":
         return pre_commit(repo)
     if hook == "post-commit":
@@ -203,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(hook, args, stdin_lines)
     except Exception as e:  # noqa: BLE001 -- the tool's own failure must never block or lose a commit
+        if isinstance(e, ModuleNotFoundError) and sys.flags.no_site:
+            return 1  # started with -S and a module moved since install: the hook starts us again normally
         import os
 
         say(hook, f"warning: internal error, the policy was not checked or captured: "

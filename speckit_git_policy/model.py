@@ -16,7 +16,7 @@ documents, report the same issues and give canonical-bytes-identical blocks.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -36,7 +36,6 @@ from .checks import (
     FREE_FORM_TABLES,
     JSON_SAFE_INT,
     POLICY_BLOCKS,
-    LineLookup,
     candidates_problem,
     check_document,
     cost_problem,
@@ -50,6 +49,9 @@ from .checks import (
     sort_issues,
     unknown_key_message,
 )
+
+if TYPE_CHECKING:
+    from .checks import LineLookup
 from .errors import PolicyInvalid, PolicyIssue
 
 __all__ = [

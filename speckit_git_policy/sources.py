@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BadInput, PolicyInvalid, PolicyIssue
@@ -27,22 +26,33 @@ WORKTREE = "worktree"
 INDEX = "index"
 
 
-@dataclass(frozen=True)
 class SourcePaths:
-    policy: str
-    doc: str
+    """Where the two source files are, relative to the work tree."""
+
+    def __init__(self, policy: str, doc: str) -> None:
+        self.policy = policy
+        self.doc = doc
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SourcePaths) and (self.policy, self.doc) == (other.policy, other.doc)
+
+    def __hash__(self) -> int:
+        return hash((self.policy, self.doc))
+
+    def __repr__(self) -> str:
+        return f"SourcePaths(policy={self.policy!r}, doc={self.doc!r})"
 
     def all(self) -> list[str]:
         return sorted({self.policy, self.doc})
 
 
-@dataclass(frozen=True)
 class Sources:
     """The bytes of every source file, and where they were read from."""
 
-    paths: SourcePaths
-    files: dict[str, bytes]
-    origin: str  # "worktree", "index" or a commit SHA
+    def __init__(self, paths: SourcePaths, files: dict[str, bytes], origin: str) -> None:
+        self.paths = paths
+        self.files = files
+        self.origin = origin  # "worktree", "index" or a commit SHA
 
     @property
     def policy_bytes(self) -> bytes:
@@ -66,13 +76,9 @@ def source_paths(repo: GitRepo) -> SourcePaths:
     """Source paths from git config (``speckit.policyFile``, ``speckit.docFile``) or defaults."""
     # One git call for both settings (the hooks pay for every process); like
     # ``git config --get``, the last value of a key wins and an empty one means unset.
-    out = repo.git("config", "-z", "--get-regexp", r"^speckit\.(policyfile|docfile)$", check=False)
-    found: dict[str, str] = {}
-    for record in out.split(b"\0"):
-        key, _, value = record.decode("utf-8", "replace").partition("\n")
-        found[key] = value.strip()
-    policy = found.get("speckit.policyfile") or DEFAULT_POLICY_FILE
-    doc = found.get("speckit.docfile") or DEFAULT_DOC_FILE
+    found = repo.speckit_config()
+    policy = found.get("speckit.policyfile", "").strip() or DEFAULT_POLICY_FILE
+    doc = found.get("speckit.docfile", "").strip() or DEFAULT_DOC_FILE
     return SourcePaths(
         policy=_check_repo_path(policy, "speckit.policyFile"),
         doc=_check_repo_path(doc, "speckit.docFile"),

@@ -7,6 +7,10 @@
 # install was moved to @HOOK@.speckit-legacy and runs first (chained).
 SPECKIT_HOOK='@HOOK@'
 SPECKIT_PYTHON='@PYTHON@'
+# Where the hook's modules live, recorded at install so Python can start with -S
+# (no site, no .pth files: about half of its start-up); empty: a normal start.
+SPECKIT_PYTHONPATH='@PYTHONPATH@'
+speckit_args=$*
 
 speckit_warn() {
     printf 'speckit-git-policy %s: %s\n' "$SPECKIT_HOOK" "$*" >&2
@@ -94,12 +98,23 @@ if [ ! -x "$SPECKIT_PYTHON" ]; then
     exit "$legacy_status"
 fi
 
-if [ "$SPECKIT_HOOK" = post-rewrite ]; then
-    printf '%s\n' "$speckit_input" | "$SPECKIT_PYTHON" -m speckit_git_policy.hook_runner "$SPECKIT_HOOK" "$@"
-else
-    "$SPECKIT_PYTHON" -m speckit_git_policy.hook_runner "$SPECKIT_HOOK" "$@"
+speckit_python() {  # the interpreter and its flags
+    if [ "$SPECKIT_HOOK" = post-rewrite ]; then
+        printf '%s\n' "$speckit_input" | "$@" -m speckit_git_policy.hook_runner "$SPECKIT_HOOK" $speckit_args
+    else
+        "$@" -m speckit_git_policy.hook_runner "$SPECKIT_HOOK" $speckit_args
+    fi
+}
+speckit_status=1
+if [ -n "$SPECKIT_PYTHONPATH" ]; then
+    (PYTHONPATH="$SPECKIT_PYTHONPATH${PYTHONPATH:+:$PYTHONPATH}"; export PYTHONPATH; speckit_python "$SPECKIT_PYTHON" -S)
+    speckit_status=$?
 fi
-speckit_status=$?
+# 1 is Python's own failure (a module moved since install?): start it the normal way.
+if [ "$speckit_status" -eq 1 ]; then
+    speckit_python "$SPECKIT_PYTHON"
+    speckit_status=$?
+fi
 case $speckit_status in
     0) ;;
     3)
