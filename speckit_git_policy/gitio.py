@@ -132,9 +132,21 @@ class GitRepo:
                 found[key.lower()] = value
         return found
 
-    def keep_speckit_config(self) -> None:
-        """Serve ``speckit.*`` settings from memory from now on (short-lived processes: hooks)."""
-        self._config = self.speckit_config()
+    def keep_speckit_config(self, listed: str | None = None) -> None:
+        """Serve ``speckit.*`` settings from memory from now on (short-lived processes: hooks).
+
+        ``listed`` is what ``git config --get-regexp '^speckit\\.'`` printed, when the
+        caller already asked git (the sh hook does): "key value" lines.
+        """
+        if listed is None:
+            self._config = self.speckit_config()
+            return
+        found: dict[str, str] = {}
+        for line in listed.splitlines():
+            key, _, value = line.partition(" ")
+            if key:
+                found[key.lower()] = value
+        self._config = found
 
     def config_get(self, key: str) -> str | None:
         if key.lower().startswith("speckit."):

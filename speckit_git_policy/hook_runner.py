@@ -14,6 +14,7 @@ tool (SPEC §10), and a capture missed here is found by ``doctor`` / ``verify``.
 
 from __future__ import annotations
 
+import os
 import sys
 # typing is imported for type checkers only: the git hook's hot path must not pay for it.
 TYPE_CHECKING = False
@@ -29,6 +30,11 @@ if TYPE_CHECKING:
 
 EXIT_BLOCK = 3
 PREFIX = "speckit-git-policy"
+
+
+def _sh_saw_a_change() -> bool:
+    """The sh hook (templates/hook.sh) already asked git that a source changed."""
+    return os.environ.get("SPECKIT_HOOK_CHANGED") == "1"
 
 
 def say(hook: str, message: str) -> None:
@@ -52,7 +58,7 @@ def pre_commit(repo: GitRepo) -> int:
     from .sources import INDEX, source_paths
 
     paths = source_paths(repo)
-    if not staged_touches_sources(repo, paths):
+    if not _sh_saw_a_change() and not staged_touches_sources(repo, paths):
         return 0
     from .lint import validate
 
@@ -92,7 +98,7 @@ def post_commit(repo: GitRepo, hook: str = "post-commit", trigger: str = "commit
 
     head = repo.head()
     paths = source_paths(repo)
-    if head is None or not touches_sources(repo, head, paths):
+    if head is None or not (_sh_saw_a_change() or touches_sources(repo, head, paths)):
         return 0
     capture_commit(repo, hook, head, trigger, paths)
     return 0
@@ -181,7 +187,8 @@ def post_rewrite(repo: GitRepo, kind: str, lines: Iterable[str]) -> int:
 
 def run(hook: str, args: list[str], stdin_lines: Iterable[str] = ()) -> int:
     repo = GitRepo.discover()
-    repo.keep_speckit_config()  # one git call for every speckit.* setting this hook reads
+    # Every speckit.* setting this hook reads, from the sh hook when it asked git already.
+    repo.keep_speckit_config(os.environ.get("SPECKIT_HOOK_CONFIG"))
     if hook == "pre-commit":
         return pre_commit(repo)
     if hook == "post-commit":
@@ -208,8 +215,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 -- the tool's own failure must never block or lose a commit
         if isinstance(e, ModuleNotFoundError) and sys.flags.no_site:
             return 1  # started with -S and a module moved since install: the hook starts us again normally
-        import os
-
         say(hook, f"warning: internal error, the policy was not checked or captured: "
                   f"{type(e).__name__}: {e}")
         say(hook, "run `git speckit-policy doctor`; it lists commits to capture "

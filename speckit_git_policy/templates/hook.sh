@@ -40,7 +40,7 @@ fi
 # Source paths: git config speckit.policyFile / speckit.docFile, else the defaults.
 speckit_policy=model_policy.toml
 speckit_doc=docs/MODEL-POLICY.md
-speckit_config=$(git config --get-regexp '^speckit\.(policyfile|docfile)$' 2>/dev/null)
+speckit_config=$(git config --get-regexp '^speckit\.' 2>/dev/null)
 if [ -n "$speckit_config" ]; then
     while read -r speckit_key speckit_value; do
         case $speckit_key in
@@ -105,6 +105,11 @@ speckit_python() {  # the interpreter and its flags
         "$@" -m speckit_git_policy.hook_runner "$SPECKIT_HOOK" $speckit_args
     fi
 }
+# What this script already asked git, so that Python need not ask again: every
+# speckit.* setting, and that a source changed (all git calls cost start-up time).
+SPECKIT_HOOK_CONFIG=$speckit_config
+SPECKIT_HOOK_CHANGED=1
+export SPECKIT_HOOK_CONFIG SPECKIT_HOOK_CHANGED
 speckit_status=1
 if [ -n "$SPECKIT_PYTHONPATH" ]; then
     (PYTHONPATH="$SPECKIT_PYTHONPATH${PYTHONPATH:+:$PYTHONPATH}"; export PYTHONPATH; speckit_python "$SPECKIT_PYTHON" -S)
