@@ -238,9 +238,46 @@ def load_policy(data: bytes, file: str) -> Policy:
     return validate_document(document, lines, file)
 
 
+FLOAT_MAX = 1.7976931348623157e308
+
+
 def json_schema() -> dict[str, Any]:
-    """JSON Schema (draft 2020-12) of ``model_policy.toml``, for editors."""
+    """JSON Schema (draft 2020-12) of ``model_policy.toml``, for editors.
+
+    pydantic derives types, ranges and required keys from the models; the rules
+    that live in validators are added here where JSON Schema can say them. One
+    cannot be said (``warn_threshold <= hard_limit`` compares two values): it is
+    in the description, and ``validate`` checks it.
+    """
     schema = Policy.model_json_schema(by_alias=True, mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://speckit-git-policy.invalid/schema/model_policy.json"
+    defs = schema["$defs"]
+    non_blank = {"type": "string", "pattern": "\\S"}
+    defs["Routing"]["properties"]["cloud"]["additionalProperties"] = {
+        "type": "array", "items": non_blank, "minItems": 1, "uniqueItems": True,
+        "description": "Candidate model ids for the role, in order of preference.",
+    }
+    reflex = defs["Reflex"]
+    reflex["properties"]["endpoint"] = {"type": "string", "pattern": "^https?://[^/?#\\s]+"}
+    reflex["properties"]["model"] = non_blank
+    reflex["if"] = {"properties": {"enabled": {"const": True}}, "required": ["enabled"]}
+    reflex["then"] = {"required": ["endpoint", "model"]}
+    defs["Cost"]["description"] = "warn_threshold must be <= hard_limit."
+    integer = {"type": "integer", "minimum": -JSON_SAFE_INT, "maximum": JSON_SAFE_INT}
+    defs["Budgets"]["properties"]["tokens"]["additionalProperties"]["maximum"] = JSON_SAFE_INT
+    defs["LocalMemorySunset"]["properties"]["stability_days"]["maximum"] = JSON_SAFE_INT
+    for name, key in (("Cost", "warn_threshold"), ("Cost", "hard_limit"),
+                      ("ReflexPromotion", "p95_latency_ms")):
+        defs[name]["properties"][key]["maximum"] = FLOAT_MAX  # refuses TOML's inf
+    # Free-form tables: any value JSON carries exactly (no date-times, no integer
+    # beyond +-(2^53 - 1), no NaN or infinity).
+    defs["JsonValue"] = {"anyOf": [
+        {"type": "string"}, {"type": "boolean"}, integer,
+        {"type": "number", "not": {"type": "integer"}, "minimum": -FLOAT_MAX, "maximum": FLOAT_MAX},
+        {"type": "array", "items": {"$ref": "#/$defs/JsonValue"}},
+        {"type": "object", "additionalProperties": {"$ref": "#/$defs/JsonValue"}},
+    ]}
+    for table in FREE_FORM_TABLES:
+        schema["properties"][table]["additionalProperties"] = {"$ref": "#/$defs/JsonValue"}
     return schema
