@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import math
 import sys
-# typing is imported for type checkers only: the git hook's hot path must not pay for it.
-TYPE_CHECKING = False
 
 from .errors import PolicyInvalid, PolicyIssue
+
+# typing is imported for type checkers only: the git hook's hot path must not pay for it.
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from collections.abc import Callable

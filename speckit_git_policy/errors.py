@@ -40,7 +40,7 @@ class CheckFailed(SpeckitError):
 class PolicyIssue:
     """One validation problem, located in a source file (immutable, comparable)."""
 
-    __slots__ = ("file", "line", "key", "message")
+    __slots__ = ("file", "key", "line", "message")
 
     def __init__(self, file: str, line: int | None, key: str, message: str) -> None:
         object.__setattr__(self, "file", file)

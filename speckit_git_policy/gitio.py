@@ -116,7 +116,8 @@ class GitRepo:
             from dulwich.repo import Repo
 
             self._dulwich = Repo(str(self.common_dir))
-        return self._dulwich
+        repo: DulwichRepo = self._dulwich
+        return repo
 
     # ---- config ---------------------------------------------------------------
     def speckit_config(self) -> dict[str, str]:

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import os
 import sys
-# typing is imported for type checkers only: the git hook's hot path must not pay for it.
-TYPE_CHECKING = False
 
 from .gitio import GitRepo
+
+# typing is imported for type checkers only: the git hook's hot path must not pay for it.
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -33,7 +33,7 @@ def _check_name(kind: str, value: str, max_len: int) -> str:
         raise BadInput(f"{kind} {value!r} must not start with '.'")
     if ".." in value:
         raise BadInput(f"{kind} {value!r} must not contain '..'")
-    if value.endswith(".lock") or value.endswith("."):
+    if value.endswith((".lock", ".")):
         raise BadInput(f"{kind} {value!r} must not end with '.lock' or '.'")
     return value
 

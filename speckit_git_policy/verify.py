@@ -77,7 +77,7 @@ def check_snapshot(stores: Stores, policy_id: str, repair: bool) -> list[Problem
     capsule_doc, capsule_bad = _check(capsule_bytes, uri, policy_id)
     problems: list[Problem] = []
 
-    def copy_problem(place: str, reason: str | None, restore: Callable[[], None] | None) -> None:
+    def copy_problem(place: str, reason: str | None, restore: Callable[[], object] | None) -> None:
         what = f"{place} copy is corrupted: {reason}" if reason else f"{place} copy is missing"
         problem = Problem("parity" if reason is None else "corrupt", what, uri, path)
         if repair and restore is not None:

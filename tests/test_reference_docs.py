@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from conftest import REPO_ROOT
+
 from speckit_git_policy.cli import cli
 from speckit_git_policy.cli.reference import render
-
-from conftest import REPO_ROOT
 
 
 def test_reference_matches_the_cli() -> None:

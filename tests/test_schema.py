@@ -5,11 +5,11 @@ cannot express (listed with the reason)."""
 from __future__ import annotations
 
 import json
-import tomllib
 
 import jsonschema
 import pytest
 import test_model
+import tomllib
 from click.testing import CliRunner
 
 from speckit_git_policy.cli import cli

@@ -41,7 +41,7 @@ class SpeckitGroup(click.Group):
             ctx.exit(130)
         except BrokenPipeError:
             ctx.exit(141)
-        except Exception as e:  # the tool's own bug: one line, and how to report it
+        except Exception as e:  # noqa: BLE001 -- the tool's own bug: one line, never a traceback
             click.echo(f"error: internal error: {type(e).__name__}: {e} "
                        "(set SPECKIT_DEBUG=1 for details)", err=True)
             import os

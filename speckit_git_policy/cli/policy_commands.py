@@ -6,7 +6,16 @@ import sys
 
 import click
 
-from .common import emit_json, emit_table, format_option, json_option, paint, repo_from, short, stores_from
+from .common import (
+    emit_json,
+    emit_table,
+    format_option,
+    json_option,
+    paint,
+    repo_from,
+    short,
+    stores_from,
+)
 
 
 @click.command()
