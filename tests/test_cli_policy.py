@@ -323,3 +323,10 @@ def test_git_subcommand_and_python_module(policy_repo: Path) -> None:
                             capture_output=True, text=True, check=False)
     assert failed.returncode == 2 and failed.stdout == ""
     assert len(failed.stderr.splitlines()) == 1 and "Traceback" not in failed.stderr
+
+
+def test_schema_accepts_json_flag_and_prints_the_same_document() -> None:
+    plain = CliRunner().invoke(cli, ["schema"])
+    flagged = CliRunner().invoke(cli, ["schema", "--json"])
+    assert flagged.exit_code == 0, flagged.output
+    assert json.loads(flagged.stdout) == json.loads(plain.stdout)

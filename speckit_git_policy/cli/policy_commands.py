@@ -153,8 +153,10 @@ def diff(ctx: click.Context, old: str, new: str, as_json: bool) -> None:
 
 
 @click.command()
-def schema() -> None:
+@json_option
+def schema(as_json: bool) -> None:
     """JSON Schema (draft 2020-12) of model_policy.toml, for editors."""
+    del as_json  # the schema is JSON either way; --json is accepted as on every data command (SPEC §9)
     from ..model import json_schema
 
     emit_json(json_schema())
