@@ -28,8 +28,12 @@ def _usage(ctx: click.Context, command: click.Command) -> str:
 def _options(ctx: click.Context, command: click.Command) -> list[str]:
     lines = []
     for param in command.get_params(ctx):
+        # Options only (arguments are in the usage line), and not --help: click
+        # versions differ on both, and the reference must not.
+        if not isinstance(param, click.Option) or "--help" in param.opts:
+            continue
         record = param.get_help_record(ctx)
-        if record is None or param.name == "help":
+        if record is None:
             continue
         names, help_text = record
         escaped = help_text.replace("|", "\\|")
