@@ -183,3 +183,16 @@ def test_concurrent_capture_of_the_same_content_yields_one_snapshot(fs_repo: Pat
     (policy_id,) = ids
     assert os.listdir(fs_repo / ".speckit" / "policies") == [f"snapshot-{policy_id}.json"]
     assert not [n for n in os.listdir(fs_repo / ".speckit" / "index" / "by-hash") if n.startswith(".")]
+
+
+@pytest.mark.parametrize("link", [".speckit", ".speckit/policies"])
+def test_a_symlink_out_of_speckit_is_refused_and_nothing_is_written_there(
+        fs_repo: Path, tmp_path: Path, link: str) -> None:
+    # A cloned repository may carry a committed `.speckit` symlink: SPEC §10.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (fs_repo / link).parent.mkdir(parents=True, exist_ok=True)
+    (fs_repo / link).symlink_to(outside)
+    with pytest.raises(BadInput, match="symlink"):
+        capture(GitRepo.discover(fs_repo))
+    assert list(outside.rglob("*")) == []

@@ -63,10 +63,24 @@ class FilesystemStore:
     """Snapshots, hash index and binding logs under ``<work tree>/.speckit``."""
 
     def __init__(self, work_tree: Path) -> None:
+        self.work_tree = work_tree
         self.base = work_tree / SPECKIT_DIR
         self.policies = self.base / "policies"
         self.by_hash = self.base / "index" / "by-hash"
         self.binding_logs = self.base / "bindings"
+
+    def _writable(self, directory: Path) -> Path:
+        """``directory`` when it really lies under the work tree's ``.speckit/``: a
+        ``.speckit`` symlink (committed in a cloned repository, say) must not make us
+        write or delete files elsewhere (SPEC §10)."""
+        try:
+            inside = directory.resolve().is_relative_to(self.work_tree.resolve() / SPECKIT_DIR)
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+            inside = False
+        if not inside:
+            raise BadInput(f"{directory}: a symlink leads it out of {SPECKIT_DIR}/; refusing to write there "
+                           f"(remove the link: {SPECKIT_DIR}/ is the tool's own directory)")
+        return directory
 
     # ---- snapshots -----------------------------------------------------------
     def path_for(self, policy_id: str) -> Path:
@@ -79,6 +93,7 @@ class FilesystemStore:
 
     def write(self, policy_id: str, data: bytes) -> Path:
         path = self.path_for(policy_id)
+        self._writable(path.parent)
         atomic_write(path, data)
         return path
 
@@ -91,13 +106,13 @@ class FilesystemStore:
 
     def remove(self, policy_id: str) -> None:
         try:
-            os.unlink(self.path_for(policy_id))
+            os.unlink(self._writable(self.policies) / self.path_for(policy_id).name)
         except FileNotFoundError:
             pass
 
     def mark_pruned(self, policy_id: str) -> None:
         """Record that the copy was removed on purpose, so verify does not restore it."""
-        atomic_write(self.base / "pruned" / self.path_for(policy_id).name, b"")
+        atomic_write(self._writable(self.base / "pruned") / self.path_for(policy_id).name, b"")
 
     def is_pruned(self, policy_id: str) -> bool:
         return (self.base / "pruned" / self.path_for(policy_id).name).exists()
@@ -128,7 +143,7 @@ class FilesystemStore:
 
     def claim_hash(self, content_hash: str, policy_id: str) -> str:
         """Record ``policy_id`` for the hash unless another id got there first; return the winner."""
-        target = self.by_hash / check_content_hash(content_hash)
+        target = self._writable(self.by_hash) / check_content_hash(content_hash)
         self.by_hash.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=".claim.", dir=self.by_hash)
         try:
@@ -152,7 +167,7 @@ class FilesystemStore:
         return policy_id
 
     def set_hash(self, content_hash: str, policy_id: str) -> None:
-        atomic_write(self.by_hash / check_content_hash(content_hash), (policy_id + "\n").encode())
+        atomic_write(self._writable(self.by_hash) / check_content_hash(content_hash), (policy_id + "\n").encode())
 
     # ---- bindings ------------------------------------------------------------
     def _binding_log(self, policy_id: str) -> Path:
@@ -161,7 +176,7 @@ class FilesystemStore:
         return self.binding_logs / f"{policy_id}.jsonl"
 
     def append_binding_op(self, policy_id: str, op: dict[str, Any]) -> None:
-        path = self._binding_log(policy_id)
+        path = self._writable(self.binding_logs) / self._binding_log(policy_id).name
         path.parent.mkdir(parents=True, exist_ok=True)
         line = (json.dumps(op, sort_keys=True, separators=(",", ":")) + "\n").encode()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
