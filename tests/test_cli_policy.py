@@ -161,11 +161,15 @@ def test_capture_commit_reads_that_tree(cli_repo: Path) -> None:
 
 
 def test_show_prefix_errors(cli_repo: Path) -> None:
-    ids = set()
-    for i in range(12):  # enough ids that two share a first hex digit
+    ids: set[str] = set()
+    first_chars: list[str] = []
+    i = 0
+    # Ids are random: capture until two share a first hex digit (at most 17, by pigeonhole).
+    while len(set(first_chars)) == len(first_chars) or len(first_chars) < 2:
         edit_policy(cli_repo, f"plan = {8000 + i}", f"plan = {8001 + i}")
         ids.add(ok_json(cli_repo, "capture")["policy_id"])
-    first_chars = [policy_id[0] for policy_id in ids]
+        first_chars = [policy_id[0] for policy_id in ids]
+        i += 1
     shared = next(c for c in first_chars if first_chars.count(c) > 1)
     assert_one_line_error(run(cli_repo, "show", shared), 2, "ambiguous")
     missing = next(c for c in "0123456789abcdef" if c not in first_chars) * 8
