@@ -5,6 +5,7 @@ can always be restored with ``verify --repair``."""
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .canonical import parse_json_bytes
@@ -37,11 +38,15 @@ def _parse_time(text: str) -> datetime.datetime:
 
 
 def prune(stores: Stores, *, keep: int | None, older_than_days: float | None, dry_run: bool,
-          now: datetime.datetime | None = None) -> PruneResult:
+          now: datetime.datetime | None = None,
+          progress: Callable[[int, int], None] | None = None) -> PruneResult:
     """Remove filesystem snapshots beyond the newest ``keep`` and/or older than the age given."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     dated = []
-    for policy_id in stores.fs.ids():
+    ids = stores.fs.ids()
+    for number, policy_id in enumerate(ids, start=1):
+        if progress is not None:
+            progress(number, len(ids))
         data = stores.fs.read(policy_id)
         try:
             created = _parse_time(parse_json_bytes(data or b"")["created_at"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 
 from .errors import BadInput, GitError, NotFound
 from .gitio import GitRepo
@@ -45,7 +46,8 @@ def _upstream_remote(repo: GitRepo) -> str | None:
     return remote if remote and remote != "." else None
 
 
-def pull(repo: GitRepo, remote: str | None = None) -> dict[str, object]:
+def pull(repo: GitRepo, remote: str | None = None,
+         progress: Callable[[int, int], None] | None = None) -> dict[str, object]:
     """Fetch the remote's capsule refs and merge them into ours, without loss.
 
     Returns {"remote", "refs": {ref: "created" | "fast-forward" | "merged" |
@@ -57,10 +59,11 @@ def pull(repo: GitRepo, remote: str | None = None) -> dict[str, object]:
              f"+{NAMESPACE}/*:{staging}/*")
     fetched = _list_refs(repo, staging)
     try:
-        results = {
-            f"{NAMESPACE}/{name}": _merge_ref(repo, f"{NAMESPACE}/{name}", tip, remote)
-            for name, tip in fetched.items()
-        }
+        results = {}
+        for number, (name, tip) in enumerate(fetched.items(), start=1):
+            results[f"{NAMESPACE}/{name}"] = _merge_ref(repo, f"{NAMESPACE}/{name}", tip, remote)
+            if progress is not None:
+                progress(number, len(fetched))
     finally:
         _delete_refs(repo, [f"{staging}/{name}" for name in fetched])
     return {"remote": remote, "refs": results}

@@ -53,7 +53,8 @@ def prune(ctx: click.Context, keep: int | None, older_than: float | None, dry_ru
     if keep is None and older_than is None:
         raise BadInput("prune needs --keep N and/or --older-than DAYS")
     _, stores = stores_from(ctx)
-    result = run_prune(stores, keep=keep, older_than_days=older_than, dry_run=dry_run)
+    result = run_prune(stores, keep=keep, older_than_days=older_than, dry_run=dry_run,
+                       progress=Progress("reading snapshots"))
     if as_json:
         emit_json({"removed": result.removed, "dry_run": dry_run,
                    "kept_for_runs": result.kept_for_runs,
@@ -118,7 +119,7 @@ def pull(ctx: click.Context, remote: str | None, as_json: bool) -> None:
     """Fetch a remote's capsule and merge it into this one, without loss."""
     from ..sync import pull as run_pull
 
-    _report_sync(run_pull(repo_from(ctx), remote), as_json, "pull")
+    _report_sync(run_pull(repo_from(ctx), remote, progress=Progress("merging capsule refs")), as_json, "pull")
 
 
 COMMANDS = [verify, prune, resolve, push, pull]
