@@ -122,12 +122,15 @@ def run_demo(root: Path) -> Iterator[StepResult]:
             return
 
 
-NEXT_STEPS = """\
-What to try next, in {root}:
-  git speckit-policy show current          the snapshot in force, as stored
-  git speckit-policy diff <id-a> <id-b>    key-level diff of two snapshots
-  git speckit-policy run show {run}      the run's events
-  git speckit-policy doctor                prove the set-up (hooks, PATH, refspecs)
-  git for-each-ref refs/speckit            the capsule: plain git refs
-In your own repository: git speckit-policy init, then commit as usual.
-"""
+_NEXT = [
+    ("git speckit-policy show current", "the snapshot in force, as stored"),
+    ("git speckit-policy diff <id-a> <id-b>", "key-level diff of two snapshots"),
+    (f"git speckit-policy run show {DEMO_RUN}", "the run's events"),
+    ("git speckit-policy doctor", "prove the set-up (hooks, PATH, refspecs)"),
+    ("git for-each-ref refs/speckit", "the capsule: plain git refs"),
+]
+NEXT_STEPS = (
+    "What to try next, in {root}:\n"
+    + "".join(f"  {command:<40} {what}\n" for command, what in _NEXT)
+    + "In your own repository: git speckit-policy init, then commit as usual.\n"
+)

@@ -17,7 +17,7 @@ import click
 @click.pass_context
 def demo(ctx: click.Context, parent: Path | None, cleanup: bool) -> None:
     """Walk through init, commit, change, run, stage boundary, log, trace and blame."""
-    from ..demo import DEMO_RUN, NEXT_STEPS, make_repo, run_demo
+    from ..demo import NEXT_STEPS, make_repo, run_demo
 
     started = time.monotonic()
     root = make_repo(parent)
@@ -36,7 +36,7 @@ def demo(ctx: click.Context, parent: Path | None, cleanup: bool) -> None:
     if cleanup:
         shutil.rmtree(root, ignore_errors=True)
     else:
-        click.echo(NEXT_STEPS.format(root=root, run=DEMO_RUN))
+        click.echo(NEXT_STEPS.format(root=root))
     if failed:
         ctx.exit(1)
 
