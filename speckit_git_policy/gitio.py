@@ -63,7 +63,7 @@ class GitRepo:
         self.git_dir = git_dir
         self.common_dir = common_dir
         self._dulwich: Any = None
-        self._config: dict[str, str] | None = None
+        self._config: dict[str, str | None] | None = None
 
     def __repr__(self) -> str:
         return f"GitRepo(work_tree={self.work_tree!r}, git_dir={self.git_dir!r})"
@@ -120,17 +120,17 @@ class GitRepo:
         return repo
 
     # ---- config ---------------------------------------------------------------
-    def speckit_config(self) -> dict[str, str]:
+    def speckit_config(self) -> dict[str, str | None]:
         """Every ``speckit.*`` setting (lower-case keys; the last value wins), in one git call,
         or from memory after ``keep_speckit_config()``."""
         if self._config is not None:
             return self._config
         out = self.git("config", "-z", "--get-regexp", r"^speckit\.", check=False)
-        found: dict[str, str] = {}
+        found: dict[str, str | None] = {}
         for record in out.split(b"\0"):
             if record:
-                key, _, value = record.decode("utf-8", "replace").partition("\n")
-                found[key.lower()] = value
+                key, newline, value = record.decode("utf-8", "replace").partition("\n")
+                found[key.lower()] = value if newline else None  # no "=": a bare key
         return found
 
     def keep_speckit_config(self, listed: str | None = None) -> None:
@@ -142,16 +142,16 @@ class GitRepo:
         if listed is None:
             self._config = self.speckit_config()
             return
-        found: dict[str, str] = {}
+        found: dict[str, str | None] = {}
         for line in listed.splitlines():
-            key, _, value = line.partition(" ")
+            key, space, value = line.partition(" ")
             if key:
-                found[key.lower()] = value
+                found[key.lower()] = value if space else None  # no "=": a bare key
         self._config = found
 
     def config_get(self, key: str) -> str | None:
         if key.lower().startswith("speckit."):
-            value = self.speckit_config().get(key.lower(), "").strip()
+            value = (self.speckit_config().get(key.lower()) or "").strip()
             return value or None
         out = self.git("config", "--get", key, check=False)
         value = out.decode("utf-8", "replace").strip()
@@ -160,9 +160,12 @@ class GitRepo:
     def config_bool(self, key: str, default: bool) -> bool:
         """A boolean as git reads one (true/yes/on/1, false/no/off/0/empty); else ``default``."""
         if key.lower().startswith("speckit."):
-            raw = self.speckit_config().get(key.lower())
-            if raw is None:
+            settings = self.speckit_config()
+            if key.lower() not in settings:
                 return default
+            raw = settings[key.lower()]
+            if raw is None:
+                return True  # a bare key (no "="), as git reads it
             value = raw.strip().lower()
             if value in ("true", "yes", "on", "1"):
                 return True

@@ -49,10 +49,14 @@ class SourcePaths:
 class Sources:
     """The bytes of every source file, and where they were read from."""
 
-    def __init__(self, paths: SourcePaths, files: dict[str, bytes], origin: str) -> None:
+    def __init__(self, paths: SourcePaths, files: dict[str, bytes], origin: str,
+                 blob_ids: dict[str, str] | None = None) -> None:
         self.paths = paths
         self.files = files
         self.origin = origin  # "worktree", "index" or a commit SHA
+        # path -> git blob id when every file was read from the index or a commit as a
+        # regular file (no symlink followed): what the compiled cache is keyed by.
+        self.blob_ids = blob_ids
 
     @property
     def policy_bytes(self) -> bytes:
@@ -77,8 +81,8 @@ def source_paths(repo: GitRepo) -> SourcePaths:
     # One git call for both settings (the hooks pay for every process); like
     # ``git config --get``, the last value of a key wins and an empty one means unset.
     found = repo.speckit_config()
-    policy = found.get("speckit.policyfile", "").strip() or DEFAULT_POLICY_FILE
-    doc = found.get("speckit.docfile", "").strip() or DEFAULT_DOC_FILE
+    policy = (found.get("speckit.policyfile") or "").strip() or DEFAULT_POLICY_FILE
+    doc = (found.get("speckit.docfile") or "").strip() or DEFAULT_DOC_FILE
     return SourcePaths(
         policy=_check_repo_path(policy, "speckit.policyFile"),
         doc=_check_repo_path(doc, "speckit.docFile"),
@@ -196,10 +200,17 @@ def _parse_batch(out: bytes, with_contents: bool) -> dict[str, tuple[int, bytes 
     return found
 
 
-def _read_git_files(repo: GitRepo, origin: str, paths: list[str]) -> dict[str, bytes | PolicyIssue]:
+def regular_blob_ids(entries: dict[str, tuple[str, str, int | None]], paths: list[str]) -> dict[str, str] | None:
+    """path -> blob id when every path is a regular file in ``entries``, else None."""
+    if set(entries) != set(paths) or not all(mode.startswith("100") for mode, _, _ in entries.values()):
+        return None
+    return {path: obj for path, (_mode, obj, _size) in entries.items()}
+
+
+def _read_git_files(repo: GitRepo, origin: str, paths: list[str],
+                    entries: dict[str, tuple[str, str, int | None]]) -> dict[str, bytes | PolicyIssue]:
     """Every source from the index or a commit in two or three git calls (not three per file)."""
     where = "the index" if origin == INDEX else f"commit {origin[:12]}"
-    entries = git_entries(repo, origin, paths)
     regular = {path: entry for path, entry in entries.items() if entry[0].startswith("100")}
     sizes = {obj: size for _mode, obj, size in regular.values() if size is not None}
     unknown = sorted({obj for _mode, obj, size in regular.values() if size is None})
@@ -240,18 +251,24 @@ def _lookup(repo: GitRepo, origin: str) -> object:
     return in_tree
 
 
-def read_sources(repo: GitRepo, origin: str = WORKTREE, paths: SourcePaths | None = None) -> Sources:
+def read_sources(repo: GitRepo, origin: str = WORKTREE, paths: SourcePaths | None = None,
+                 entries: dict[str, tuple[str, str, int | None]] | None = None) -> Sources:
     """Read every source file from ``origin`` ("worktree", "index" or a commit SHA).
 
-    Raises PolicyInvalid (doc lint) listing every file that is missing, too big or
-    unsafe; nothing is read beyond MAX_SOURCE_BYTES.
+    ``entries`` is what ``git_entries`` gave for ``origin`` when the caller asked
+    already. Raises PolicyInvalid (doc lint) listing every file that is missing,
+    too big or unsafe; nothing is read beyond MAX_SOURCE_BYTES.
     """
     paths = paths or source_paths(repo)
     names = paths.all()
+    blob_ids = None
     if origin == WORKTREE:
         results = {path: _read_worktree_file(repo.root, path) for path in names}
     else:
-        results = _read_git_files(repo, origin, names)
+        if entries is None:
+            entries = git_entries(repo, origin, names)
+        results = _read_git_files(repo, origin, names, entries)
+        blob_ids = regular_blob_ids(entries, names)
     files: dict[str, bytes] = {}
     issues: list[PolicyIssue] = []
     for path in names:
@@ -262,4 +279,4 @@ def read_sources(repo: GitRepo, origin: str = WORKTREE, paths: SourcePaths | Non
             files[path] = result
     if issues:
         raise PolicyInvalid(issues)
-    return Sources(paths=paths, files=files, origin=origin)
+    return Sources(paths=paths, files=files, origin=origin, blob_ids=blob_ids)
