@@ -189,10 +189,24 @@ class Stores:
             self.capsule.add_binding(policy_id, commit)
         return not already
 
+    def bound_among(self, commits: list[str]) -> set[str]:
+        """The commits, of those given, that carry a binding: a by-commit index lookup
+        each with the capsule (the hooks must not read every snapshot's bindings)."""
+        if self.capsule is not None:
+            return {c for c in commits if self.capsule.policies_for_commit(c)}
+        bound = {b["commit"] for policy_id in self.fs.binding_log_ids()
+                 for b in fold_bindings(list(self.fs.binding_ops(policy_id)))}
+        return bound & set(commits)
+
     def rewrite(self, mapping: dict[str, str]) -> list[str]:
         """Bindings follow rewritten commits (post-rewrite); returns affected policy ids."""
         affected: set[str] = set()
-        for policy_id in set(self.fs.binding_log_ids()):
+        if self.capsule is not None:
+            # The capsule's by-commit index names the few snapshots to touch.
+            candidates = {p for old in mapping for p in self.capsule.policies_for_commit(old)}
+        else:
+            candidates = set(self.fs.binding_log_ids())
+        for policy_id in candidates:
             commits = {b["commit"] for b in fold_bindings(list(self.fs.binding_ops(policy_id)))}
             for old, new in mapping.items():
                 if old in commits:

@@ -340,6 +340,11 @@ class Capsule:
         ids = self._names(root, layout.commit_index_dir(commit))
         return self._oldest_first(root, ids)[0] if ids else None
 
+    def policies_for_commit(self, commit: str) -> list[str]:
+        """Every snapshot bound to ``commit`` (or rewritten from it), from the by-commit index."""
+        layout.check_commit_sha(commit)
+        return sorted(self._names(self._root(self.policy_ref), layout.commit_index_dir(commit)))
+
     # ---- runs ----------------------------------------------------------------------------
     def append_event(self, run_id: str, build: Callable[[int], bytes]) -> tuple[int, bytes]:
         """Append one event; ``build(seq)`` makes its bytes for the seq it will get.
