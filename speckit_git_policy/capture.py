@@ -20,7 +20,15 @@ from .snapshot import (
     document_bytes,
     now_timestamp,
 )
-from .sources import WORKTREE, SourcePaths, Sources, git_entries, read_sources, source_paths
+from .sources import (
+    WORKTREE,
+    SourcePaths,
+    Sources,
+    git_entries,
+    read_sources,
+    regular_blob_ids,
+    source_paths,
+)
 from .store import Stores
 
 
@@ -103,10 +111,20 @@ def capture(
 def capture_commit_sha(
     repo: GitRepo, sha: str, trigger: str, paths: SourcePaths, stores: Stores | None = None
 ) -> CaptureResult:
-    """Capture from a commit the caller already holds as a full SHA (the git hooks do)."""
+    """Capture from a commit the caller already holds as a full SHA (the git hooks do).
+
+    When pre-commit compiled exactly these source blobs, its compile is used
+    (``compiled_cache``): same content, same hash, without parsing the policy again.
+    """
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}")
-    return store_compiled(repo, compile_sources(read_sources(repo, sha, paths)), sha, trigger, stores)
+    from .compiled_cache import recall
+
+    entries = git_entries(repo, sha, paths.all())
+    compiled = recall(repo, paths, regular_blob_ids(entries, paths.all()))
+    if compiled is None:
+        compiled = compile_sources(read_sources(repo, sha, paths, entries))
+    return store_compiled(repo, compiled, sha, trigger, stores)
 
 
 def store_compiled(

@@ -20,7 +20,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from dulwich.repo import Repo as DulwichRepo
+    from dulwich.object_store import DiskObjectStore
+    from dulwich.objects import ShaFile
+    from dulwich.refs import DiskRefsContainer
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
@@ -110,13 +112,11 @@ class GitRepo:
     def git_text(self, *args: str) -> str:
         return self.git(*args).decode("utf-8", "replace")
 
-    def dulwich(self) -> DulwichRepo:
-        """A dulwich Repo over the *common* dir (objects and refs are shared by worktrees)."""
+    def dulwich(self) -> CapsuleRepo:
+        """The *common* dir's objects and refs through dulwich (shared by worktrees)."""
         if self._dulwich is None:
-            from dulwich.repo import Repo
-
-            self._dulwich = Repo(str(self.common_dir))
-        repo: DulwichRepo = self._dulwich
+            self._dulwich = CapsuleRepo(os.fspath(self.common_dir), self)
+        repo: CapsuleRepo = self._dulwich
         return repo
 
     # ---- config ---------------------------------------------------------------
@@ -245,3 +245,102 @@ class GitRepo:
 
     def info_exclude_path(self) -> Path:
         return self.common_dir / "info" / "exclude"
+
+
+class CapsuleRepo:
+    """The part of a dulwich ``Repo`` the capsule uses: ``object_store``, ``refs``,
+    ``commondir()`` and ``get_config_stack()``, over a repository's common dir.
+
+    Not a ``Repo``: opening one imports dulwich.repo and its pack machinery (hooks,
+    worktrees, config, logging...) and reads the config, about a fifth of a
+    post-commit hook. The refs are dulwich's own ``DiskRefsContainer``, built as
+    ``Repo`` builds it (no reflog: the capsule's updates carry no message, so
+    ``Repo`` writes none either); objects go through ``LooseFirstObjects``.
+    """
+
+    def __init__(self, common_dir: str, repo: GitRepo) -> None:
+        self._common_dir = common_dir
+        self._repo = repo
+        self.object_store = LooseFirstObjects(common_dir)
+        self._refs: DiskRefsContainer | None = None
+
+    def commondir(self) -> str:
+        return self._common_dir
+
+    @property
+    def refs(self) -> DiskRefsContainer:
+        if self._refs is None:
+            from dulwich.refs import DiskRefsContainer
+
+            self._refs = DiskRefsContainer(self._common_dir, self._common_dir)
+        return self._refs
+
+    def get_config_stack(self) -> UserConfig:
+        return UserConfig(self._repo)
+
+
+class UserConfig:
+    """``user.name`` and ``user.email`` as git itself reads them (every config level,
+    includes and ``includeIf``), looked up the way dulwich's ``StackedConfig.get``
+    is: ``get((b"user",), b"name")`` → bytes, KeyError when unset. One git call
+    costs a hook less than importing and parsing dulwich's config stack."""
+
+    def __init__(self, repo: GitRepo) -> None:
+        self._repo = repo
+        self._values: dict[bytes, bytes] | None = None
+
+    def get(self, section: tuple[bytes, ...], name: bytes) -> bytes:
+        if section != (b"user",):
+            raise KeyError(name)
+        if self._values is None:
+            out = self._repo.git("config", "-z", "--get-regexp", r"^user\.(name|email)$", check=False)
+            self._values = {}
+            for record in out.split(b"\0"):
+                key, _, setting = record.partition(b"\n")
+                if key:
+                    self._values[key.split(b".", 1)[1].lower()] = setting  # the last value wins, as git's
+        value = self._values.get(name.lower())
+        if value is None:
+            raise KeyError(name)
+        return value
+
+
+class LooseFirstObjects:
+    """An object store that reads a loose object itself and leaves everything else
+    (packs, alternates, SHA-256 ids) to the dulwich ``Repo``'s own store, opened on
+    first need: the capsule writes loose objects, so a hook rarely opens it."""
+
+    def __init__(self, common_dir: str) -> None:
+        self._common_dir = common_dir
+        self.path = os.path.join(common_dir, "objects")
+        self._repo: Any = None
+
+    def repo(self) -> Any:
+        """The dulwich ``Repo`` (opened once, on first need)."""
+        if self._repo is None:
+            from dulwich.repo import Repo
+
+            self._repo = Repo(self._common_dir)
+        return self._repo
+
+    def __getitem__(self, sha: bytes) -> ShaFile:
+        if len(sha) == 40:
+            from dulwich.objects import ShaFile
+
+            hexid = sha.decode("ascii")
+            try:
+                return ShaFile.from_path(os.path.join(self.path, hexid[:2], hexid[2:]), sha)  # type: ignore[arg-type]
+            except FileNotFoundError:
+                pass
+        obj: ShaFile = self.repo().object_store[sha]
+        return obj
+
+    def contains_packed(self, sha: bytes) -> bool:
+        try:
+            packs = [name for name in os.listdir(os.path.join(self.path, "pack")) if name.endswith(".pack")]
+        except FileNotFoundError:
+            packs = []
+        if not packs:
+            return False
+        store: DiskObjectStore = self.repo().object_store
+        return bool(store.contains_packed(sha))  # type: ignore[arg-type]

@@ -61,8 +61,11 @@ def pre_commit(repo: GitRepo) -> int:
     paths = source_paths(repo)
     if not _sh_saw_a_change() and not staged_touches_sources(repo, paths):
         return 0
+    if compile_staged(repo, paths):
+        return 0
     from .lint import validate
 
+    # Not valid (or not compiled): validate's own messages, in validate's order.
     issues = validate(repo, INDEX, paths)
     if not issues:
         return 0
@@ -72,6 +75,24 @@ def pre_commit(repo: GitRepo) -> int:
     say("pre-commit", "fix it and `git add` it again, or commit on purpose without the check: "
                       "git commit --no-verify (its snapshot is then marked not validated)")
     return EXIT_BLOCK
+
+
+def compile_staged(repo: GitRepo, paths: SourcePaths) -> bool:
+    """True when the staged sources are valid; their compile is then kept for post-commit."""
+    from .compiled_cache import remember
+    from .errors import PolicyInvalid
+    from .snapshot import compile_sources
+    from .sources import INDEX, read_sources
+
+    try:
+        sources = read_sources(repo, INDEX, paths)
+        compiled = compile_sources(sources)
+    except PolicyInvalid:
+        return False
+    if not compiled.validated:
+        return False
+    remember(repo, sources, compiled)
+    return True
 
 
 def capture_commit(repo: GitRepo, hook: str, commit: str, trigger: str, paths: SourcePaths,

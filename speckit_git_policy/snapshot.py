@@ -8,31 +8,48 @@ snapshot's identity (``policy_id``), time and provenance stay outside it.
 
 from __future__ import annotations
 
-import datetime
-from dataclasses import dataclass
 from typing import Any
 
 from . import __version__
 from .canonical import canonical_bytes, parse_json_bytes, sha256_hex
-from .checks import FREE_FORM_TABLES, POLICY_BLOCKS, check_document, parse_toml
 from .errors import PolicyInvalid, PolicyIssue, SnapshotCorrupt
 from .ids import is_policy_id
 from .sources import Sources
 
 SCHEMA_VERSION = "1.0"
 SUPPORTED_MAJOR = 1
+# The policy tables of SPEC §2, as checks.POLICY_BLOCKS (tests/test_snapshot.py holds
+# the two equal): written out here so that a capture served from the compiled cache
+# does not import the TOML checker at all.
+POLICY_BLOCKS = ("routing", "capture", "budgets", "gates", "model_config", "weights", "prompts")
 CONTENT_KEYS = ("schema_version", *POLICY_BLOCKS, "source_files", "source_digests")
 TRIGGERS = ("commit", "merge", "rewrite", "applypatch", "run_start", "stage_boundary", "manual")
 
 
-@dataclass(frozen=True)
 class Compiled:
-    """A snapshot's content before it gets an identity."""
+    """A snapshot's content before it gets an identity.
 
-    content: dict[str, Any]
-    hash: str
-    validated: bool
-    issues: tuple[PolicyIssue, ...]
+    A plain class, not a dataclass: importing dataclasses costs a git hook more
+    than compiling the policy does.
+    """
+
+    __slots__ = ("content", "hash", "validated", "issues")
+
+    def __init__(self, content: dict[str, Any], hash: str, validated: bool,  # noqa: A002 -- the SPEC's field name
+                 issues: tuple[PolicyIssue, ...]) -> None:
+        self.content = content
+        self.hash = hash
+        self.validated = validated
+        self.issues = issues
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Compiled) and (self.content, self.hash, self.validated, self.issues) == (
+            other.content, other.hash, other.validated, other.issues)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable content: not hashable
+
+    def __repr__(self) -> str:
+        return f"Compiled(hash={self.hash!r}, validated={self.validated!r}, issues={self.issues!r})"
 
 
 def content_hash(content: dict[str, Any]) -> str:
@@ -47,6 +64,8 @@ def compile_sources(sources: Sources) -> Compiled:
     ``--no-verify`` gets its snapshot, marked. TOML that does not parse, or values
     JSON cannot carry exactly, cannot be snapshotted and raise PolicyInvalid.
     """
+    from .checks import FREE_FORM_TABLES, check_document, parse_toml
+
     policy_file = sources.paths.policy
     document, lines = parse_toml(sources.policy_bytes, policy_file)
     issues: tuple[PolicyIssue, ...] = ()
@@ -79,6 +98,8 @@ def compile_sources(sources: Sources) -> Compiled:
 
 def now_timestamp() -> str:
     """UTC time with microseconds, e.g. 2026-01-12T10:30:00.123456Z."""
+    import datetime
+
     now = datetime.datetime.now(datetime.timezone.utc)
     return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 

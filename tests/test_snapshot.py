@@ -316,3 +316,10 @@ def test_diff_is_key_level_and_json_typed() -> None:
     assert {"key": "weights.judge_agreement", "old": 0.6, "new": 1} in changes
     assert f"source_digests.{POLICY}" in keys
     assert diff_documents(old, old) == []
+
+
+def test_snapshot_policy_blocks_are_the_checkers() -> None:
+    # snapshot.py writes them out so that a cached capture never imports the checker.
+    from speckit_git_policy import checks, snapshot
+
+    assert snapshot.POLICY_BLOCKS == checks.POLICY_BLOCKS

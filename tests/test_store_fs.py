@@ -196,3 +196,17 @@ def test_a_symlink_out_of_speckit_is_refused_and_nothing_is_written_there(
     with pytest.raises(BadInput, match="symlink"):
         capture(GitRepo.discover(fs_repo))
     assert list(outside.rglob("*")) == []
+
+
+def test_new_temp_file_is_private_new_and_unique(tmp_path: Path) -> None:
+    from speckit_git_policy.store.fs import new_temp_file
+
+    made = [new_temp_file(tmp_path, ".x.", ".tmp") for _ in range(50)]
+    for fd, path in made:
+        os.close(fd)
+        assert os.path.basename(path).startswith(".x.") and path.endswith(".tmp")
+        assert os.stat(path).st_mode & 0o777 == 0o600
+    assert len({path for _fd, path in made}) == 50
+    atomic_write(tmp_path / "a" / "file", b"data")
+    assert (tmp_path / "a" / "file").read_bytes() == b"data"
+    assert os.listdir(tmp_path / "a") == ["file"]

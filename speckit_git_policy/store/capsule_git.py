@@ -13,7 +13,6 @@ import hashlib
 import os
 import random
 import re
-import tempfile
 import time
 import zlib
 from collections import OrderedDict
@@ -26,9 +25,10 @@ from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.refs import Ref
 
 from ..errors import GitError, StaleLock
+from .fs import new_temp_file
 
 if TYPE_CHECKING:
-    from dulwich.repo import Repo as DulwichRepo
+    from ..gitio import CapsuleRepo as DulwichRepo
 
 TREE_MODE = 0o040000
 BLOB_MODE = 0o100644
@@ -160,7 +160,7 @@ class ObjectIO:
         if self.store.contains_packed(ObjectID(obj_id)):
             return obj_id
         os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix="tmp_obj_")
+        fd, tmp = new_temp_file(directory, prefix="tmp_obj_")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(zlib.compress(data))

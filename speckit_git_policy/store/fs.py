@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,27 @@ SPECKIT_DIR = ".speckit"
 EXCLUDE_LINE = "/.speckit/"
 
 
+def new_temp_file(directory: str | Path, prefix: str, suffix: str = "") -> tuple[int, str]:
+    """Create a new, empty file of a random name in ``directory`` (mode 0600, as
+    ``tempfile.mkstemp``): the open descriptor and the path.
+
+    Not ``tempfile`` itself: importing it (shutil, random...) costs a git hook
+    more than the write it serves.
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    for _attempt in range(100):
+        path = os.path.join(directory, f"{prefix}{os.getpid()}_{os.urandom(6).hex()}{suffix}")
+        try:
+            return os.open(path, flags, 0o600), path
+        except FileExistsError:
+            continue  # 48 random bits: only ever a left-over of the same name
+    raise FileExistsError(f"{directory}: no free temporary file name")
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a reader or a kill never sees a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, temp = new_temp_file(path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -145,7 +161,7 @@ class FilesystemStore:
         """Record ``policy_id`` for the hash unless another id got there first; return the winner."""
         target = self._writable(self.by_hash) / check_content_hash(content_hash)
         self.by_hash.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=".claim.", dir=self.by_hash)
+        fd, temp = new_temp_file(self.by_hash, prefix=".claim.")
         try:
             with os.fdopen(fd, "w") as handle:
                 handle.write(policy_id + "\n")

@@ -1,0 +1,139 @@
+"""The policy pre-commit has just compiled, kept for the post-commit capture of the same bytes.
+
+pre-commit parses and checks the staged sources anyway; post-commit would parse
+the same bytes again from the new commit's tree. So pre-commit leaves the
+compiled content under ``<git common dir>/speckit/compiled/<key>.json``, where the
+key is a SHA-256 over the tool version, the code that compiles, the source paths
+and the staged blob ids, and post-commit, which sees the commit's blob ids in the
+one ``ls-tree`` it runs anyway, takes it from there without reading a blob or
+importing the TOML parser.
+
+A cache entry can never change a snapshot: it is used only when the blob ids,
+paths, tool version and code recorded *inside* it are the ones asked for and its
+content still hashes to its recorded hash; anything else (a torn or edited file,
+another tool version, a commit made with --no-verify, a rebase) compiles as
+without the cache. Only validated content is kept (pre-commit refuses the rest).
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import __version__
+from .canonical import canonical_bytes, parse_json_bytes, sha256_hex
+from .gitio import GitRepo
+from .snapshot import Compiled, content_hash
+from .sources import SourcePaths, Sources
+
+ENTRY_FORMAT = 1
+# Modules whose code decides what a compile gives for given bytes: an edit of any
+# of them (an editable install, a hot fix) must not be served a compile of the old code.
+COMPILING_MODULES = ("canonical.py", "checks.py", "compiled_cache.py", "lint.py", "snapshot.py")
+
+
+def cache_dir(repo: GitRepo) -> str:
+    return os.path.join(repo.common_dir, "speckit", "compiled")
+
+
+def _code_fingerprint() -> list[str]:
+    here = os.path.dirname(os.path.abspath(__file__))
+    stats = (os.stat(os.path.join(here, name)) for name in COMPILING_MODULES)
+    # Strings: a nanosecond mtime is beyond the integers JSON carries exactly.
+    return [f"{info.st_size}:{info.st_mtime_ns}" for info in stats]
+
+
+def _identity(paths: SourcePaths, blob_ids: dict[str, str]) -> dict[str, object]:
+    """What an entry must have been made from to be used (recorded inside it too)."""
+    return {
+        "format": ENTRY_FORMAT,
+        "tool_version": __version__,
+        "code": _code_fingerprint(),
+        "policy_file": paths.policy,
+        "doc_file": paths.doc,
+        "blob_ids": dict(sorted(blob_ids.items())),
+    }
+
+
+def entry_path(repo: GitRepo, identity: dict[str, object]) -> str:
+    return os.path.join(cache_dir(repo), sha256_hex(canonical_bytes(identity)) + ".json")
+
+
+def remember(repo: GitRepo, sources: Sources, compiled: Compiled) -> bool:
+    """Keep a validated compile of sources read from git; False when it cannot be kept."""
+    if sources.blob_ids is None or not compiled.validated or compiled.issues:
+        return False
+    try:
+        identity = _identity(sources.paths, sources.blob_ids)
+        data = canonical_bytes({**identity, "content": compiled.content, "hash": compiled.hash})
+        _write_replacing(entry_path(repo, identity), data)
+    except Exception:  # noqa: BLE001 -- only a cache: the capture compiles instead
+        return False
+    return True
+
+
+def recall(repo: GitRepo, paths: SourcePaths, blob_ids: dict[str, str] | None) -> Compiled | None:
+    """The compile of exactly these source blobs, when pre-commit kept one that verifies.
+
+    The entry is removed once read: it has served the capture it was made for, and
+    the directory stays as small as the commits that were aborted after pre-commit.
+    """
+    if blob_ids is None:
+        return None
+    try:
+        identity = _identity(paths, blob_ids)
+        path = entry_path(repo, identity)
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except Exception:  # noqa: BLE001 -- only a cache: the capture compiles instead
+        return None
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    return _verified(data, identity, paths)
+
+
+def _verified(data: bytes, identity: dict[str, object], paths: SourcePaths) -> Compiled | None:
+    try:
+        entry = parse_json_bytes(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(entry, dict) or any(entry.get(key) != value for key, value in identity.items()):
+        return None
+    content, recorded = entry.get("content"), entry.get("hash")
+    if not isinstance(content, dict) or not isinstance(recorded, str):
+        return None
+    if content.get("source_files") != paths.all() or sorted(content.get("source_digests") or {}) != paths.all():
+        return None
+    try:
+        if content_hash(content) != recorded:
+            return None
+    except Exception:  # noqa: BLE001 -- a key missing or a value canonical JSON refuses: not ours
+        return None
+    return Compiled(content=content, hash=recorded, validated=True, issues=())
+
+
+def _write_replacing(path: str, data: bytes) -> None:
+    """Write to a fresh temp name, then rename: a reader sees the whole file or none.
+
+    No fsync (unlike the snapshot store): a file a crash leaves torn fails
+    verification and is compiled again, and the hook's time is better spent.
+    """
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    temp = os.path.join(directory, f".{os.getpid()}.{os.urandom(6).hex()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
+        raise

@@ -1,0 +1,145 @@
+"""The compile pre-commit keeps for post-commit: never changes a snapshot, never trusted blindly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import git
+from test_hooks_support import commit, head, install_hooks, set_policy, snapshot_of
+
+from speckit_git_policy.canonical import canonical_bytes
+from speckit_git_policy.capture import capture_commit_sha
+from speckit_git_policy.compiled_cache import cache_dir, recall
+from speckit_git_policy.gitio import GitRepo
+from speckit_git_policy.hook_runner import compile_staged
+from speckit_git_policy.snapshot import build_document, compile_sources, document_bytes
+from speckit_git_policy.sources import git_entries, read_sources, regular_blob_ids, source_paths
+
+
+def stage_and_commit_without_hooks(root: Path, old: str, new: str) -> tuple[GitRepo, str]:
+    """Stage an edit, keep its compile as pre-commit does, then commit with no hook."""
+    path = root / "model_policy.toml"
+    path.write_text(path.read_text().replace(old, new))
+    git(root, "add", "model_policy.toml")
+    repo = GitRepo.discover(root)
+    assert compile_staged(repo, source_paths(repo))
+    git(root, "-c", f"core.hooksPath={root / 'no-hooks'}", "commit", "-q", "-m", "edit")
+    return repo, git(root, "rev-parse", "HEAD").strip()
+
+
+def entries(repo: GitRepo) -> list[str]:
+    try:
+        return sorted(name for name in os.listdir(cache_dir(repo)) if name.endswith(".json"))
+    except FileNotFoundError:
+        return []
+
+
+def blob_ids_at(repo: GitRepo, sha: str) -> dict[str, str] | None:
+    paths = source_paths(repo)
+    return regular_blob_ids(git_entries(repo, sha, paths.all()), paths.all())
+
+
+def test_a_cached_compile_gives_byte_identical_snapshot_content(policy_repo: Path) -> None:
+    repo, sha = stage_and_commit_without_hooks(policy_repo, "warn_threshold = 5.0", "warn_threshold = 6.5")
+    paths = source_paths(repo)
+    (entry,) = entries(repo)
+    cached = recall(repo, paths, blob_ids_at(repo, sha))
+    compiled = compile_sources(read_sources(repo, sha, paths))
+    assert cached is not None and cached.validated and cached.issues == ()
+    assert canonical_bytes(cached.content) == canonical_bytes(compiled.content)
+    assert cached.hash == compiled.hash
+    stamp = {"created_at": "2026-01-01T00:00:00.000000Z", "commit": sha, "trigger": "commit"}
+    policy_id = "0b7a5f8e-6d1c-4c2a-9f3e-2a1b3c4d5e6f"
+    assert document_bytes(build_document(cached, policy_id, **stamp)) == document_bytes(
+        build_document(compiled, policy_id, **stamp))
+    assert entries(repo) == [], f"{entry} should be consumed by the capture it was made for"
+
+
+def test_capture_through_the_cache_and_without_it_bind_the_same_content(policy_repo: Path) -> None:
+    repo, sha = stage_and_commit_without_hooks(policy_repo, "warn_threshold = 5.0", "warn_threshold = 6.5")
+    paths = source_paths(repo)
+    with_cache = capture_commit_sha(repo, sha, "commit", paths)
+    assert entries(repo) == []
+    without = compile_sources(read_sources(repo, sha, paths))
+    assert with_cache.hash == without.hash and with_cache.validated
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "content edited", "hash edited", "other blob ids",
+                                    "other tool version", "empty"])
+def test_a_damaged_or_foreign_entry_is_ignored_and_the_commit_compiled(policy_repo: Path, damage: str) -> None:
+    repo, sha = stage_and_commit_without_hooks(policy_repo, "warn_threshold = 5.0", "warn_threshold = 6.5")
+    paths = source_paths(repo)
+    (name,) = entries(repo)
+    path = Path(cache_dir(repo)) / name
+    data = path.read_bytes()
+    entry = json.loads(data)
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    elif damage == "garbage":
+        data = b"\x00\xff not json"
+    elif damage == "content edited":
+        entry["content"]["budgets"]["cost"]["warn_threshold"] = 9.0
+        data = canonical_bytes(entry)
+    elif damage == "hash edited":
+        entry["hash"] = "0" * 64
+        data = canonical_bytes(entry)
+    elif damage == "other blob ids":
+        entry["blob_ids"] = {p: "1" * 40 for p in entry["blob_ids"]}
+        data = canonical_bytes(entry)
+    elif damage == "other tool version":
+        entry["tool_version"] = "0.0.0"
+        data = canonical_bytes(entry)
+    else:
+        data = b""
+    path.write_bytes(data)
+    assert recall(repo, paths, blob_ids_at(repo, sha)) is None
+    path.write_bytes(data)
+    result = capture_commit_sha(repo, sha, "commit", paths)
+    expected = compile_sources(read_sources(repo, sha, paths))
+    assert (result.hash, result.validated) == (expected.hash, True)
+
+
+def test_an_entry_for_other_blobs_is_not_used(policy_repo: Path) -> None:
+    repo, _sha = stage_and_commit_without_hooks(policy_repo, "warn_threshold = 5.0", "warn_threshold = 6.5")
+    before = git(policy_repo, "rev-parse", "HEAD~1").strip()
+    assert recall(repo, source_paths(repo), blob_ids_at(repo, before)) is None
+    assert len(entries(repo)) == 1  # left for the commit it was made for
+
+
+def test_an_invalid_staged_policy_is_not_kept(policy_repo: Path) -> None:
+    path = policy_repo / "model_policy.toml"
+    path.write_text(path.read_text().replace("warn_threshold = 5.0", "warn_threshold = -1"))
+    git(policy_repo, "add", "model_policy.toml")
+    repo = GitRepo.discover(policy_repo)
+    assert not compile_staged(repo, source_paths(repo))
+    assert entries(repo) == []
+
+
+def test_hooks_pass_the_compile_from_pre_commit_to_post_commit(repo: Path) -> None:
+    install_hooks(repo)
+    set_policy(repo, 5.0)
+    git(repo, "add", "-A")
+    commit(repo, "Add model policy")
+    gitrepo = GitRepo.discover(repo)
+    assert entries(gitrepo) == []  # the root commit's entry was used by its post-commit
+    # The installed pre-commit hook alone leaves the entry ...
+    only_pre = repo / "only-pre-commit"
+    only_pre.mkdir()
+    (only_pre / "pre-commit").write_bytes((repo / ".git" / "hooks" / "pre-commit").read_bytes())
+    (only_pre / "pre-commit").chmod(0o755)
+    set_policy(repo, 6.0)
+    git(repo, "add", "-A")
+    git(repo, "-c", f"core.hooksPath={only_pre}", "commit", "-q", "-m", "Raise the threshold")
+    assert len(entries(gitrepo)) == 1
+    # ... and the installed post-commit hook uses it up for the capture.
+    sha = head(repo)
+    subprocess.run([str(repo / ".git" / "hooks" / "post-commit")], cwd=repo, check=True, capture_output=True)
+    assert entries(gitrepo) == []
+    document = snapshot_of(repo, sha)
+    assert document["hash"] == compile_sources(read_sources(gitrepo, sha)).hash
+    assert document["budgets"]["cost"]["warn_threshold"] == 6.0
+    assert document["provenance"]["validated"] is True
