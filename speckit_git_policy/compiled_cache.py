@@ -10,35 +10,49 @@ importing the TOML parser.
 
 A cache entry can never change a snapshot: it is used only when the blob ids,
 paths, tool version and code recorded *inside* it are the ones asked for and its
-content still hashes to its recorded hash; anything else (a torn or edited file,
-another tool version, a commit made with --no-verify, a rebase) compiles as
-without the cache. Only validated content is kept (pre-commit refuses the rest).
+content still has the checksum written with it; the snapshot hash is then taken
+over that content exactly as over a fresh compile (JSON carries the content's
+values exactly: the checks refuse what it cannot). Anything else (a torn or
+edited file, another tool version, a commit made with --no-verify, a rebase)
+compiles as without the cache. Only validated content is kept (pre-commit
+refuses the rest). pre-commit writes plain sorted JSON, not RFC 8785, so that it
+need not import the canonical-JSON library: the hash is post-commit's job.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 
 from . import __version__
-from .canonical import canonical_bytes, parse_json_bytes, sha256_hex
 from .gitio import GitRepo
-from .snapshot import Compiled, content_hash
+from .snapshot import Compiled
 from .sources import SourcePaths, Sources
 
-ENTRY_FORMAT = 1
+# typing is for type checkers only: the pre-commit hook's hot path must not pay for it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+ENTRY_FORMAT = 2
 # Modules whose code decides what a compile gives for given bytes: an edit of any
 # of them (an editable install, a hot fix) must not be served a compile of the old code.
-COMPILING_MODULES = ("canonical.py", "checks.py", "compiled_cache.py", "lint.py", "snapshot.py")
+COMPILING_MODULES = ("checks.py", "compiled_cache.py", "lint.py", "snapshot.py")
 
 
 def cache_dir(repo: GitRepo) -> str:
     return os.path.join(repo.common_dir, "speckit", "compiled")
 
 
+def _json(value: object) -> bytes:
+    """Deterministic JSON (the same value always gives the same bytes)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
 def _code_fingerprint() -> list[str]:
     here = os.path.dirname(os.path.abspath(__file__))
     stats = (os.stat(os.path.join(here, name)) for name in COMPILING_MODULES)
-    # Strings: a nanosecond mtime is beyond the integers JSON carries exactly.
     return [f"{info.st_size}:{info.st_mtime_ns}" for info in stats]
 
 
@@ -55,16 +69,17 @@ def _identity(paths: SourcePaths, blob_ids: dict[str, str]) -> dict[str, object]
 
 
 def entry_path(repo: GitRepo, identity: dict[str, object]) -> str:
-    return os.path.join(cache_dir(repo), sha256_hex(canonical_bytes(identity)) + ".json")
+    return os.path.join(cache_dir(repo), hashlib.sha256(_json(identity)).hexdigest() + ".json")
 
 
-def remember(repo: GitRepo, sources: Sources, compiled: Compiled) -> bool:
-    """Keep a validated compile of sources read from git; False when it cannot be kept."""
-    if sources.blob_ids is None or not compiled.validated or compiled.issues:
+def remember(repo: GitRepo, sources: Sources, content: dict[str, Any]) -> bool:
+    """Keep the validated content compiled from sources read from git; False when it cannot be kept."""
+    if sources.blob_ids is None:
         return False
     try:
         identity = _identity(sources.paths, sources.blob_ids)
-        data = canonical_bytes({**identity, "content": compiled.content, "hash": compiled.hash})
+        body = _json(content)
+        data = _json({**identity, "checksum": hashlib.sha256(body).hexdigest(), "content": content})
         _write_replacing(entry_path(repo, identity), data)
     except Exception:  # noqa: BLE001 -- only a cache: the capture compiles instead
         return False
@@ -90,27 +105,28 @@ def recall(repo: GitRepo, paths: SourcePaths, blob_ids: dict[str, str] | None) -
         os.unlink(path)
     except OSError:
         pass
-    return _verified(data, identity, paths)
+    try:
+        return _verified(data, identity, paths)
+    except Exception:  # noqa: BLE001 -- e.g. content canonical JSON refuses: compile and say why
+        return None
 
 
 def _verified(data: bytes, identity: dict[str, object], paths: SourcePaths) -> Compiled | None:
+    from .canonical import parse_json_bytes
+    from .snapshot import content_hash
+
     try:
         entry = parse_json_bytes(data)
     except (ValueError, UnicodeDecodeError):
         return None
     if not isinstance(entry, dict) or any(entry.get(key) != value for key, value in identity.items()):
         return None
-    content, recorded = entry.get("content"), entry.get("hash")
-    if not isinstance(content, dict) or not isinstance(recorded, str):
+    content = entry.get("content")
+    if not isinstance(content, dict) or entry.get("checksum") != hashlib.sha256(_json(content)).hexdigest():
         return None
     if content.get("source_files") != paths.all() or sorted(content.get("source_digests") or {}) != paths.all():
         return None
-    try:
-        if content_hash(content) != recorded:
-            return None
-    except Exception:  # noqa: BLE001 -- a key missing or a value canonical JSON refuses: not ours
-        return None
-    return Compiled(content=content, hash=recorded, validated=True, issues=())
+    return Compiled(content=content, hash=content_hash(content), validated=True, issues=())
 
 
 def _write_replacing(path: str, data: bytes) -> None:

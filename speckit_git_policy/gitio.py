@@ -350,6 +350,7 @@ class CapsuleRepo:
         self._repo = repo
         self.object_store = LooseFirstObjects(common_dir)
         self._refs: DiskRefsContainer | None = None
+        self._user_config: UserConfig | None = None
 
     def commondir(self) -> str:
         return self._common_dir
@@ -363,7 +364,9 @@ class CapsuleRepo:
         return self._refs
 
     def get_config_stack(self) -> UserConfig:
-        return UserConfig(self._repo)
+        if self._user_config is None:
+            self._user_config = UserConfig(self._repo)
+        return self._user_config
 
 
 class UserConfig:

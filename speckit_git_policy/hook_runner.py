@@ -81,17 +81,17 @@ def compile_staged(repo: GitRepo, paths: SourcePaths) -> bool:
     """True when the staged sources are valid; their compile is then kept for post-commit."""
     from .compiled_cache import remember
     from .errors import PolicyInvalid
-    from .snapshot import compile_sources
+    from .snapshot import compile_content
     from .sources import INDEX, read_sources
 
     try:
         sources = read_sources(repo, INDEX, paths)
-        compiled = compile_sources(sources)
+        content, validated, _issues = compile_content(sources)
     except PolicyInvalid:
         return False
-    if not compiled.validated:
+    if not validated:
         return False
-    remember(repo, sources, compiled)
+    remember(repo, sources, content)
     return True
 
 

@@ -8,13 +8,18 @@ snapshot's identity (``policy_id``), time and provenance stay outside it.
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
 
 from . import __version__
-from .canonical import canonical_bytes, parse_json_bytes, sha256_hex
 from .errors import PolicyInvalid, PolicyIssue, SnapshotCorrupt
 from .ids import is_policy_id
 from .sources import Sources
+
+# typing is for type checkers only, and canonical JSON (rfc8785, which imports
+# typing) is imported where a hash is taken: pre-commit compiles without either.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA_VERSION = "1.0"
 SUPPORTED_MAJOR = 1
@@ -53,11 +58,19 @@ class Compiled:
 
 
 def content_hash(content: dict[str, Any]) -> str:
+    from .canonical import canonical_bytes, sha256_hex
+
     return sha256_hex(canonical_bytes({key: content[key] for key in CONTENT_KEYS}))
 
 
 def compile_sources(sources: Sources) -> Compiled:
-    """Compile the policy blocks from the sources.
+    """Compile the policy blocks from the sources (``compile_content``) and hash them."""
+    content, validated, issues = compile_content(sources)
+    return Compiled(content=content, hash=content_hash(content), validated=validated, issues=issues)
+
+
+def compile_content(sources: Sources) -> tuple[dict[str, Any], bool, tuple[PolicyIssue, ...]]:
+    """A snapshot's content compiled from the sources, whether it validates, and its issues.
 
     A policy that parses and that JSON can carry but fails §2 still compiles, with
     its tables as written and ``validated`` false: a commit made with
@@ -80,6 +93,8 @@ def compile_sources(sources: Sources) -> Compiled:
         issues = tuple(invalid.issues)
         validated = False
         blocks = {name: document.get(name, {}) for name in POLICY_BLOCKS}
+        from .canonical import canonical_bytes
+
         try:
             canonical_bytes(blocks)
         except Exception as e:  # a date-time or huge int outside the free-form tables
@@ -92,8 +107,10 @@ def compile_sources(sources: Sources) -> Compiled:
         issues = (*issues, *empty_doc)
     content: dict[str, Any] = {"schema_version": SCHEMA_VERSION, **blocks}
     content["source_files"] = sorted(sources.files)
-    content["source_digests"] = {path: sha256_hex(data) for path, data in sorted(sources.files.items())}
-    return Compiled(content=content, hash=content_hash(content), validated=validated, issues=issues)
+    content["source_digests"] = {
+        path: hashlib.sha256(data).hexdigest() for path, data in sorted(sources.files.items())
+    }
+    return content, validated, issues
 
 
 def now_timestamp() -> str:
@@ -129,11 +146,15 @@ def build_document(
 
 def document_bytes(document: dict[str, Any]) -> bytes:
     """The exact bytes stored on disk and in the capsule."""
+    from .canonical import canonical_bytes
+
     return canonical_bytes(document)
 
 
 def load_document(data: bytes, where: str) -> dict[str, Any]:
     """Parse stored snapshot bytes, refuse an unknown major version, verify the hash."""
+    from .canonical import parse_json_bytes
+
     try:
         document = parse_json_bytes(data)
     except (ValueError, UnicodeDecodeError) as e:
@@ -195,4 +216,6 @@ def diff_documents(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, A
 
 def _differs(old: Any, new: Any) -> bool:
     # Compare as JSON, not as Python: 1 == 1.0 == True in Python, not in a policy.
+    from .canonical import canonical_bytes
+
     return bool(canonical_bytes(old) != canonical_bytes(new))

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 from conftest import git
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_hooks_support import commit, head, install_hooks, set_policy, snapshot_of
 
 from speckit_git_policy.canonical import canonical_bytes
 from speckit_git_policy.capture import capture_commit_sha
-from speckit_git_policy.compiled_cache import cache_dir, recall
+from speckit_git_policy.compiled_cache import _json, cache_dir, recall
 from speckit_git_policy.gitio import GitRepo
 from speckit_git_policy.hook_runner import compile_staged
 from speckit_git_policy.snapshot import build_document, compile_sources, document_bytes
@@ -68,7 +70,7 @@ def test_capture_through_the_cache_and_without_it_bind_the_same_content(policy_r
     assert with_cache.hash == without.hash and with_cache.validated
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "content edited", "hash edited", "other blob ids",
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "content edited", "checksum edited", "other blob ids",
                                     "other tool version", "empty"])
 def test_a_damaged_or_foreign_entry_is_ignored_and_the_commit_compiled(policy_repo: Path, damage: str) -> None:
     repo, sha = stage_and_commit_without_hooks(policy_repo, "warn_threshold = 5.0", "warn_threshold = 6.5")
@@ -84,8 +86,8 @@ def test_a_damaged_or_foreign_entry_is_ignored_and_the_commit_compiled(policy_re
     elif damage == "content edited":
         entry["content"]["budgets"]["cost"]["warn_threshold"] = 9.0
         data = canonical_bytes(entry)
-    elif damage == "hash edited":
-        entry["hash"] = "0" * 64
+    elif damage == "checksum edited":
+        entry["checksum"] = "0" * 64
         data = canonical_bytes(entry)
     elif damage == "other blob ids":
         entry["blob_ids"] = {p: "1" * 40 for p in entry["blob_ids"]}
@@ -143,3 +145,19 @@ def test_hooks_pass_the_compile_from_pre_commit_to_post_commit(repo: Path) -> No
     assert document["hash"] == compile_sources(read_sources(gitrepo, sha)).hash
     assert document["budgets"]["cost"]["warn_threshold"] == 6.0
     assert document["provenance"]["validated"] is True
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(JSON_VALUES)
+@settings(max_examples=300, deadline=None)
+def test_the_entry_json_carries_every_value_to_the_same_canonical_bytes(value: object) -> None:
+    # pre-commit writes plain sorted JSON; the hash post-commit takes over what it reads
+    # back must be the hash of the value compiled.
+    assert canonical_bytes(json.loads(_json(value))) == canonical_bytes(value)
