@@ -81,9 +81,28 @@ def remember(repo: GitRepo, sources: Sources, content: dict[str, Any]) -> bool:
         body = _json(content)
         data = _json({**identity, "checksum": hashlib.sha256(body).hexdigest(), "content": content})
         _write_replacing(entry_path(repo, identity), data)
+        _drop_stale(cache_dir(repo))
     except Exception:  # noqa: BLE001 -- only a cache: the capture compiles instead
         return False
     return True
+
+
+STALE_SECONDS = 24 * 3600
+
+
+def _drop_stale(directory: str) -> None:
+    """Entries of commits that never happened (aborted, or a refused commit-msg) are
+    used by no post-commit: remove those older than a day, so the folder stays small."""
+    import time
+
+    cutoff = time.time() - STALE_SECONDS
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            try:
+                if entry.name.endswith(".json") and entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+            except OSError:
+                continue  # another hook removed it first
 
 
 def recall(repo: GitRepo, paths: SourcePaths, blob_ids: dict[str, str] | None) -> Compiled | None:

@@ -152,15 +152,11 @@ def post_merge(repo: GitRepo, squash: bool) -> int:
     from .store import Stores
 
     stores = Stores(repo)
-    bound = bound_commits(stores)
+    bound = stores.bound_among(touched)
     for commit in reversed(touched):  # oldest first, so the newest is bound last
         if commit == touched[0] or commit not in bound:
             capture_commit(repo, "post-merge", commit, "merge", paths, stores)
     return 0
-
-
-def bound_commits(stores: Stores) -> set[str]:
-    return {b["commit"] for bindings in stores.all_bindings().values() for b in bindings}
 
 
 def source_blobs(repo: GitRepo, commits: Iterable[str], paths: SourcePaths) -> dict[str, tuple[str, ...]]:
@@ -199,7 +195,7 @@ def post_rewrite(repo: GitRepo, kind: str, lines: Iterable[str]) -> int:
     stores = Stores(repo)
     if mapping:
         stores.rewrite(mapping)
-    bound = bound_commits(stores)
+    bound = stores.bound_among([new for _old, new in pairs])
     for _old, new in pairs:
         if new not in bound and touches_sources(repo, new, paths):
             capture_commit(repo, "post-rewrite", new, "rewrite", paths, stores)

@@ -263,10 +263,9 @@ def missed_captures(repo: GitRepo, limit: int = MISSED_CAPTURE_SCAN) -> list[str
     candidates = [sha for sha, kind in zip(candidates, present) if kind == "blob"]
     if not candidates:
         return []
-    from .hook_runner import bound_commits
     from .store import Stores
 
-    bound = bound_commits(Stores(repo))
+    bound = Stores(repo).bound_among(candidates)
     return [sha for sha in candidates if sha not in bound]
 
 

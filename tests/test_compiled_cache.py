@@ -161,3 +161,18 @@ def test_the_entry_json_carries_every_value_to_the_same_canonical_bytes(value: o
     # pre-commit writes plain sorted JSON; the hash post-commit takes over what it reads
     # back must be the hash of the value compiled.
     assert canonical_bytes(json.loads(_json(value))) == canonical_bytes(value)
+
+
+def test_entries_of_commits_that_never_happened_are_dropped_after_a_day(tmp_path: Path) -> None:
+    import time
+
+    from speckit_git_policy.compiled_cache import STALE_SECONDS, _drop_stale
+
+    old, fresh, other = tmp_path / "old.json", tmp_path / "fresh.json", tmp_path / "note.txt"
+    for path in (old, fresh, other):
+        path.write_text("{}")
+    long_ago = time.time() - STALE_SECONDS - 60
+    os.utime(old, (long_ago, long_ago))
+    os.utime(other, (long_ago, long_ago))
+    _drop_stale(str(tmp_path))
+    assert not old.exists() and fresh.exists() and other.exists()
