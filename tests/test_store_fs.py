@@ -210,3 +210,18 @@ def test_new_temp_file_is_private_new_and_unique(tmp_path: Path) -> None:
     atomic_write(tmp_path / "a" / "file", b"data")
     assert (tmp_path / "a" / "file").read_bytes() == b"data"
     assert os.listdir(tmp_path / "a") == ["file"]
+
+
+def test_files_get_the_usual_mode_under_the_umask(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import stat
+
+    from speckit_git_policy.store.fs import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        target = tmp_path / "exclude"
+        atomic_write(target, b"/.speckit/\n")
+        assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    finally:
+        os.umask(old)

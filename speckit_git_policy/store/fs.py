@@ -26,9 +26,10 @@ SPECKIT_DIR = ".speckit"
 EXCLUDE_LINE = "/.speckit/"
 
 
-def new_temp_file(directory: str | Path, prefix: str, suffix: str = "") -> tuple[int, str]:
-    """Create a new, empty file of a random name in ``directory`` (mode 0600, as
-    ``tempfile.mkstemp``): the open descriptor and the path.
+def new_temp_file(directory: str | Path, prefix: str, suffix: str = "",
+                  mode: int = 0o600) -> tuple[int, str]:
+    """Create a new, empty file of a random name in ``directory`` (by default mode
+    0600, as ``tempfile.mkstemp``; the umask applies): the open descriptor and the path.
 
     Not ``tempfile`` itself: importing it (shutil, random...) costs a git hook
     more than the write it serves.
@@ -37,7 +38,7 @@ def new_temp_file(directory: str | Path, prefix: str, suffix: str = "") -> tuple
     for _attempt in range(100):
         path = os.path.join(directory, f"{prefix}{os.getpid()}_{os.urandom(6).hex()}{suffix}")
         try:
-            return os.open(path, flags, 0o600), path
+            return os.open(path, flags, mode), path
         except FileExistsError:
             continue  # 48 random bits: only ever a left-over of the same name
     raise FileExistsError(f"{directory}: no free temporary file name")
@@ -46,7 +47,8 @@ def new_temp_file(directory: str | Path, prefix: str, suffix: str = "") -> tuple
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a reader or a kill never sees a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = new_temp_file(path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # 0666 less the umask, like any file a user's tools write (and what git's exclude file had).
+    fd, temp = new_temp_file(path.parent, prefix=f".{path.name}.", suffix=".tmp", mode=0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
