@@ -23,6 +23,7 @@ from test_hooks_support import (
     install_hooks,
     set_policy,
     snapshot_of,
+    stores,
 )
 
 
@@ -147,6 +148,24 @@ def test_amend_moves_the_binding_and_keeps_the_old_commit(hooked_policy: Path) -
     git(hooked_policy, "reflog", "expire", "--expire=now", "--all")
     git(hooked_policy, "gc", "-q", "--prune=now")
     assert git(hooked_policy, "cat-file", "-t", old).strip() == "commit"
+
+
+def test_amend_follows_a_binding_only_the_capsule_holds(hooked_policy: Path) -> None:
+    # A binding pulled from another clone lives in the capsule only; the sh hook must
+    # still see it (its by-commit index) even though .speckit/bindings exists here.
+    assert (hooked_policy / ".speckit" / "bindings").is_dir()
+    (hooked_policy / "notes.txt").write_text("n\n")
+    git(hooked_policy, "add", "notes.txt")
+    commit(hooked_policy, "notes")
+    old = head(hooked_policy)
+    capsule = stores(hooked_policy).capsule
+    assert capsule is not None
+    policy_id = binding_of(hooked_policy, git(hooked_policy, "rev-parse", "HEAD~1").strip())["policy_id"]
+    assert capsule.add_binding(policy_id, old)
+    commit(hooked_policy, "notes (amended)", "--amend")
+    new = head(hooked_policy)
+    assert capsule.policy_for_commit(new) == policy_id
+    assert old in binding_of(hooked_policy, new)["rewritten_from"]
 
 
 def test_amend_that_changes_the_policy_binds_the_new_content(hooked_policy: Path) -> None:

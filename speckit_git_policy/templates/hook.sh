@@ -39,18 +39,22 @@ fi
 
 # Source paths: git config speckit.policyFile / speckit.docFile, else the defaults.
 speckit_policy=model_policy.toml
+speckit_workspace=default
 speckit_doc=docs/MODEL-POLICY.md
 speckit_config=$(git config --get-regexp '^speckit\.' 2>/dev/null)
 if [ -n "$speckit_config" ]; then
     while read -r speckit_key speckit_value; do
         case $speckit_key in
             speckit.policyfile) speckit_policy=$speckit_value ;;
+            speckit.workspace) speckit_workspace=$speckit_value ;;
             speckit.docfile) speckit_doc=$speckit_value ;;
         esac
     done <<SPECKIT_EOF
 $speckit_config
 SPECKIT_EOF
 fi
+
+[ -n "$speckit_workspace" ] || speckit_workspace=default
 
 # Exit status 1 from `--quiet` means "differs"; anything else than 0 lets Python decide.
 speckit_needed=yes
@@ -80,10 +84,20 @@ case $SPECKIT_HOOK in
         speckit_touched=$(printf '%s\n' "$speckit_shas" | GIT_LITERAL_PATHSPECS=1 git diff-tree --stdin -r --root -m --first-parent --name-only -- "$speckit_policy" "$speckit_doc" 2>/dev/null)
         if [ $? -eq 0 ] && [ -z "$speckit_touched" ]; then
             speckit_needed=no
-            if [ -d .speckit/bindings ]; then
-                grep -rqsF -- "$speckit_olds" .speckit/bindings && speckit_needed=yes
-            elif [ -n "$(git for-each-ref --count=1 refs/speckit/ 2>/dev/null)" ]; then
-                speckit_needed=yes  # bindings only in the capsule (a fresh clone): let Python look
+            if [ -d .speckit/bindings ] && grep -rqsF -- "$speckit_olds" .speckit/bindings; then
+                speckit_needed=yes
+            else
+                # Bindings only the capsule holds (another clone's, a fresh clone): one
+                # lookup of every old SHA in its by-commit index (capsule_layout.py).
+                case $speckit_workspace in
+                    *[!A-Za-z0-9._-]*) speckit_needed=yes ;;  # Python will say what is wrong
+                    *)
+                        speckit_found=$(printf '%s\n' "$speckit_olds" \
+                            | sed -n "s|^\(.\)\(.\)\(.\)\(.*\)$|refs/speckit/$speckit_workspace/policy:by-commit/\1/\2/\3/\1\2\3\4|p" \
+                            | git cat-file --batch-check 2>/dev/null | grep -v ' missing$')
+                        [ -n "$speckit_found" ] && speckit_needed=yes
+                        ;;
+                esac
             fi
         fi
         ;;
