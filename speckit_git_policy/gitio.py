@@ -282,34 +282,6 @@ class GitRepo:
             raise NotFound(f"{rev}: no such commit")
         return sha
 
-    def tree_entry(self, commit: str, path: str) -> tuple[str, str, int] | None:
-        """(mode, blob id, size) of ``path`` in ``commit``'s tree, or None when absent."""
-        out = self.git("ls-tree", "-l", "-z", commit, "--", path)
-        for record in out.split(b"\0"):
-            if not record:
-                continue
-            meta, _, name = record.partition(b"\t")
-            if name.decode("utf-8", "surrogateescape") != path:
-                continue
-            mode, kind, obj, size = meta.decode().split()
-            if kind != "blob":
-                return (mode, obj, -1)
-            return (mode, obj, int(size))
-        return None
-
-    def index_entry(self, path: str) -> tuple[str, str] | None:
-        """(mode, blob id) of ``path`` in the index (``GIT_INDEX_FILE`` honoured), or None."""
-        out = self.git("ls-files", "-s", "-z", "--", path)
-        for record in out.split(b"\0"):
-            if not record:
-                continue
-            meta, _, name = record.partition(b"\t")
-            if name.decode("utf-8", "surrogateescape") != path:
-                continue
-            mode, obj, _stage = meta.decode().split()
-            return (mode, obj)
-        return None
-
     def blob_size(self, obj: str) -> int:
         return int(self.git("cat-file", "-s", obj).decode().strip())
 

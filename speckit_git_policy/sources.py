@@ -172,7 +172,7 @@ def git_entries(repo: GitRepo, origin: str, paths: list[str]) -> dict[str, tuple
         meta, _, raw_name = record.partition(b"\t")
         name = raw_name.decode("utf-8", "surrogateescape")
         if not meta or name not in paths or name in entries:
-            continue  # the first stage of a conflicted index entry, as index_entry()
+            continue  # keep the first stage of a conflicted index entry
         fields = meta.decode().split()
         if origin == INDEX:
             entries[name] = (fields[0], fields[1], None)
@@ -241,14 +241,11 @@ def _read_git_files(repo: GitRepo, origin: str, paths: list[str],
 
 
 def _lookup(repo: GitRepo, origin: str) -> object:
-    if origin == INDEX:
-        return repo.index_entry
-
-    def in_tree(p: str) -> tuple[str, str] | None:
-        entry = repo.tree_entry(origin, p)
+    def entry_of(path: str) -> tuple[str, str] | None:
+        entry = git_entries(repo, origin, [path]).get(path)
         return (entry[0], entry[1]) if entry else None
 
-    return in_tree
+    return entry_of
 
 
 def read_sources(repo: GitRepo, origin: str = WORKTREE, paths: SourcePaths | None = None,

@@ -25,7 +25,7 @@ from .errors import BadInput, GitError, NotFound, SpeckitError
 from .gitio import GitRepo
 from .runs import RepoLike, as_repo, capsule_of, read_events
 from .snapshot import policy_keys
-from .sources import source_paths
+from .sources import git_entries, source_paths
 from .store import Stores
 from .tomlpos import _ASSIGN, _HEADER, KeyLines, _ValueScanner
 
@@ -205,11 +205,11 @@ def _commit_with_source(repo: GitRepo, stores: Stores, run_id: str, event: dict[
     digest = (document.get("source_digests") or {}).get(policy_file)
     for commit in candidates:
         try:
-            entry = repo.tree_entry(commit, policy_file)
+            entry = git_entries(repo, commit, [policy_file]).get(policy_file)
         except GitError:
             continue  # a commit this clone does not have
-        if entry is None or entry[2] < 0:
-            continue
+        if entry is None or entry[2] is None:
+            continue  # absent, or not a file
         data = repo.read_blob(entry[1])
         if digest is None or sha256_hex(data) == digest:
             return commit, data.decode("utf-8", "replace")
