@@ -103,6 +103,32 @@ def check_snapshot(stores: Stores, policy_id: str, repair: bool) -> list[Problem
     if good.get("provenance", {}).get("validated") is False:
         problems.append(Problem("unvalidated", "this snapshot's policy did not pass validation "
                                 "(committed with --no-verify?)", uri, path, severity=WARNING))
+    if capsule is not None and (capsule_doc is not None or repair):  # the capsule holds it now
+        problems.extend(_binding_problems(stores, policy_id, repair))
+    return problems
+
+
+def _binding_problems(stores: Stores, policy_id: str, repair: bool) -> list[Problem]:
+    """Bindings the filesystem log has and the capsule lacks (recorded while
+    ``speckit.capsule`` was false): lookups by commit read the capsule's index."""
+    from . import store
+
+    capsule = stores.capsule
+    assert capsule is not None
+    in_capsule = capsule.bindings(policy_id)
+    known = {b["commit"] for b in in_capsule} | {old for b in in_capsule for old in b["rewritten_from"]}
+    problems = []
+    for binding in store.fold_bindings(list(stores.fs.binding_ops(policy_id))):
+        commit = binding["commit"]
+        if commit in known:
+            continue
+        problem = Problem("binding", f"commit {commit[:12]} is bound in .speckit/bindings only, "
+                          "not in the capsule", stores.uri(policy_id), stores.fs.relative_path(policy_id),
+                          extra={"commit": commit})
+        if repair:
+            capsule.add_binding(policy_id, commit)
+            problem.repaired = True
+        problems.append(problem)
     return problems
 
 

@@ -169,3 +169,18 @@ def test_github_annotations(policy_repo: Path, monkeypatch) -> None:  # type: ig
     assert result.stdout.startswith(f"::error file=.speckit/policies/snapshot-{policy_id}.json,title=mv2%3A//")
     plain = CliRunner().invoke(cli, ["-C", str(policy_repo), "verify", "--format", "plain"])
     assert "filesystem copy is missing" in plain.output and "::error" not in plain.output
+
+
+def test_bindings_made_with_the_capsule_off_are_carried_into_it(policy_repo: Path) -> None:
+    git(policy_repo, "config", "speckit.capsule", "false")
+    repo = GitRepo.discover(policy_repo)
+    result = capture(repo, commit="HEAD", trigger="commit")
+    git(policy_repo, "config", "speckit.capsule", "true")
+    stores = Stores(repo)
+    assert stores.capsule is not None
+    head = git(policy_repo, "rev-parse", "HEAD").strip()
+    report = verify(repo, repair=True)  # the capsule copy is missing: restored first
+    assert report.ok
+    assert stores.capsule.policy_for_commit(head) == result.policy_id
+    assert any(p.kind == "binding" and p.repaired for p in report.problems)
+    assert verify(repo).problems == []
