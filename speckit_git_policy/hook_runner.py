@@ -47,6 +47,18 @@ def touches_sources(repo: GitRepo, commit: str, paths: SourcePaths) -> bool:
     return bool(set(repo.changed_paths(commit)) & set(paths.all()))
 
 
+def commits_touching_sources(repo: GitRepo, commits: list[str], paths: SourcePaths) -> set[str]:
+    """Those of ``commits`` whose first-parent diff touches a source, in one git call."""
+    if not commits:
+        return set()
+    out = repo.git("--literal-pathspecs", "diff-tree", "--stdin", "-r", "--root", "-m",
+                   "--first-parent", "--name-only", "--", *paths.all(),
+                   input_bytes="".join(f"{sha}\n" for sha in commits).encode())
+    # Each commit with a matching change prints its id, then the paths.
+    wanted = set(commits)
+    return {line for line in out.decode().split() if line in wanted}
+
+
 def staged_touches_sources(repo: GitRepo, paths: SourcePaths) -> bool:
     # --cached compares against the empty tree by itself on an unborn branch.
     out = repo.git("--literal-pathspecs", "diff", "--cached", "--name-only", "-z",
@@ -195,9 +207,11 @@ def post_rewrite(repo: GitRepo, kind: str, lines: Iterable[str]) -> int:
     stores = Stores(repo)
     if mapping:
         stores.rewrite(mapping)
-    bound = stores.bound_among([new for _old, new in pairs])
+    news = [new for _old, new in pairs]
+    bound = stores.bound_among(news)
+    touching = commits_touching_sources(repo, [new for new in news if new not in bound], paths)
     for _old, new in pairs:
-        if new not in bound and touches_sources(repo, new, paths):
+        if new not in bound and new in touching:
             capture_commit(repo, "post-rewrite", new, "rewrite", paths, stores)
             bound.add(new)
     return 0
