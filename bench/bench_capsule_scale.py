@@ -32,9 +32,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from speckit_git_policy.canonical import canonical_bytes
-from speckit_git_policy.gitio import GitRepo
-from speckit_git_policy.store import capsule_layout as layout
-from speckit_git_policy.store.capsule import Capsule
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.store.capsule import layout
+from speckit_git_policy.store.capsule.capsule import Capsule
 
 WORKSPACE = "default"
 EVENTS_PER_RUN = 2

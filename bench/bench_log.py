@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from test_history import bind_snapshots, build_history
 
-from speckit_git_policy.gitio import GitRepo
-from speckit_git_policy.history import policy_log
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.queries.history import policy_log
 from speckit_git_policy.store import Stores
 
 

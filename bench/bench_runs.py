@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 import bench_capsule_scale as scale
 
 from speckit_git_policy import runs
-from speckit_git_policy.gitio import GitRepo
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.queries.trace import trace
 from speckit_git_policy.store import Stores
-from speckit_git_policy.trace import trace
 
 TARGET_EVENTS_PER_SECOND = 200
 REAL_RUNS = 40

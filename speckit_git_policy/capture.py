@@ -8,19 +8,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
-from .errors import PolicyInvalid, PolicyIssue
-from .gitio import GitRepo
-from .ids import new_policy_id
-from .snapshot import (
-    TRIGGERS,
-    Compiled,
-    build_document,
-    compile_sources,
-    document_bytes,
-    now_timestamp,
-)
-from .sources import (
+from speckit_git_policy.errors import NotFound, PolicyInvalid, PolicyIssue
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.ids import new_policy_id
+from speckit_git_policy.policy.sources import (
     WORKTREE,
     SourcePaths,
     Sources,
@@ -29,7 +22,15 @@ from .sources import (
     regular_blob_ids,
     source_paths,
 )
-from .store import Stores
+from speckit_git_policy.snapshot import (
+    TRIGGERS,
+    Compiled,
+    build_document,
+    compile_sources,
+    document_bytes,
+    now_timestamp,
+)
+from speckit_git_policy.store import Stores
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def capture_commit_sha(
     """
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}")
-    from .compiled_cache import recall
+    from speckit_git_policy.compiled_cache import recall
 
     entries = git_entries(repo, sha, paths.all())
     compiled = recall(repo, paths, regular_blob_ids(entries, paths.all()))
@@ -166,3 +167,74 @@ def store_compiled(
         validated=compiled.validated,
         issues=compiled.issues,
     )
+
+
+# ---- the snapshot at HEAD ----------------------------------------------------------
+def current(repo: GitRepo, stores: Stores) -> dict[str, Any]:
+    """The snapshot of the sources as committed at HEAD, and whether the work tree drifted."""
+    head = repo.head()
+    if head is None:
+        raise NotFound("HEAD has no commit yet: commit the policy sources first")
+    try:
+        committed = compile_sources(read_sources(repo, head))
+    except PolicyInvalid as e:
+        raise NotFound(f"HEAD ({head[:12]}) has no policy to show: {e}") from e
+    policy_id = stores.find_by_hash(committed.hash)
+    try:
+        _, at = read_for_capture(repo, None)
+        worktree_differs = at != head
+    except PolicyInvalid:
+        worktree_differs = True
+    return {
+        "policy_id": policy_id,
+        "hash": committed.hash,
+        "commit": head,
+        "drift": worktree_differs or policy_id is None,
+        "uri": stores.uri(policy_id) if policy_id else None,
+    }
+
+
+def resolve_snapshot(repo: GitRepo, stores: Stores, text: str) -> str:
+    """``current``, an id, a unique id prefix or a URI → policy id."""
+    if text == "current":
+        state = current(repo, stores)
+        if state["policy_id"] is None:
+            raise NotFound(
+                f"the policy at HEAD ({state['commit'][:12]}) was never captured; "
+                "run: git speckit-policy capture"
+            )
+        return str(state["policy_id"])
+    return stores.resolve_id(text)
+
+
+# ---- missed captures -------------------------------------------------------------
+MISSED_CAPTURE_SCAN = 200  # recent commits that changed a source, checked by doctor/verify
+
+
+# ---- missed captures ------------------------------------------------------------------
+def missed_captures(repo: GitRepo, limit: int = MISSED_CAPTURE_SCAN) -> list[str]:
+    """Recent commits (newest first) that changed a source and hold a policy, but have no binding.
+
+    Bounded: only the last ``limit`` commits that touched a source are looked at.
+    Each is made up by ``git speckit-policy capture --commit <sha>``.
+    """
+    from speckit_git_policy.policy.sources import source_paths
+
+    if repo.head() is None:
+        return []
+    paths = source_paths(repo)
+    out = repo.git("--literal-pathspecs", "log", f"-n{int(limit)}", "--format=%H", "HEAD",
+                   "--", *paths.all())
+    candidates = out.decode().split()
+    if not candidates:
+        return []
+    # A commit that deleted the policy has nothing to capture.
+    request = "".join(f"{sha}:{paths.policy}\n" for sha in candidates).encode()
+    present = repo.git("cat-file", "--batch-check=%(objecttype)", input_bytes=request).decode().split("\n")
+    candidates = [sha for sha, kind in zip(candidates, present) if kind == "blob"]
+    if not candidates:
+        return []
+    from speckit_git_policy.store import Stores
+
+    bound = Stores(repo).bound_among(candidates)
+    return [sha for sha in candidates if sha not in bound]

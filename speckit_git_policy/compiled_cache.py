@@ -25,10 +25,10 @@ import hashlib
 import json
 import os
 
-from . import __version__
-from .gitio import GitRepo
-from .snapshot import Compiled
-from .sources import SourcePaths, Sources
+from speckit_git_policy import __version__
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.policy.sources import SourcePaths, Sources
+from speckit_git_policy.snapshot import Compiled
 
 # typing is for type checkers only: the pre-commit hook's hot path must not pay for it.
 TYPE_CHECKING = False
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 ENTRY_FORMAT = 2
 # Modules whose code decides what a compile gives for given bytes: an edit of any
 # of them (an editable install, a hot fix) must not be served a compile of the old code.
-COMPILING_MODULES = ("checks.py", "compiled_cache.py", "lint.py", "snapshot.py")
+COMPILING_MODULES = ("policy/checker.py", "compiled_cache.py", "policy/lint.py", "snapshot.py")
 
 
 def cache_dir(repo: GitRepo) -> str:
@@ -131,8 +131,8 @@ def recall(repo: GitRepo, paths: SourcePaths, blob_ids: dict[str, str] | None) -
 
 
 def _verified(data: bytes, identity: dict[str, object], paths: SourcePaths) -> Compiled | None:
-    from .canonical import parse_json_bytes
-    from .snapshot import content_hash
+    from speckit_git_policy.canonical import parse_json_bytes
+    from speckit_git_policy.snapshot import content_hash
 
     try:
         entry = parse_json_bytes(data)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 
-from .errors import BadInput
+from speckit_git_policy.errors import BadInput
 
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
 _HEX = re.compile(r"[0-9a-f]+")

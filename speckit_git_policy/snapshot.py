@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 
-from . import __version__
-from .errors import PolicyInvalid, PolicyIssue, SnapshotCorrupt
-from .ids import is_policy_id
-from .sources import Sources
+from speckit_git_policy import __version__
+from speckit_git_policy.errors import PolicyInvalid, PolicyIssue, SnapshotCorrupt
+from speckit_git_policy.ids import is_policy_id
+from speckit_git_policy.policy.sources import Sources
 
 # typing is for type checkers only, and canonical JSON (rfc8785, which imports
 # typing) is imported where a hash is taken: pre-commit compiles without either.
@@ -58,7 +58,7 @@ class Compiled:
 
 
 def content_hash(content: dict[str, Any]) -> str:
-    from .canonical import canonical_bytes, sha256_hex
+    from speckit_git_policy.canonical import canonical_bytes, sha256_hex
 
     return sha256_hex(canonical_bytes({key: content[key] for key in CONTENT_KEYS}))
 
@@ -77,7 +77,7 @@ def compile_content(sources: Sources) -> tuple[dict[str, Any], bool, tuple[Polic
     ``--no-verify`` gets its snapshot, marked. TOML that does not parse, or values
     JSON cannot carry exactly, cannot be snapshotted and raise PolicyInvalid.
     """
-    from .checks import FREE_FORM_TABLES, check_document, parse_toml
+    from speckit_git_policy.policy.checker import FREE_FORM_TABLES, check_document, parse_toml
 
     policy_file = sources.paths.policy
     document, lines = parse_toml(sources.policy_bytes, policy_file)
@@ -93,13 +93,13 @@ def compile_content(sources: Sources) -> tuple[dict[str, Any], bool, tuple[Polic
         issues = tuple(invalid.issues)
         validated = False
         blocks = {name: document.get(name, {}) for name in POLICY_BLOCKS}
-        from .canonical import canonical_bytes
+        from speckit_git_policy.canonical import canonical_bytes
 
         try:
             canonical_bytes(blocks)
         except Exception as e:  # a date-time or huge int outside the free-form tables
             raise PolicyInvalid(list(invalid.issues)) from e
-    from .lint import doc_issues
+    from speckit_git_policy.policy.lint import doc_issues
 
     empty_doc = doc_issues(sources)
     if empty_doc:
@@ -146,14 +146,14 @@ def build_document(
 
 def document_bytes(document: dict[str, Any]) -> bytes:
     """The exact bytes stored on disk and in the capsule."""
-    from .canonical import canonical_bytes
+    from speckit_git_policy.canonical import canonical_bytes
 
     return canonical_bytes(document)
 
 
 def load_document(data: bytes, where: str) -> dict[str, Any]:
     """Parse stored snapshot bytes, refuse an unknown major version, verify the hash."""
-    from .canonical import parse_json_bytes
+    from speckit_git_policy.canonical import parse_json_bytes
 
     try:
         document = parse_json_bytes(data)
@@ -216,6 +216,6 @@ def diff_documents(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, A
 
 def _differs(old: Any, new: Any) -> bool:
     # Compare as JSON, not as Python: 1 == 1.0 == True in Python, not in a policy.
-    from .canonical import canonical_bytes
+    from speckit_git_policy.canonical import canonical_bytes
 
     return bool(canonical_bytes(old) != canonical_bytes(new))

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from speckit_git_policy.annotations import github_annotation, resolve_format
 from speckit_git_policy.cli import cli
+from speckit_git_policy.evidence.annotations import github_annotation, resolve_format
 
 
 def test_github_annotation_escapes_data_and_properties() -> None:

@@ -21,11 +21,11 @@ from test_capsule_support import (
 )
 
 from speckit_git_policy.errors import BadInput, NotFound, StaleLock
-from speckit_git_policy.gitio import GitRepo
-from speckit_git_policy.store import capsule_git
-from speckit_git_policy.store import capsule_layout as layout
-from speckit_git_policy.store.capsule import Capsule
-from speckit_git_policy.store.capsule_layout import run_ref
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.store.capsule import layout
+from speckit_git_policy.store.capsule import objects as capsule_git
+from speckit_git_policy.store.capsule.capsule import Capsule
+from speckit_git_policy.store.capsule.layout import run_ref
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from speckit_git_policy.canonical import canonical_bytes
-from speckit_git_policy.gitio import GitRepo
+from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.snapshot import content_hash
-from speckit_git_policy.store.capsule import Capsule
+from speckit_git_policy.store.capsule.capsule import Capsule
 
 
 def snapshot(seed: str, created_at: str = "2026-01-12T10:30:00.123456Z",

@@ -10,7 +10,7 @@ from conftest import git
 
 from speckit_git_policy.capture import capture
 from speckit_git_policy.errors import NotFound
-from speckit_git_policy.gitio import GitRepo
+from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.store import Stores
 
 

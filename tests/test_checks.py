@@ -21,9 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from speckit_git_policy.canonical import canonical_bytes
-from speckit_git_policy.checks import JSON_SAFE_INT, check_document, check_policy_bytes, parse_toml
 from speckit_git_policy.errors import PolicyInvalid, PolicyIssue
-from speckit_git_policy.model import Policy, load_policy, pydantic_issues
+from speckit_git_policy.policy.checker import (
+    JSON_SAFE_INT,
+    check_document,
+    check_policy_bytes,
+    parse_toml,
+)
+from speckit_git_policy.policy.model import Policy, load_policy, pydantic_issues
 
 FILE = "model_policy.toml"
 
@@ -241,8 +246,8 @@ def test_load_policy_blocks_equal_plain_blocks() -> None:
 
 
 def test_hook_path_does_not_import_pydantic_or_click() -> None:
-    modules = ["hook_runner", "lint", "snapshot", "capture", "sources", "checks", "store", "store.fs",
-               "store.capsule"]
+    modules = ["hooks.runner", "policy.lint", "snapshot", "capture", "policy.sources", "policy.checker",
+               "store", "store.fs", "store.capsule.capsule"]
     code = (
         "import sys\n"
         + "".join(f"import speckit_git_policy.{m}\n" for m in modules)

@@ -16,7 +16,7 @@ from conftest import EXAMPLE_POLICY, git
 from jsonschema import Draft202012Validator
 
 from speckit_git_policy.cli import cli
-from speckit_git_policy.model import parse_toml
+from speckit_git_policy.policy.model import parse_toml
 
 CAPSULE_READY = (Path(__file__).resolve().parent.parent / "speckit_git_policy" / "store" / "capsule.py").exists()
 POLICY = "model_policy.toml"

@@ -16,10 +16,15 @@ from test_hooks_support import commit, head, install_hooks, set_policy, snapshot
 from speckit_git_policy.canonical import canonical_bytes
 from speckit_git_policy.capture import capture_commit_sha
 from speckit_git_policy.compiled_cache import _json, cache_dir, recall
-from speckit_git_policy.gitio import GitRepo
-from speckit_git_policy.hook_runner import compile_staged
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.hooks.runner import compile_staged
+from speckit_git_policy.policy.sources import (
+    git_entries,
+    read_sources,
+    regular_blob_ids,
+    source_paths,
+)
 from speckit_git_policy.snapshot import build_document, compile_sources, document_bytes
-from speckit_git_policy.sources import git_entries, read_sources, regular_blob_ids, source_paths
 
 
 def stage_and_commit_without_hooks(root: Path, old: str, new: str) -> tuple[GitRepo, str]:

@@ -445,7 +445,7 @@ def test_runner_imports_nothing_heavy_when_no_source_changed(hooked_policy: Path
         commit(hooked_policy, "unrelated")
     code = (
         "import sys\n"
-        "from speckit_git_policy import hook_runner\n"
+        "from speckit_git_policy.hooks import runner as hook_runner\n"
         f"rc = hook_runner.main([{hook!r}, '0'])\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('dulwich', 'pydantic', 'click'))\n"
         "print(rc, heavy)\n"

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from speckit_git_policy import enforce
+from speckit_git_policy.capture import current
 from speckit_git_policy.errors import BadInput, CheckFailed
-from speckit_git_policy.gitio import GitRepo
-from speckit_git_policy.query import current
+from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.store import Stores
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from speckit_git_policy.gitio import GitRepo
+from speckit_git_policy.git.repo import GitRepo
 
 CONFIG = "[speckit]\n\tcapsule\n\tworkspace = \n\tpolicyFile = policy/main.toml\n[speckit \"x\"]\n\ty = 1\n"
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import git
 
 from speckit_git_policy.errors import GitError
-from speckit_git_policy.gitio import run_git
+from speckit_git_policy.git.process import run_git
 
 
 def test_large_input_and_output_do_not_deadlock(policy_repo: Path) -> None:

@@ -12,13 +12,13 @@ import pytest
 from click.testing import CliRunner
 from conftest import EXAMPLE_DOC, EXAMPLE_POLICY, git
 
-from speckit_git_policy import gitio
 from speckit_git_policy.cli import cli
-from speckit_git_policy.gitio import GitRepo
-from speckit_git_policy.history import policy_log
+from speckit_git_policy.git import repo as gitio
+from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.ids import new_policy_id
+from speckit_git_policy.policy.sources import read_sources
+from speckit_git_policy.queries.history import policy_log
 from speckit_git_policy.snapshot import build_document, compile_sources, document_bytes
-from speckit_git_policy.sources import read_sources
 from speckit_git_policy.store import Stores
 
 START = 1_700_000_000
@@ -190,7 +190,7 @@ def test_log_of_a_repo_without_snapshots_is_empty(policy_repo: Path) -> None:
 
 
 def test_changed_keys_agree_with_snapshot_diff_documents() -> None:
-    from speckit_git_policy.history import _keyed, changed_keys
+    from speckit_git_policy.queries.history import _keyed, changed_keys
     from speckit_git_policy.snapshot import diff_documents
 
     old = {"routing": {"cloud": {"judge": ["a"]}}, "weights": {"w": 1, "x": True, "y": 0.5, "z": [1, {"k": 2}]},

@@ -13,11 +13,11 @@ from conftest import git
 
 from speckit_git_policy.cli import cli
 from speckit_git_policy.errors import BadInput
-from speckit_git_policy.gitio import GitRepo
-from speckit_git_policy.hooks import (
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.hooks.doctor import doctor
+from speckit_git_policy.hooks.install import (
     HOOK_NAMES,
     MARKER,
-    doctor,
     hooks_dir,
     install,
     recorded_python,

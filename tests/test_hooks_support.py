@@ -9,8 +9,8 @@ from typing import Any
 
 from conftest import EXAMPLE_POLICY, git, write_policy_sources
 
-from speckit_git_policy.gitio import GitRepo
-from speckit_git_policy.hooks import install
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.hooks.install import install
 from speckit_git_policy.store import Stores
 
 

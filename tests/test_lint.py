@@ -6,9 +6,9 @@ from pathlib import Path
 
 from conftest import git
 
-from speckit_git_policy.gitio import GitRepo
-from speckit_git_policy.lint import validate
-from speckit_git_policy.sources import INDEX, WORKTREE
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.policy.lint import validate
+from speckit_git_policy.policy.sources import INDEX, WORKTREE
 
 
 def test_example_is_clean(policy_repo: Path) -> None:

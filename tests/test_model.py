@@ -7,7 +7,7 @@ import pytest
 from conftest import EXAMPLE_POLICY
 
 from speckit_git_policy.errors import PolicyInvalid, PolicyIssue
-from speckit_git_policy.model import JSON_SAFE_INT, Policy, load_policy
+from speckit_git_policy.policy.model import JSON_SAFE_INT, Policy, load_policy
 
 EXAMPLE = EXAMPLE_POLICY.read_text()
 FILE = "model_policy.toml"

@@ -12,10 +12,10 @@ from conftest import git
 
 from speckit_git_policy.capture import capture
 from speckit_git_policy.cli import cli
-from speckit_git_policy.gitio import GitRepo
-from speckit_git_policy.prune import prune
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.queries.prune import prune
+from speckit_git_policy.queries.verify import verify
 from speckit_git_policy.store import Stores
-from speckit_git_policy.verify import verify
 
 
 def _three_snapshots(policy_repo: Path) -> tuple[GitRepo, Stores, list[str]]:
@@ -51,7 +51,7 @@ def test_dry_run_changes_nothing(policy_repo: Path) -> None:
 
 
 def test_snapshot_a_run_refers_to_is_kept(policy_repo: Path) -> None:
-    from speckit_git_policy.runs import start_run
+    from speckit_git_policy.runs.run import start_run
 
     repo, stores, ids = _three_snapshots(policy_repo)
     run = start_run(repo, "keeps-latest")

@@ -11,10 +11,12 @@ from conftest import git
 
 from speckit_git_policy import runs
 from speckit_git_policy.canonical import canonical_bytes
+from speckit_git_policy.capture import current
 from speckit_git_policy.errors import BadInput, NotFound, PolicyInvalid
-from speckit_git_policy.gitio import GitRepo
-from speckit_git_policy.query import current
-from speckit_git_policy.runs import Run, filter_payload, lint_events, next_timestamp
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.runs.events import filter_payload, next_timestamp
+from speckit_git_policy.runs.lint import lint_events
+from speckit_git_policy.runs.run import Run
 from speckit_git_policy.store import Stores
 
 EVENT_FIELDS = {"event_id", "run_id", "seq", "timestamp", "type", "policy_id", "policy_uri",
@@ -377,7 +379,7 @@ def test_lint_events_finds_a_snapshot_no_copy_of_which_verifies(policy_repo: Pat
 
 
 def test_verify_reports_event_problems(policy_repo: Path) -> None:
-    from speckit_git_policy.verify import verify
+    from speckit_git_policy.queries.verify import verify
 
     repo = GitRepo.discover(policy_repo)
     runs.start_run(repo, "verified")

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from speckit_git_policy.errors import PolicyInvalid, SnapshotCorrupt
+from speckit_git_policy.policy.sources import SourcePaths, Sources
 from speckit_git_policy.snapshot import (
     CONTENT_KEYS,
     build_document,
@@ -23,7 +24,6 @@ from speckit_git_policy.snapshot import (
     document_bytes,
     load_document,
 )
-from speckit_git_policy.sources import SourcePaths, Sources
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -320,6 +320,7 @@ def test_diff_is_key_level_and_json_typed() -> None:
 
 def test_snapshot_policy_blocks_are_the_checkers() -> None:
     # snapshot.py writes them out so that a cached capture never imports the checker.
-    from speckit_git_policy import checks, snapshot
+    from speckit_git_policy import snapshot
+    from speckit_git_policy.policy import checker as checks
 
     assert snapshot.POLICY_BLOCKS == checks.POLICY_BLOCKS

@@ -10,8 +10,8 @@ import pytest
 from conftest import git
 
 from speckit_git_policy.errors import BadInput, PolicyInvalid
-from speckit_git_policy.gitio import GitRepo
-from speckit_git_policy.sources import (
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.policy.sources import (
     INDEX,
     MAX_SOURCE_BYTES,
     WORKTREE,

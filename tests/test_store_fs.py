@@ -15,8 +15,8 @@ from conftest import git
 
 from speckit_git_policy.capture import capture
 from speckit_git_policy.errors import BadInput
-from speckit_git_policy.gitio import GitRepo
-from speckit_git_policy.query import list_snapshots
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.queries.snapshots import list_snapshots
 from speckit_git_policy.snapshot import load_document
 from speckit_git_policy.store import Stores
 from speckit_git_policy.store.fs import FilesystemStore, atomic_write, ensure_excluded
@@ -164,7 +164,7 @@ def test_list_is_newest_first_by_created_at_then_policy_id(fs_repo: Path) -> Non
 CONCURRENT = """
 import sys
 from speckit_git_policy.capture import capture
-from speckit_git_policy.gitio import GitRepo
+from speckit_git_policy.git.repo import GitRepo
 result = capture(GitRepo.discover(sys.argv[1]))
 print(result.policy_id, result.created)
 """

@@ -9,12 +9,11 @@ import pytest
 from conftest import git
 from test_capsule_support import capsule_at, event, fsck_clean, refs_under, snapshot, timestamp
 
-from speckit_git_policy import sync
 from speckit_git_policy.errors import NotFound
-from speckit_git_policy.gitio import GitRepo
-from speckit_git_policy.store import capsule_layout as layout
-from speckit_git_policy.store.capsule_layout import REFSPEC
-from speckit_git_policy.store.capsule_merge import merge_bindings
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.store.capsule import layout, sync
+from speckit_git_policy.store.capsule.layout import REFSPEC
+from speckit_git_policy.store.capsule.merge import merge_bindings
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import sys
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from speckit_git_policy.tomlpos import KeyLines
+from speckit_git_policy.policy.tomlpos import KeyLines
 
 if sys.version_info >= (3, 11):
     import tomllib

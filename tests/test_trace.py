@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 from conftest import git, write_policy_sources
 
-from speckit_git_policy import runs, sync
+from speckit_git_policy import runs
 from speckit_git_policy.capture import capture
 from speckit_git_policy.errors import BadInput, NotFound
-from speckit_git_policy.gitio import GitRepo
-from speckit_git_policy.hooks import install
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.hooks.install import install
+from speckit_git_policy.policy.tomlpos import KeyLines
+from speckit_git_policy.queries.trace import _span, blame, trace
 from speckit_git_policy.snapshot import policy_keys
-from speckit_git_policy.tomlpos import KeyLines
-from speckit_git_policy.trace import _span, blame, trace
+from speckit_git_policy.store.capsule import sync
 
 BOB = {"GIT_AUTHOR_NAME": "Bob Builder", "GIT_AUTHOR_EMAIL": "bob@example.com",
        "GIT_AUTHOR_DATE": "2030-01-02T03:04:05+00:00"}

@@ -12,9 +12,9 @@ from conftest import git
 
 from speckit_git_policy.capture import capture
 from speckit_git_policy.cli import cli
-from speckit_git_policy.gitio import GitRepo
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.queries.verify import verify
 from speckit_git_policy.store import Stores
-from speckit_git_policy.verify import verify
 
 
 def _verify_cli(repo: Path, *args: str) -> tuple[int, dict]:
@@ -137,7 +137,7 @@ def test_missed_capture_is_reported_and_made_up(policy_repo: Path) -> None:
 
 
 def test_event_pointing_at_a_missing_snapshot_is_reported(policy_repo: Path) -> None:
-    from speckit_git_policy.runs import start_run
+    from speckit_git_policy.runs.run import start_run
 
     repo, stores, _ = _captured(policy_repo)
     run = start_run(repo, "audit-1")

@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from .. import __version__
-from ..errors import SpeckitError
+from speckit_git_policy import __version__
+from speckit_git_policy.errors import SpeckitError
 
 
 class SpeckitGroup(click.Group):

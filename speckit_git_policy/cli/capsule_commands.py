@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import click
 
-from ..errors import BadInput
-from .common import Progress, emit_json, format_option, json_option, repo_from, stores_from
+from speckit_git_policy.cli.common import (
+    Progress,
+    emit_json,
+    format_option,
+    json_option,
+    repo_from,
+    stores_from,
+)
+from speckit_git_policy.errors import BadInput
 
 
 @click.command()
@@ -15,8 +22,8 @@ from .common import Progress, emit_json, format_option, json_option, repo_from, 
 @click.pass_context
 def verify(ctx: click.Context, repair: bool, output_format: str, as_json: bool) -> None:
     """Hashes, parity of both copies, event lint and missed captures."""
-    from ..annotations import GITHUB, github_annotation, resolve_format
-    from ..verify import verify as run_verify
+    from speckit_git_policy.evidence.annotations import GITHUB, github_annotation, resolve_format
+    from speckit_git_policy.queries.verify import verify as run_verify
 
     report = run_verify(repo_from(ctx), repair=repair, progress=Progress("verifying snapshots"))
     if as_json:
@@ -48,7 +55,7 @@ def verify(ctx: click.Context, repair: bool, output_format: str, as_json: bool) 
 def prune(ctx: click.Context, keep: int | None, older_than: float | None, dry_run: bool,
           as_json: bool) -> None:
     """Remove filesystem snapshots by count or age (never one a run refers to)."""
-    from ..prune import prune as run_prune
+    from speckit_git_policy.queries.prune import prune as run_prune
 
     if keep is None and older_than is None:
         raise BadInput("prune needs --keep N and/or --older-than DAYS")
@@ -76,7 +83,7 @@ def prune(ctx: click.Context, keep: int | None, older_than: float | None, dry_ru
 @click.pass_context
 def resolve(ctx: click.Context, uri: str, as_json: bool) -> None:
     """Map a mv2:// URI to the capsule ref that holds it and the object id."""
-    from ..store.capsule import Capsule
+    from speckit_git_policy.store.capsule.capsule import Capsule
 
     capsule = Capsule.for_repo(repo_from(ctx))
     if capsule is None:
@@ -106,7 +113,7 @@ def _report_sync(result: dict[str, object], as_json: bool, verb: str) -> None:
 @click.pass_context
 def push(ctx: click.Context, remote: str | None, as_json: bool) -> None:
     """Push the capsule namespace (refs/speckit/*) to a remote, merging first if needed."""
-    from ..sync import push as run_push
+    from speckit_git_policy.store.capsule.sync import push as run_push
 
     _report_sync(run_push(repo_from(ctx), remote), as_json, "push")
 
@@ -117,7 +124,7 @@ def push(ctx: click.Context, remote: str | None, as_json: bool) -> None:
 @click.pass_context
 def pull(ctx: click.Context, remote: str | None, as_json: bool) -> None:
     """Fetch a remote's capsule and merge it into this one, without loss."""
-    from ..sync import pull as run_pull
+    from speckit_git_policy.store.capsule.sync import pull as run_pull
 
     _report_sync(run_pull(repo_from(ctx), remote, progress=Progress("merging capsule refs")), as_json, "pull")
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from ..gitio import GitRepo
-from ..store import Stores
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.store import Stores
 
 json_option = click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 format_option = click.option(

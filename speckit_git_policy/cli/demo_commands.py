@@ -17,7 +17,7 @@ import click
 @click.pass_context
 def demo(ctx: click.Context, parent: Path | None, cleanup: bool) -> None:
     """Walk through init, commit, change, run, stage boundary, log, trace and blame."""
-    from ..demo import NEXT_STEPS, make_repo, run_demo
+    from speckit_git_policy.demo import NEXT_STEPS, make_repo, run_demo
 
     started = time.monotonic()
     root = make_repo(parent)

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .common import emit_json, json_option, stores_from
+from speckit_git_policy.cli.common import emit_json, json_option, stores_from
 
 if TYPE_CHECKING:
-    from ..enforce import Decision, PolicyInForce
+    from speckit_git_policy.enforce.decisions import Decision
+    from speckit_git_policy.enforce.in_force import PolicyInForce
 
 policy_option = click.option(
     "--policy", "policy", metavar="ID|PREFIX|URI|current", default=None,
@@ -31,12 +32,12 @@ def decision_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def _policy(ctx: click.Context, policy: str | None) -> PolicyInForce:
     """The snapshot to decide under; with --run, the run's (a run logs no decision made
     under a policy that did not govern it)."""
-    from ..enforce import policy_in_force
+    from speckit_git_policy.enforce.in_force import policy_in_force
 
     repo, stores = stores_from(ctx)
     run_id = ctx.params.get("run_id")
     if run_id is not None:
-        from ..runs import Run
+        from speckit_git_policy.runs.run import Run
 
         run = ctx.meta["speckit.run"] = Run.open(repo, run_id, stores=stores)
         policy = policy if policy is not None else run.policy_id
@@ -78,8 +79,9 @@ def _criteria_lines(decision: Any) -> list[str]:
 def route(ctx: click.Context, role: str, reflex_samples: str | None, reflex_success: str | None,
           policy: str | None, run_id: str | None, as_json: bool) -> None:
     """Ordered candidate models for ROLE, and the reflex route when its gate passed."""
-    from ..enforce import gate_reflex_promotion, load_samples, parse_success
-    from ..enforce import route as decide_route
+    from speckit_git_policy.enforce.rules import gate_reflex_promotion
+    from speckit_git_policy.enforce.rules import route as decide_route
+    from speckit_git_policy.enforce.samples import load_samples, parse_success
 
     if (reflex_samples is None) != (reflex_success is None):
         raise click.UsageError("--reflex-samples and --reflex-success go together")
@@ -106,7 +108,7 @@ def budget() -> None:
 def tokens(ctx: click.Context, stage: str, tokens: int, policy: str | None, run_id: str | None,
            as_json: bool) -> None:
     """Allow or deny TOKENS for STAGE (at or below the budget is allowed)."""
-    from ..enforce import budget_tokens
+    from speckit_git_policy.enforce.rules import budget_tokens
 
     decision = budget_tokens(_policy(ctx, policy), stage, tokens)
     _finish(ctx, decision, as_json, [f"{decision.decision}: {decision.reason}"])
@@ -119,7 +121,8 @@ def tokens(ctx: click.Context, stage: str, tokens: int, policy: str | None, run_
 def cost(ctx: click.Context, amount: str, policy: str | None, run_id: str | None,
          as_json: bool) -> None:
     """A run's accumulated cost: ok, warn (exit 0) or deny (exit 1)."""
-    from ..enforce import budget_cost, parse_amount
+    from speckit_git_policy.enforce.rules import budget_cost
+    from speckit_git_policy.enforce.samples import parse_amount
 
     decision = budget_cost(_policy(ctx, policy), parse_amount(amount))
     _finish(ctx, decision, as_json, [f"{decision.decision}: {decision.reason}"])
@@ -142,13 +145,12 @@ def gate(ctx: click.Context, name: str, samples: str | None, success: str | None
          reference_samples: str | None, retrieval_parity: bool | None, stable_days: int | None,
          policy: str | None, run_id: str | None, as_json: bool) -> None:
     """Evaluate a promotion gate against measured samples."""
-    from ..enforce import (
+    from speckit_git_policy.enforce.rules import (
         check_gate_name,
         gate_local_memory_sunset,
         gate_reflex_promotion,
-        load_samples,
-        parse_success,
     )
+    from speckit_git_policy.enforce.samples import load_samples, parse_success
 
     check_gate_name(name)
     governing = _policy(ctx, policy)

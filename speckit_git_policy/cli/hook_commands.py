@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from .common import emit_json, emit_table, json_option, paint, repo_from, short, stores_from
+from speckit_git_policy.cli.common import (
+    emit_json,
+    emit_table,
+    json_option,
+    paint,
+    repo_from,
+    short,
+    stores_from,
+)
 
 
 def _report_changes(changes: list, as_json: bool) -> None:  # type: ignore[type-arg]
@@ -23,7 +31,7 @@ def _report_changes(changes: list, as_json: bool) -> None:  # type: ignore[type-
 @click.pass_context
 def install(ctx: click.Context, as_json: bool) -> None:
     """Install the git hooks (keeps and chains hooks already there)."""
-    from ..hooks import install as run_install
+    from speckit_git_policy.hooks.install import install as run_install
 
     _report_changes(run_install(repo_from(ctx)), as_json)
 
@@ -33,7 +41,7 @@ def install(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def uninstall(ctx: click.Context, as_json: bool) -> None:
     """Remove the git hooks and restore the ones they replaced."""
-    from ..hooks import uninstall as run_uninstall
+    from speckit_git_policy.hooks.install import uninstall as run_uninstall
 
     _report_changes(run_uninstall(repo_from(ctx)), as_json)
 
@@ -43,7 +51,7 @@ def uninstall(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def init(ctx: click.Context, as_json: bool) -> None:
     """Write example policy sources when missing, then install the hooks."""
-    from ..hooks import init as run_init
+    from speckit_git_policy.hooks.install import init as run_init
 
     written, changes = run_init(repo_from(ctx))
     if as_json:
@@ -59,7 +67,7 @@ def init(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def doctor(ctx: click.Context, as_json: bool) -> None:
     """Prove the set-up works: hooks, interpreter, tool, capsule refspecs, missed captures."""
-    from ..hooks import doctor as run_doctor
+    from speckit_git_policy.hooks.doctor import doctor as run_doctor
 
     checks = run_doctor(repo_from(ctx))
     ok = all(check.ok for check in checks)
@@ -79,7 +87,7 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def log(ctx: click.Context, limit: int | None, as_json: bool) -> None:
     """History of the policy, newest first: one entry per commit that changed it."""
-    from ..history import policy_log
+    from speckit_git_policy.queries.history import policy_log
 
     repo, stores = stores_from(ctx)
     entries = policy_log(repo, stores, limit)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .common import (
+from speckit_git_policy.cli.common import (
     emit_json,
     emit_table,
     format_option,
@@ -25,9 +25,9 @@ from .common import (
 @click.pass_context
 def validate(ctx: click.Context, staged: bool, output_format: str, as_json: bool) -> None:
     """Doc and policy lint of the sources (SPEC §8)."""
-    from ..annotations import GITHUB, github_annotation, resolve_format
-    from ..lint import validate as run_validate
-    from ..sources import INDEX, WORKTREE
+    from speckit_git_policy.evidence.annotations import GITHUB, github_annotation, resolve_format
+    from speckit_git_policy.policy.lint import validate as run_validate
+    from speckit_git_policy.policy.sources import INDEX, WORKTREE
 
     issues = run_validate(repo_from(ctx), INDEX if staged else WORKTREE)
     if as_json:
@@ -52,10 +52,10 @@ def validate(ctx: click.Context, staged: bool, output_format: str, as_json: bool
 @click.pass_context
 def capture(ctx: click.Context, commit: str | None, allow_invalid: bool, as_json: bool) -> None:
     """Snapshot the policy now (from the work tree, or from --commit)."""
-    from ..capture import capture as run_capture
-    from ..errors import PolicyInvalid
-    from ..lint import validate as run_validate
-    from ..sources import WORKTREE
+    from speckit_git_policy.capture import capture as run_capture
+    from speckit_git_policy.errors import PolicyInvalid
+    from speckit_git_policy.policy.lint import validate as run_validate
+    from speckit_git_policy.policy.sources import WORKTREE
 
     repo, stores = stores_from(ctx)
     # Bad input changes nothing (SPEC §10): check before anything is written.
@@ -80,7 +80,7 @@ def capture(ctx: click.Context, commit: str | None, allow_invalid: bool, as_json
 @click.pass_context
 def list_command(ctx: click.Context, as_json: bool) -> None:
     """Snapshots, newest first."""
-    from ..query import list_snapshots
+    from speckit_git_policy.queries.snapshots import list_snapshots
 
     _, stores = stores_from(ctx)
     rows = list_snapshots(stores)
@@ -98,7 +98,7 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def show(ctx: click.Context, snapshot: str, raw: bool, as_json: bool) -> None:
     """One snapshot."""
-    from ..query import resolve_snapshot
+    from speckit_git_policy.capture import resolve_snapshot
 
     repo, stores = stores_from(ctx)
     policy_id = resolve_snapshot(repo, stores, snapshot)
@@ -116,7 +116,7 @@ def show(ctx: click.Context, snapshot: str, raw: bool, as_json: bool) -> None:
 @click.pass_context
 def current(ctx: click.Context, as_json: bool) -> None:
     """The snapshot of the policy committed at HEAD, and drift."""
-    from ..query import current as run_current
+    from speckit_git_policy.capture import current as run_current
 
     repo, stores = stores_from(ctx)
     state = run_current(repo, stores)
@@ -136,8 +136,8 @@ def current(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def diff(ctx: click.Context, old: str, new: str, as_json: bool) -> None:
     """Key-level diff of two snapshots."""
-    from ..query import resolve_snapshot
-    from ..snapshot import diff_documents
+    from speckit_git_policy.capture import resolve_snapshot
+    from speckit_git_policy.snapshot import diff_documents
 
     repo, stores = stores_from(ctx)
     before = stores.load(resolve_snapshot(repo, stores, old))
@@ -157,7 +157,7 @@ def diff(ctx: click.Context, old: str, new: str, as_json: bool) -> None:
 def schema(as_json: bool) -> None:
     """JSON Schema (draft 2020-12) of model_policy.toml, for editors."""
     del as_json  # the schema is JSON either way; --json is accepted as on every data command (SPEC §9)
-    from ..model import json_schema
+    from speckit_git_policy.policy.model import json_schema
 
     emit_json(json_schema())
 

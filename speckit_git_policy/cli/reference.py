@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from . import cli
+from speckit_git_policy.cli import cli
 
 HEADER = """\
 # Command reference

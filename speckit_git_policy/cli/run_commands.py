@@ -6,7 +6,15 @@ from typing import Any
 
 import click
 
-from .common import emit_json, emit_paged, emit_table, json_option, paint, short, stores_from
+from speckit_git_policy.cli.common import (
+    emit_json,
+    emit_paged,
+    emit_table,
+    json_option,
+    paint,
+    short,
+    stores_from,
+)
 
 payload_options = [
     click.option("--prompt", default=None, help="Prompt text to record (kept if capture.mode allows)."),
@@ -63,7 +71,7 @@ def run() -> None:
 @click.pass_context
 def start(ctx: click.Context, run_id: str | None, as_json: bool) -> None:
     """Capture the policy and start a run (PolicySnapshotRef event)."""
-    from ..runs import Run
+    from speckit_git_policy.runs.run import Run
 
     repo, stores = stores_from(ctx)
     info = Run.start(repo, run_id, stores=stores).info()
@@ -83,7 +91,7 @@ def start(ctx: click.Context, run_id: str | None, as_json: bool) -> None:
 def stage_command(ctx: click.Context, run_id: str, stage_name: str, prompt: str | None,
                   output_text: str | None, as_json: bool) -> None:
     """Record a stage transition (the policy is re-checked at the boundary)."""
-    from ..runs import Run
+    from speckit_git_policy.runs.run import Run
 
     repo, stores = stores_from(ctx)
     event = Run.open(repo, run_id, stores=stores).stage(stage_name, _payload(prompt, output_text))
@@ -99,7 +107,7 @@ def stage_command(ctx: click.Context, run_id: str, stage_name: str, prompt: str 
 def checkpoint(ctx: click.Context, run_id: str, label: str | None, prompt: str | None,
                output_text: str | None, as_json: bool) -> None:
     """Record a checkpoint (the policy is re-checked at the boundary)."""
-    from ..runs import Run
+    from speckit_git_policy.runs.run import Run
 
     repo, stores = stores_from(ctx)
     event = Run.open(repo, run_id, stores=stores).checkpoint(label, _payload(prompt, output_text))
@@ -112,7 +120,7 @@ def checkpoint(ctx: click.Context, run_id: str, label: str | None, prompt: str |
 @click.pass_context
 def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """The run's events, in order."""
-    from ..runs import capsule_of, read_events
+    from speckit_git_policy.runs.events import capsule_of, read_events
 
     _, stores = stores_from(ctx)
     events = read_events(capsule_of(stores), run_id)
@@ -127,7 +135,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
 @click.pass_context
 def list_command(ctx: click.Context, as_json: bool) -> None:
     """Runs, newest first."""
-    from ..runs import list_runs
+    from speckit_git_policy.runs.listing import list_runs
 
     repo, _ = stores_from(ctx)
     rows = list_runs(repo)
@@ -144,7 +152,7 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def trace(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """Run -> snapshots -> commits (author, date, subject)."""
-    from ..trace import trace as run_trace
+    from speckit_git_policy.queries.trace import trace as run_trace
 
     repo, stores = stores_from(ctx)
     result = run_trace(repo, run_id, stores=stores)
@@ -177,7 +185,7 @@ def blame(ctx: click.Context, run_id: str, key: str | None, as_json: bool) -> No
     """Each policy key in force for the run: value, commit, author, date, line."""
     import json
 
-    from ..trace import blame as run_blame
+    from speckit_git_policy.queries.trace import blame as run_blame
 
     repo, stores = stores_from(ctx)
     rows = run_blame(repo, run_id, key, stores=stores)

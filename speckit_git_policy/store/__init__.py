@@ -10,14 +10,14 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BadInput, NotFound, SnapshotCorrupt
-from ..gitio import GitRepo
-from ..ids import check_policy_id_prefix, check_workspace, is_policy_id
-from ..snapshot import load_document
-from .fs import FilesystemStore, ensure_excluded
+from speckit_git_policy.errors import BadInput, NotFound, SnapshotCorrupt
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.ids import check_policy_id_prefix, check_workspace, is_policy_id
+from speckit_git_policy.snapshot import load_document
+from speckit_git_policy.store.fs import FilesystemStore, ensure_excluded
 
 if TYPE_CHECKING:
-    from .capsule import Capsule
+    from speckit_git_policy.store.capsule.capsule import Capsule
 
 URI_SCHEME = "mv2://"
 
@@ -66,7 +66,7 @@ class Stores:
     def capsule(self) -> Capsule | None:
         if not self.repo.config_bool("speckit.capsule", True):
             return None  # rollback switch: filesystem only
-        from .capsule import Capsule
+        from speckit_git_policy.store.capsule.capsule import Capsule
 
         return Capsule.for_repo(self.repo)
 

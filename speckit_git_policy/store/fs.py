@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import BadInput
-from ..ids import check_content_hash, is_policy_id
+from speckit_git_policy.errors import BadInput
+from speckit_git_policy.ids import check_content_hash, is_policy_id
 
 SPECKIT_DIR = ".speckit"
 EXCLUDE_LINE = "/.speckit/"

@@ -114,9 +114,9 @@ fi
 
 speckit_python() {  # the interpreter and its flags
     if [ "$SPECKIT_HOOK" = post-rewrite ]; then
-        printf '%s\n' "$speckit_input" | "$@" -m speckit_git_policy.hook_runner "$SPECKIT_HOOK" $speckit_args
+        printf '%s\n' "$speckit_input" | "$@" -m speckit_git_policy.hooks.runner "$SPECKIT_HOOK" $speckit_args
     else
-        "$@" -m speckit_git_policy.hook_runner "$SPECKIT_HOOK" $speckit_args
+        "$@" -m speckit_git_policy.hooks.runner "$SPECKIT_HOOK" $speckit_args
     fi
 }
 # What this script already asked git, so that Python need not ask again: every

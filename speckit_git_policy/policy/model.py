@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from .checks import (
+from speckit_git_policy.policy.checker import (
     CAPTURE_MODES,
     FREE_FORM_TABLES,
     JSON_SAFE_INT,
@@ -51,8 +51,8 @@ from .checks import (
 )
 
 if TYPE_CHECKING:
-    from .checks import LineLookup
-from .errors import PolicyInvalid, PolicyIssue
+    from speckit_git_policy.policy.checker import LineLookup
+from speckit_git_policy.errors import PolicyInvalid, PolicyIssue
 
 __all__ = [
     "CAPTURE_MODES", "FREE_FORM_TABLES", "JSON_SAFE_INT", "POLICY_BLOCKS", "Policy",

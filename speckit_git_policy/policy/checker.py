@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import sys
 
-from .errors import PolicyInvalid, PolicyIssue
+from speckit_git_policy.errors import PolicyInvalid, PolicyIssue
 
 # typing is imported for type checkers only: the git hook's hot path must not pay for it.
 TYPE_CHECKING = False
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, Protocol
 
-    from .tomlpos import KeyLines
+    from speckit_git_policy.policy.tomlpos import KeyLines
 
     Loc = tuple[str | int, ...]
     Errors = list[tuple[Loc, str]]
@@ -73,7 +73,7 @@ class SourceLines:
 
     def key_lines(self) -> KeyLines:
         if self._key_lines is None:
-            from .tomlpos import KeyLines
+            from speckit_git_policy.policy.tomlpos import KeyLines
 
             self._key_lines = KeyLines(self.text)
         return self._key_lines

@@ -15,8 +15,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from ..errors import BadInput
-from ..ids import check_content_hash, check_run_id, check_workspace, is_policy_id
+from speckit_git_policy.errors import BadInput
+from speckit_git_policy.ids import check_content_hash, check_run_id, check_workspace, is_policy_id
 
 NAMESPACE = "refs/speckit"
 REFSPEC = "refs/speckit/*:refs/speckit/*"

@@ -5,10 +5,10 @@ The event lint, which needs the capsule's run logs, lives with ``verify``.
 
 from __future__ import annotations
 
-from .checks import check_policy_bytes
-from .errors import PolicyInvalid, PolicyIssue
-from .gitio import GitRepo
-from .sources import WORKTREE, SourcePaths, Sources, read_sources
+from speckit_git_policy.errors import PolicyInvalid, PolicyIssue
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.policy.checker import check_policy_bytes
+from speckit_git_policy.policy.sources import WORKTREE, SourcePaths, Sources, read_sources
 
 
 def doc_issues(sources: Sources) -> list[PolicyIssue]:

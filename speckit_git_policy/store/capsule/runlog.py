@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..errors import GitError
-from . import capsule_layout as layout
-from .capsule_git import BLOB_MODE, TREE_MODE, Entry, ObjectIO
+from speckit_git_policy.errors import GitError
+from speckit_git_policy.store.capsule import layout
+from speckit_git_policy.store.capsule.objects import BLOB_MODE, TREE_MODE, Entry, ObjectIO
 
 
 def is_flat(io: ObjectIO, run_tree: bytes) -> bool:

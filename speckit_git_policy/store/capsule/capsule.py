@@ -13,18 +13,19 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from ..canonical import canonical_bytes, parse_json_bytes
-from ..errors import BadInput, NotFound, SpeckitError
-from ..gitio import GitRepo
-from ..ids import check_policy_id_prefix, check_run_id, check_workspace
-from . import capsule_layout as layout
-from . import capsule_runs as run_log
-from .capsule_git import (
+from speckit_git_policy.canonical import canonical_bytes, parse_json_bytes
+from speckit_git_policy.errors import BadInput, NotFound, SpeckitError
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.ids import check_policy_id_prefix, check_run_id, check_workspace
+from speckit_git_policy.store.capsule import layout
+from speckit_git_policy.store.capsule import runlog as run_log
+from speckit_git_policy.store.capsule.objects import (
     BLOB_MODE,
     TREE_MODE,
     ObjectIO,
     RefUpdater,
     TreeEdit,
+    capsule_repo,
     commit_identity,
     ref_bytes,
 )
@@ -58,13 +59,13 @@ class Capsule:
     @property
     def io(self) -> ObjectIO:
         if self._io is None:
-            self._io = ObjectIO(self.repo.dulwich())
+            self._io = ObjectIO(capsule_repo(self.repo))
         return self._io
 
     @property
     def refs(self) -> RefUpdater:
         if self._refs is None:
-            self._refs = RefUpdater(self.repo.dulwich())
+            self._refs = RefUpdater(capsule_repo(self.repo))
         return self._refs
 
     def _root(self, ref: str) -> bytes | None:
@@ -81,7 +82,7 @@ class Capsule:
     @property
     def identity(self) -> bytes:
         if self._identity is None:
-            self._identity = commit_identity(self.repo.dulwich())
+            self._identity = commit_identity(capsule_repo(self.repo))
         return self._identity
 
     @property
@@ -494,7 +495,7 @@ def _json_object(data: bytes) -> dict[str, Any] | None:
 
 
 def _verifies(data: bytes, policy_id: str) -> bool:
-    from ..snapshot import load_document  # pydantic behind it: only on this rare path
+    from speckit_git_policy.snapshot import load_document
 
     try:
         return load_document(data, policy_id).get("policy_id") == policy_id

@@ -24,14 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import BadInput, GitError
-from .gitio import GitRepo
+from speckit_git_policy import __version__
+from speckit_git_policy.errors import BadInput
+from speckit_git_policy.git.repo import GitRepo
 
 HOOK_NAMES = ("pre-commit", "post-commit", "post-merge", "post-rewrite", "post-applypatch")
+
+
 MARKER = "speckit-git-policy:managed-hook"
+
+
 LEGACY_SUFFIX = ".speckit-legacy"
-MISSED_CAPTURE_SCAN = 200  # recent commits that changed a source, checked by doctor/verify
+
+
 _PYTHON_LINE = re.compile(r"^SPECKIT_PYTHON='((?:[^']|'\\'')*)'$", re.MULTILINE)
 
 
@@ -44,16 +49,6 @@ class HookChange:
 
     def as_json(self) -> dict[str, Any]:
         return {"hook": self.hook, "path": self.path, "action": self.action, "legacy": self.legacy}
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "detail": self.detail}
 
 
 # ---- where and what ---------------------------------------------------------------
@@ -88,8 +83,9 @@ def render_hook(hook: str, python: str, fast_path: str = "") -> str:
 
 
 # The modules a hook imports when a source changed (validate, capture, capsule).
-_HOOK_MODULES = ("speckit_git_policy.hook_runner", "speckit_git_policy.lint",
-                 "speckit_git_policy.capture", "speckit_git_policy.store.capsule")
+_HOOK_MODULES = ("speckit_git_policy.hooks.runner", "speckit_git_policy.policy.lint",
+                 "speckit_git_policy.capture", "speckit_git_policy.store.capsule.capsule")
+
 
 _LIST_HOOK_PATHS = """
 import importlib, os, sys
@@ -225,7 +221,7 @@ def init(repo: GitRepo, python: str | None = None) -> tuple[list[str], list[Hook
     """Write the example sources where missing (never over a file), then install the hooks."""
     from importlib.resources import files
 
-    from .sources import source_paths
+    from speckit_git_policy.policy.sources import source_paths
 
     paths = source_paths(repo)
     templates = files("speckit_git_policy") / "templates"
@@ -238,159 +234,3 @@ def init(repo: GitRepo, python: str | None = None) -> tuple[list[str], list[Hook
         target.write_bytes((templates / template).read_bytes())
         written.append(path)
     return written, install(repo, python)
-
-
-# ---- missed captures ------------------------------------------------------------------
-def missed_captures(repo: GitRepo, limit: int = MISSED_CAPTURE_SCAN) -> list[str]:
-    """Recent commits (newest first) that changed a source and hold a policy, but have no binding.
-
-    Bounded: only the last ``limit`` commits that touched a source are looked at.
-    Each is made up by ``git speckit-policy capture --commit <sha>``.
-    """
-    from .sources import source_paths
-
-    if repo.head() is None:
-        return []
-    paths = source_paths(repo)
-    out = repo.git("--literal-pathspecs", "log", f"-n{int(limit)}", "--format=%H", "HEAD",
-                   "--", *paths.all())
-    candidates = out.decode().split()
-    if not candidates:
-        return []
-    # A commit that deleted the policy has nothing to capture.
-    request = "".join(f"{sha}:{paths.policy}\n" for sha in candidates).encode()
-    present = repo.git("cat-file", "--batch-check=%(objecttype)", input_bytes=request).decode().split("\n")
-    candidates = [sha for sha, kind in zip(candidates, present) if kind == "blob"]
-    if not candidates:
-        return []
-    from .store import Stores
-
-    bound = Stores(repo).bound_among(candidates)
-    return [sha for sha in candidates if sha not in bound]
-
-
-# ---- doctor -----------------------------------------------------------------------------
-def _check_hooks(repo: GitRepo, directory: Path) -> Check:
-    missing, foreign, not_executable = [], [], []
-    for hook in HOOK_NAMES:
-        path = directory / hook
-        if not os.path.lexists(path):
-            missing.append(hook)
-        elif not is_ours(path):
-            foreign.append(hook)
-        elif not os.access(path, os.X_OK):
-            not_executable.append(hook)
-    problems = []
-    if missing:
-        problems.append(f"missing: {', '.join(missing)}")
-    if foreign:
-        problems.append(f"not ours: {', '.join(foreign)}")
-    if not_executable:
-        problems.append(f"not executable: {', '.join(not_executable)}")
-    if problems:
-        return Check("hooks", False, f"{directory}: {'; '.join(problems)}; "
-                                     "fix: git speckit-policy install")
-    return Check("hooks", True, f"{len(HOOK_NAMES)} hooks installed and executable in {directory}")
-
-
-def _installed_pythons(directory: Path) -> list[str]:
-    found = []
-    for hook in HOOK_NAMES:
-        python = recorded_python(directory / hook) if is_ours(directory / hook) else None
-        if python and python not in found:
-            found.append(python)
-    return found
-
-
-def _check_interpreter(pythons: list[str]) -> Check:
-    if not pythons:
-        return Check("interpreter", False, "no installed hook records an interpreter; "
-                                           "fix: git speckit-policy install")
-    gone = [p for p in pythons if not os.access(p, os.X_OK)]
-    if gone:
-        return Check("interpreter", False, f"recorded interpreter missing: {', '.join(gone)}; fix: "
-                                           "reinstall speckit-git-policy, then git speckit-policy install")
-    return Check("interpreter", True, ", ".join(pythons))
-
-
-def _check_tool(pythons: list[str]) -> Check:
-    """Import the tool the way the hook does: the recorded interpreter, a short PATH."""
-    if not pythons:
-        return Check("tool", False, "no hook interpreter to try; fix: git speckit-policy install")
-    python = pythons[0]
-    if not os.access(python, os.X_OK):
-        return Check("tool", False, f"{python} is missing")
-    env = dict(os.environ, PATH="/usr/bin:/bin")
-    code = "import speckit_git_policy as s, speckit_git_policy.hook_runner; print(s.__version__)"
-    try:
-        result = subprocess.run([python, "-c", code], capture_output=True, text=True, env=env,
-                                timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return Check("tool", False, f"{python} cannot run: {e}")
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["exit status " + str(result.returncode)])[-1]
-        return Check("tool", False, f"{python} cannot import speckit_git_policy ({last}); fix: "
-                                    f"{python} -m pip install speckit-git-policy, then git speckit-policy install")
-    version = result.stdout.strip()
-    detail = f"speckit-git-policy {version} importable by {python}"
-    if version != __version__:
-        detail += f" (this command is {__version__}: run git speckit-policy install to update the hooks)"
-    return Check("tool", True, detail)
-
-
-def _check_refspecs(repo: GitRepo) -> Check:
-    """Every remote fetches the capsule (never forced: a forced fetch would overwrite local
-    capsule work not yet pushed). No push refspec is asked for: a configured one replaces
-    git's default push, so the capsule is pushed by ``git speckit-policy push``."""
-    if not repo.config_bool("speckit.capsule", True):
-        return Check("capsule refspecs", True, "capsule disabled (speckit.capsule=false)")
-    remotes = repo.git_text("remote").split()
-    if not remotes:
-        return Check("capsule refspecs", True, "no remotes")
-    missing, forced = [], []
-    for remote in remotes:
-        values = repo.git("config", "--get-all", f"remote.{remote}.fetch", check=False).decode().split()
-        capsule = [value for value in values if "refs/speckit/" in value]
-        if not capsule:
-            missing.append(remote)
-        elif any(value.startswith("+") for value in capsule):
-            forced.append(remote)
-    problems, fixes = [], []
-    if missing:
-        problems.append(f"remote(s) {', '.join(missing)} do not fetch refs/speckit/*")
-        fixes += [f"git config --add remote.{r}.fetch 'refs/speckit/*:refs/speckit/*'" for r in missing]
-    if forced:
-        problems.append(f"remote(s) {', '.join(forced)} force-fetch refs/speckit/* "
-                        "(would overwrite local capsule work not yet pushed)")
-        fixes += [f"drop the '+' of the refs/speckit fetch refspec of {r} (git config --edit)" for r in forced]
-    if problems:
-        return Check("capsule refspecs", False, f"{'; '.join(problems)}; fix: {'; '.join(fixes)} "
-                     "(push the capsule with git speckit-policy push)")
-    return Check("capsule refspecs", True,
-                 f"refs/speckit/* fetched from {', '.join(remotes)}; push it with git speckit-policy push")
-
-
-def _check_missed(repo: GitRepo) -> Check:
-    try:
-        missed = missed_captures(repo)
-    except (GitError, BadInput) as e:
-        return Check("missed captures", False, str(e))
-    if not missed:
-        return Check("missed captures", True,
-                     f"every recent commit that changed the policy has a snapshot (last {MISSED_CAPTURE_SCAN} checked)")
-    shown = ", ".join(sha[:12] for sha in missed[:5]) + (" …" if len(missed) > 5 else "")
-    fix = "; ".join(f"git speckit-policy capture --commit {sha[:12]}" for sha in missed[:3])
-    return Check("missed captures", False,
-                 f"{len(missed)} commit(s) changed the policy but have no snapshot: {shown}; fix: {fix}")
-
-
-def doctor(repo: GitRepo) -> list[Check]:
-    directory = hooks_dir(repo)
-    pythons = _installed_pythons(directory)
-    return [
-        _check_hooks(repo, directory),
-        _check_interpreter(pythons),
-        _check_tool(pythons),
-        _check_refspecs(repo),
-        _check_missed(repo),
-    ]

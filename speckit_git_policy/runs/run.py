@@ -27,179 +27,39 @@ raises CapsuleDisabled.
 
 from __future__ import annotations
 
-import datetime
 import difflib
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .canonical import canonical_bytes, parse_json_bytes, sha256_hex
-from .errors import BadInput, PolicyInvalid, SnapshotCorrupt, SpeckitError
-from .gitio import GitRepo
-from .ids import check_run_id
-from .sources import WORKTREE, Sources, read_sources, source_paths
+from speckit_git_policy.canonical import canonical_bytes, sha256_hex
+from speckit_git_policy.errors import BadInput, PolicyInvalid, SnapshotCorrupt
+from speckit_git_policy.git.repo import GitRepo, RepoLike, as_repo
+from speckit_git_policy.ids import check_run_id
+from speckit_git_policy.policy.sources import WORKTREE, Sources, read_sources, source_paths
+from speckit_git_policy.runs.events import (
+    CHECKPOINT,
+    LABEL_MAX,
+    POLICY_SNAPSHOT_REF,
+    STAGE_MAX,
+    STAGE_TRANSITION,
+    Governing,
+    LogState,
+    _check_text,
+    capsule_of,
+    filter_payload,
+    known_stages,
+    new_run_id,
+    next_timestamp,
+    read_events,
+)
 
 if TYPE_CHECKING:
-    from .snapshot import Compiled
-    from .store import Stores
-    from .store.capsule import Capsule
-
-POLICY_SNAPSHOT_REF = "PolicySnapshotRef"
-STAGE_TRANSITION = "StageTransition"
-CHECKPOINT = "Checkpoint"
-BUILTIN_TYPES = (POLICY_SNAPSHOT_REF, STAGE_TRANSITION, CHECKPOINT)
-# The spec-kit flow; a policy may name more stages in [budgets.tokens].
-SPEC_KIT_STAGES = ("specify", "plan", "tasks", "implement")
-# What each capture.mode keeps of a payload (SPEC §6). An unknown or missing mode
-# (a snapshot that failed validation) keeps nothing: the safe reading.
-CAPTURE_MODES: dict[str, tuple[str, ...]] = {
-    "none": (),
-    "prompts_only": ("prompt",),
-    "full_io": ("prompt", "output"),
-}
-PAYLOAD_PARTS = ("prompt", "output")
-LABEL_MAX = 256
-STAGE_MAX = 64
-
-RepoLike = GitRepo | str | Path | None
+    from speckit_git_policy.snapshot import Compiled
+    from speckit_git_policy.store import Stores
 
 
-class CapsuleDisabled(BadInput):
-    """Run logs live in the capsule, which ``speckit.capsule=false`` turns off."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "runs cannot be recorded or read: the capsule is turned off "
-            "(git config speckit.capsule=false), and run event logs live in the capsule; "
-            "turn it back on with: git config speckit.capsule true"
-        )
 
 
-@dataclass(frozen=True)
-class Governing:
-    """The snapshot that governs a run's events, and the commit its sources were read at."""
-
-    policy_id: str
-    policy_hash: str
-    policy_uri: str
-    commit: str | None
-
-
-@dataclass(frozen=True)
-class LogState:
-    """What the log says so far: its length, the snapshot in force, the current stage."""
-
-    length: int = 0
-    policy: Governing | None = None
-    stage: str | None = None
-    last_timestamp: str | None = None
-
-    def after(self, event: dict[str, Any]) -> LogState:
-        policy = self.policy
-        if isinstance(event.get("policy_id"), str):
-            policy = Governing(
-                policy_id=event["policy_id"],
-                policy_hash=str(event.get("policy_hash")),
-                policy_uri=str(event.get("policy_uri")),
-                commit=event.get("commit") if isinstance(event.get("commit"), str) else None,
-            )
-        stage = event.get("to") if event.get("type") == STAGE_TRANSITION else self.stage
-        timestamp = event.get("timestamp")
-        last = self.last_timestamp
-        if isinstance(timestamp, str) and (last is None or timestamp > last):
-            last = timestamp
-        return LogState(self.length + 1, policy, stage if isinstance(stage, str) else None, last)
-
-    @classmethod
-    def of(cls, events: list[dict[str, Any]]) -> LogState:
-        state = cls()
-        for event in events:
-            state = state.after(event)
-        return state
-
-
-def as_repo(repo: RepoLike) -> GitRepo:
-    return repo if isinstance(repo, GitRepo) else GitRepo.discover(repo)
-
-
-def capsule_of(stores: Stores) -> Capsule:
-    capsule = stores.capsule
-    if capsule is None:
-        raise CapsuleDisabled()
-    return capsule
-
-
-def parse_event(data: bytes, run_id: str, seq: int) -> dict[str, Any]:
-    try:
-        event = parse_json_bytes(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise SnapshotCorrupt(f"run {run_id} seq {seq}", f"event is not valid JSON ({e})") from e
-    if not isinstance(event, dict):
-        raise SnapshotCorrupt(f"run {run_id} seq {seq}", "event is not a JSON object")
-    return event
-
-
-def read_events(capsule: Capsule, run_id: str) -> list[dict[str, Any]]:
-    """The run's events in seq order; NotFound for an unknown run."""
-    check_run_id(run_id)
-    return [parse_event(data, run_id, seq) for seq, data in enumerate(capsule.run_events(run_id))]
-
-
-def new_run_id() -> str:
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return f"run-{stamp}-{uuid.uuid4().hex[:8]}"
-
-
-def next_timestamp(last: str | None) -> str:
-    """UTC now with microseconds, strictly after ``last``: a merge orders a run's
-    events by timestamp, so one writer's events must never tie or go backwards."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    if last is not None:
-        try:
-            previous = datetime.datetime.strptime(last, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-                tzinfo=datetime.timezone.utc
-            )
-        except ValueError:
-            previous = None
-        if previous is not None and now <= previous:
-            now = previous + datetime.timedelta(microseconds=1)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def filter_payload(payload: dict[str, Any] | None, mode: str | None) -> dict[str, Any]:
-    """The event fields a payload becomes under ``capture.mode``: what is kept, and
-    what was dropped, named, so that an absent output is never mistaken for none."""
-    if payload is None:
-        return {}
-    if not isinstance(payload, dict):
-        raise BadInput("a payload must be an object with 'prompt' and/or 'output'")
-    unknown = sorted(set(payload) - set(PAYLOAD_PARTS))
-    if unknown:
-        raise BadInput(f"payload key {unknown[0]!r} is not one of {', '.join(PAYLOAD_PARTS)}")
-    for part, text in payload.items():
-        if not isinstance(text, str):
-            raise BadInput(f"payload {part!r} must be text, not {type(text).__name__}")
-    effective = mode if mode in CAPTURE_MODES else "none"
-    kept = {part: text for part, text in payload.items() if part in CAPTURE_MODES[effective]}
-    dropped = [part for part in PAYLOAD_PARTS if part in payload and part not in kept]
-    return {"capture_mode": mode, "payload": kept, "dropped": dropped}
-
-
-def known_stages(document: dict[str, Any]) -> list[str]:
-    tokens = (document.get("budgets") or {}).get("tokens") or {}
-    extra = sorted(name for name in tokens if name not in SPEC_KIT_STAGES)
-    return [*SPEC_KIT_STAGES, *extra]
-
-
-def _check_text(kind: str, value: str, limit: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise BadInput(f"{kind} is empty")
-    if len(value) > limit:
-        raise BadInput(f"{kind} is longer than {limit} characters")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise BadInput(f"{kind} {value!r} contains a control character")
-    return value
 
 
 def _checked(compiled: Compiled) -> Compiled:
@@ -228,9 +88,9 @@ class Run:
               *, stores: Stores | None = None) -> Run:
         """Capture the policy (reusing the snapshot of the same content) and record
         ``PolicySnapshotRef`` as the run's first event."""
-        from .capture import read_for_capture, store_compiled
-        from .snapshot import compile_sources
-        from .store import Stores
+        from speckit_git_policy.capture import read_for_capture, store_compiled
+        from speckit_git_policy.snapshot import compile_sources
+        from speckit_git_policy.store import Stores
 
         git_repo = as_repo(repo)
         stores = stores or Stores(git_repo)
@@ -249,7 +109,7 @@ class Run:
 
     @classmethod
     def open(cls, repo: RepoLike, run_id: str, *, stores: Stores | None = None) -> Run:
-        from .store import Stores
+        from speckit_git_policy.store import Stores
 
         git_repo = as_repo(repo)
         stores = stores or Stores(git_repo)
@@ -369,8 +229,8 @@ class Run:
         sources = read_sources(self.repo, WORKTREE, self._paths)
         if self._sources_match(current.policy_id, sources):
             return current
-        from .capture import store_compiled, worktree_matches_commit
-        from .snapshot import compile_sources
+        from speckit_git_policy.capture import store_compiled, worktree_matches_commit
+        from speckit_git_policy.snapshot import compile_sources
 
         compiled = _checked(compile_sources(sources))
         if compiled.hash == current.policy_hash:
@@ -469,105 +329,6 @@ def append_decision(repo: RepoLike, run_id: str, decision: dict[str, Any]) -> di
 
 
 def run_events(repo: RepoLike, run_id: str) -> list[dict[str, Any]]:
-    from .store import Stores
+    from speckit_git_policy.store import Stores
 
     return read_events(capsule_of(Stores(as_repo(repo))), run_id)
-
-
-def list_runs(repo: RepoLike = None) -> list[dict[str, Any]]:
-    """Every run with its first and last event, newest start first."""
-    from .store import Stores
-
-    capsule = capsule_of(Stores(as_repo(repo)))
-    rows = []
-    # Per run, the first and last events (every event carries the policy in force;
-    # appends and merges keep the log in timestamp order, so the last is the
-    # latest), and for the stage the log back to its last StageTransition.
-    for summary in capsule.run_summaries():
-        run_id = summary["run_id"]
-        first = parse_event(summary["first"], run_id, 0)
-        last = parse_event(summary["last"], run_id, summary["events"] - 1)
-        state = LogState.of([first, last])
-        rows.append({
-            "run_id": run_id,
-            "uri": capsule.run_uri(run_id),
-            "events": summary["events"],
-            "started_at": first.get("timestamp"),
-            "last_at": state.last_timestamp,
-            "stage": _current_stage(capsule, run_id, summary["events"]),
-            "policy_id": state.policy.policy_id if state.policy else None,
-        })
-    rows.sort(key=lambda row: (row["started_at"] or "", row["run_id"]), reverse=True)
-    return rows
-
-
-def _current_stage(capsule: Capsule, run_id: str, length: int) -> str | None:
-    for back, data in enumerate(capsule.run_events_backward(run_id)):
-        event = parse_event(data, run_id, length - 1 - back)
-        if event.get("type") == STAGE_TRANSITION:
-            stage = event.get("to")
-            return stage if isinstance(stage, str) else None
-    return None
-
-
-# ---- event lint (SPEC §8), for verify ------------------------------------------------
-def lint_events(repo: RepoLike = None, stores: Stores | None = None) -> list[dict[str, Any]]:
-    """Every event whose snapshot reference does not hold: [{"run_id", "seq", "message", "uri"}].
-
-    Each event's ``policy_uri`` must name this workspace's snapshot ``policy_id``,
-    which must be stored, verify, and have the event's ``policy_hash``.
-    """
-    from .store import Stores
-
-    git_repo = as_repo(repo)
-    stores = stores or Stores(git_repo)
-    capsule = stores.capsule
-    if capsule is None:
-        return []  # no capsule, no run logs to lint
-    verdicts: dict[str, str | dict[str, Any]] = {}  # policy_id -> document or failure
-
-    def snapshot(policy_id: str) -> str | dict[str, Any]:
-        if policy_id not in verdicts:
-            try:
-                verdicts[policy_id] = stores.load(policy_id)
-            except SpeckitError as e:
-                verdicts[policy_id] = str(e)
-        return verdicts[policy_id]
-
-    problems: list[dict[str, Any]] = []
-    for run_id in capsule.run_ids():
-        try:
-            raw = capsule.run_events(run_id)
-        except SpeckitError as e:
-            problems.append({"run_id": run_id, "seq": None, "uri": None, "message": str(e)})
-            continue
-        for seq, data in enumerate(raw):
-            for message in _event_problems(stores, snapshot, run_id, seq, data):
-                problems.append({"run_id": run_id, "seq": seq, "uri": capsule.run_uri(run_id),
-                                 "message": message})
-    return problems
-
-
-def _event_problems(stores: Stores, snapshot: Any, run_id: str, seq: int, data: bytes) -> list[str]:
-    try:
-        event = parse_event(data, run_id, seq)
-    except SnapshotCorrupt as e:
-        return [e.reason]
-    problems = []
-    if event.get("seq") != seq:
-        problems.append(f"records seq {event.get('seq')!r} at position {seq}")
-    policy_id, uri, recorded = event.get("policy_id"), event.get("policy_uri"), event.get("policy_hash")
-    if not isinstance(policy_id, str) or not isinstance(uri, str):
-        return [*problems, f"{event.get('type')} event names no policy snapshot"]
-    try:
-        expected_uri = stores.uri(policy_id)
-    except SpeckitError:
-        expected_uri = None
-    if uri != expected_uri:
-        problems.append(f"policy_uri {uri} does not name snapshot {policy_id} of this workspace")
-    found = snapshot(policy_id)
-    if isinstance(found, str):
-        problems.append(f"policy_uri {uri} does not resolve to a verified snapshot: {found}")
-    elif found.get("hash") != recorded:
-        problems.append(f"policy_hash {recorded} does not match snapshot {policy_id} (hash {found.get('hash')})")
-    return problems

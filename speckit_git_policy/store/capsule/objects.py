@@ -18,17 +18,20 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dulwich.file import FileLocked
 from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.refs import Ref
 
-from ..errors import GitError, StaleLock
-from .fs import new_temp_file
+from speckit_git_policy.errors import GitError, StaleLock
+from speckit_git_policy.store.fs import new_temp_file
 
 if TYPE_CHECKING:
-    from ..gitio import CapsuleRepo as DulwichRepo
+    from dulwich.object_store import DiskObjectStore
+    from dulwich.refs import DiskRefsContainer
+
+    from speckit_git_policy.git.repo import GitRepo
 
 TREE_MODE = 0o040000
 BLOB_MODE = 0o100644
@@ -55,7 +58,7 @@ def ref_str(name: bytes) -> str:
 class ObjectIO:
     """Reads and writes objects of one repository's object database."""
 
-    def __init__(self, repo: DulwichRepo, cache_size: int = 4096) -> None:
+    def __init__(self, repo: CapsuleRepo, cache_size: int = 4096) -> None:
         self.repo = repo
         self.store = repo.object_store
         self.objects_dir = str(self.store.path)
@@ -249,7 +252,7 @@ class RefUpdater:
     object graph; a writer killed at any moment leaves the ref where it was.
     """
 
-    def __init__(self, repo: DulwichRepo) -> None:
+    def __init__(self, repo: CapsuleRepo) -> None:
         self.refs = repo.refs
         self.refs_dir = os.fsdecode(repo.commondir())
         self._packed: tuple[tuple[int, int, int], bytes] | None = None
@@ -334,7 +337,7 @@ def with_lock_retry(action: Callable[[], bool], base_dir: str) -> bool:
             delay = min(delay * 2, 0.05)
 
 
-def commit_identity(repo: DulwichRepo) -> bytes:
+def commit_identity(repo: CapsuleRepo) -> bytes:
     """Who wrote a capsule commit: git's committer identity, else the tool's."""
     name = os.environ.get("GIT_COMMITTER_NAME") or _config_user(repo, b"name")
     email = os.environ.get("GIT_COMMITTER_EMAIL") or _config_user(repo, b"email")
@@ -343,7 +346,7 @@ def commit_identity(repo: DulwichRepo) -> bytes:
     return f"{name} <{email}>".encode()
 
 
-def _config_user(repo: DulwichRepo, key: bytes) -> str | None:
+def _config_user(repo: CapsuleRepo, key: bytes) -> str | None:
     try:
         value = repo.get_config_stack().get((b"user",), key)
     except KeyError:
@@ -378,3 +381,115 @@ def _unlink_quietly(path: str) -> None:
 
 def _unique(items: list[bytes]) -> list[bytes]:
     return list(dict.fromkeys(items))
+
+
+# ---- the repository as dulwich sees it (objects, refs, user identity) ----
+class CapsuleRepo:
+    """The part of a dulwich ``Repo`` the capsule uses: ``object_store``, ``refs``,
+    ``commondir()`` and ``get_config_stack()``, over a repository's common dir.
+
+    Not a ``Repo``: opening one imports dulwich.repo and its pack machinery (hooks,
+    worktrees, config, logging...) and reads the config, about a fifth of a
+    post-commit hook. The refs are dulwich's own ``DiskRefsContainer``, built as
+    ``Repo`` builds it (no reflog: the capsule's updates carry no message, so
+    ``Repo`` writes none either); objects go through ``LooseFirstObjects``.
+    """
+
+    def __init__(self, common_dir: str, repo: GitRepo) -> None:
+        self._common_dir = common_dir
+        self._repo = repo
+        self.object_store = LooseFirstObjects(common_dir)
+        self._refs: DiskRefsContainer | None = None
+        self._user_config: UserConfig | None = None
+
+    def commondir(self) -> str:
+        return self._common_dir
+
+    @property
+    def refs(self) -> DiskRefsContainer:
+        if self._refs is None:
+            from dulwich.refs import DiskRefsContainer
+
+            self._refs = DiskRefsContainer(self._common_dir, self._common_dir)
+        return self._refs
+
+    def get_config_stack(self) -> UserConfig:
+        if self._user_config is None:
+            self._user_config = UserConfig(self._repo)
+        return self._user_config
+
+
+class UserConfig:
+    """``user.name`` and ``user.email`` as git itself reads them (every config level,
+    includes and ``includeIf``), looked up the way dulwich's ``StackedConfig.get``
+    is: ``get((b"user",), b"name")`` → bytes, KeyError when unset. One git call
+    costs a hook less than importing and parsing dulwich's config stack."""
+
+    def __init__(self, repo: GitRepo) -> None:
+        self._repo = repo
+        self._values: dict[bytes, bytes] | None = None
+
+    def get(self, section: tuple[bytes, ...], name: bytes) -> bytes:
+        if section != (b"user",):
+            raise KeyError(name)
+        if self._values is None:
+            out = self._repo.git("config", "-z", "--get-regexp", r"^user\.(name|email)$", check=False)
+            self._values = {}
+            for record in out.split(b"\0"):
+                key, _, setting = record.partition(b"\n")
+                if key:
+                    self._values[key.split(b".", 1)[1].lower()] = setting  # the last value wins, as git's
+        value = self._values.get(name.lower())
+        if value is None:
+            raise KeyError(name)
+        return value
+
+
+class LooseFirstObjects:
+    """An object store that reads a loose object itself and leaves everything else
+    (packs, alternates, SHA-256 ids) to the dulwich ``Repo``'s own store, opened on
+    first need: the capsule writes loose objects, so a hook rarely opens it."""
+
+    def __init__(self, common_dir: str) -> None:
+        self._common_dir = common_dir
+        self.path = os.path.join(common_dir, "objects")
+        self._repo: Any = None
+
+    def repo(self) -> Any:
+        """The dulwich ``Repo`` (opened once, on first need)."""
+        if self._repo is None:
+            from dulwich.repo import Repo
+
+            self._repo = Repo(self._common_dir)
+        return self._repo
+
+    def __getitem__(self, sha: bytes) -> ShaFile:
+        if len(sha) == 40:
+            from dulwich.objects import ShaFile
+
+            hexid = sha.decode("ascii")
+            try:
+                return ShaFile.from_path(os.path.join(self.path, hexid[:2], hexid[2:]), sha)  # type: ignore[arg-type]
+            except FileNotFoundError:
+                pass
+        obj: ShaFile = self.repo().object_store[sha]
+        return obj
+
+    def contains_packed(self, sha: bytes) -> bool:
+        try:
+            packs = [name for name in os.listdir(os.path.join(self.path, "pack")) if name.endswith(".pack")]
+        except FileNotFoundError:
+            packs = []
+        if not packs:
+            return False
+        store: DiskObjectStore = self.repo().object_store
+        return bool(store.contains_packed(sha))  # type: ignore[arg-type]
+
+
+def capsule_repo(repo: GitRepo) -> CapsuleRepo:
+    """The capsule's view of ``repo``'s common dir, opened once per ``GitRepo``
+    (every Capsule, ObjectIO and RefUpdater of a process shares its caches)."""
+    found = repo.memo.get("capsule_repo")
+    if not isinstance(found, CapsuleRepo):
+        found = repo.memo["capsule_repo"] = CapsuleRepo(os.fspath(repo.common_dir), repo)
+    return found

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import SnapshotCorrupt
-from .gitio import GitRepo
-from .snapshot import load_document
-from .store import Stores
+from speckit_git_policy.errors import SnapshotCorrupt
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.snapshot import load_document
+from speckit_git_policy.store import Stores
 
 ERROR = "error"
 WARNING = "warning"
@@ -111,7 +111,7 @@ def check_snapshot(stores: Stores, policy_id: str, repair: bool) -> list[Problem
 def _binding_problems(stores: Stores, policy_id: str, repair: bool) -> list[Problem]:
     """Bindings the filesystem log has and the capsule lacks (recorded while
     ``speckit.capsule`` was false): lookups by commit read the capsule's index."""
-    from . import store
+    from speckit_git_policy import store
 
     capsule = stores.capsule
     assert capsule is not None
@@ -150,7 +150,7 @@ def verify(repo: GitRepo, *, repair: bool = False, progress: Callable[[int, int]
 
 
 def _event_problems(repo: GitRepo) -> list[Problem]:
-    from .runs import lint_events
+    from speckit_git_policy.runs.lint import lint_events
 
     problems = []
     for item in lint_events(repo):
@@ -160,7 +160,7 @@ def _event_problems(repo: GitRepo) -> list[Problem]:
 
 
 def _missed_capture_problems(repo: GitRepo) -> list[Problem]:
-    from .hooks import missed_captures
+    from speckit_git_policy.capture import missed_captures
 
     return [
         Problem("missed_capture",

@@ -8,8 +8,8 @@ import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .canonical import parse_json_bytes
-from .store import Stores
+from speckit_git_policy.canonical import parse_json_bytes
+from speckit_git_policy.store import Stores
 
 
 @dataclass(frozen=True)

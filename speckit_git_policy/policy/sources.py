@@ -15,8 +15,8 @@ import posixpath
 import stat
 from pathlib import Path
 
-from .errors import BadInput, PolicyInvalid, PolicyIssue
-from .gitio import GitRepo
+from speckit_git_policy.errors import BadInput, PolicyInvalid, PolicyIssue
+from speckit_git_policy.git.repo import GitRepo
 
 DEFAULT_POLICY_FILE = "model_policy.toml"
 DEFAULT_DOC_FILE = "docs/MODEL-POLICY.md"

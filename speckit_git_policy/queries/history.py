@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .gitio import GitRepo
-from .store import Stores
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.store import Stores
 
 _FIELDS = "%H%x00%an <%ae>%x00%aI%x00%ct%x00%s%x1e"
 
@@ -62,7 +62,7 @@ def _ancestry_rank(repo: GitRepo, shas: list[str], timestamp: int) -> dict[str, 
 def _read_document(stores: Stores, policy_id: str) -> dict[str, Any] | None:
     """A snapshot's document, parsed but not re-hashed: a view, like ``list``; ``verify``
     checks hashes. Either copy will do (a fresh clone may have only the capsule)."""
-    from .canonical import parse_json_bytes
+    from speckit_git_policy.canonical import parse_json_bytes
 
     data = stores.fs.read(policy_id)
     if data is None and stores.capsule is not None:
@@ -78,7 +78,7 @@ def _read_document(stores: Stores, policy_id: str) -> dict[str, Any] | None:
 
 def _keyed(document: dict[str, Any]) -> dict[str, Any]:
     """The dotted keys ``snapshot.diff_documents`` compares: policy keys and source digests."""
-    from .snapshot import flatten, policy_keys
+    from speckit_git_policy.snapshot import flatten, policy_keys
 
     keys = policy_keys(document)
     keys.update(flatten(document.get("source_digests", {}), "source_digests"))
@@ -183,7 +183,7 @@ def _counts(items: Any) -> dict[str, int]:
 
 def all_keys(document: dict[str, Any]) -> list[str]:
     """Every dotted key a snapshot sets: its policy keys and source digests."""
-    from .snapshot import flatten, policy_keys
+    from speckit_git_policy.snapshot import flatten, policy_keys
 
     keys = {key for key, value in policy_keys(document).items() if value != {}}
     keys.update(flatten(document.get("source_digests", {}), "source_digests"))

@@ -13,11 +13,17 @@ import os
 import uuid
 from collections.abc import Callable
 
-from .errors import BadInput, GitError, NotFound
-from .gitio import GitRepo
-from .store.capsule_git import ObjectIO, RefUpdater, commit_identity, ref_bytes
-from .store.capsule_layout import NAMESPACE, REFSPEC
-from .store.capsule_merge import merge_tree_for_ref
+from speckit_git_policy.errors import BadInput, GitError, NotFound
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.store.capsule.layout import NAMESPACE, REFSPEC
+from speckit_git_policy.store.capsule.merge import merge_tree_for_ref
+from speckit_git_policy.store.capsule.objects import (
+    ObjectIO,
+    RefUpdater,
+    capsule_repo,
+    commit_identity,
+    ref_bytes,
+)
 
 STAGING = "refs/speckit-pull"
 PUSH_ATTEMPTS = 3
@@ -88,7 +94,7 @@ def push(repo: GitRepo, remote: str | None = None) -> dict[str, object]:
 
 
 def _merge_ref(repo: GitRepo, ref: str, theirs_hex: str, remote: str) -> str:
-    dulwich_repo = repo.dulwich()
+    dulwich_repo = capsule_repo(repo)
     io, refs = ObjectIO(dulwich_repo), RefUpdater(dulwich_repo)
     theirs = theirs_hex.encode()
     outcome = "up-to-date"

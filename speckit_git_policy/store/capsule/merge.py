@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..canonical import canonical_bytes, parse_json_bytes
-from .capsule_git import BLOB_MODE, TREE_MODE, Entry, ObjectIO
-from .capsule_layout import is_binding_path, is_run_bucket
-from .capsule_runs import event_entries, write_run_tree
+from speckit_git_policy.canonical import canonical_bytes, parse_json_bytes
+from speckit_git_policy.store.capsule.layout import is_binding_path, is_run_bucket
+from speckit_git_policy.store.capsule.objects import BLOB_MODE, TREE_MODE, Entry, ObjectIO
+from speckit_git_policy.store.capsule.runlog import event_entries, write_run_tree
 
 Resolver = Callable[[tuple[str, ...], Entry, Entry], Entry | None]
 

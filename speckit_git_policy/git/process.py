@@ -1,0 +1,134 @@
+"""Running the git binary: the one place a process is spawned (``posix_spawn`` and pipes).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from speckit_git_policy.errors import GitError
+
+# typing and dataclasses are imported for type checkers only: the git hook's hot
+# path must not pay for them.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+
+    pass
+
+
+def run_git(
+    args: list[str],
+    cwd: Path | None = None,
+    *,
+    input_bytes: bytes | None = None,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+) -> bytes:
+    """Run git and return raw stdout; raise GitError with git's own message."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    try:
+        if hasattr(os, "posix_spawn"):
+            returncode, stdout, stderr = _spawn_git(args, cwd, input_bytes, full_env)
+        else:  # pragma: no cover -- Windows
+            returncode, stdout, stderr = _subprocess_git(args, cwd, input_bytes, full_env)
+    except FileNotFoundError as e:
+        raise GitError("git is not installed or not on PATH") from e
+    if check and returncode != 0:
+        message = stderr.decode("utf-8", "replace").strip().splitlines()
+        first = message[-1] if message else f"exit {returncode}"
+        raise GitError(f"git {args[0]}: {first.removeprefix('fatal: ')}")
+    return stdout
+
+
+def _find_git(env: dict[str, str]) -> str:
+    """git's path on the PATH the child gets, as subprocess looks it up."""
+    for directory in os.get_exec_path(env):
+        candidate = os.path.join(directory, "git")
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise FileNotFoundError("git")
+
+
+def _spawn_git(args: list[str], cwd: Path | None, input_bytes: bytes | None,
+               env: dict[str, str]) -> tuple[int, bytes, bytes]:
+    """``subprocess.run(["git", ...], cwd=, input=, capture_output=True)`` through
+    ``posix_spawn`` and pipes: importing subprocess costs a git hook more than the
+    git call. ``git -C`` stands for ``cwd`` (posix_spawn has no chdir before 3.13);
+    stdin, stdout and stderr are served together, so no pipe fills up and blocks."""
+    import select
+    import signal
+
+    argv = ["git", *(["-C", os.fspath(cwd)] if cwd is not None else []), *args]
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    in_read, in_write = os.pipe() if input_bytes is not None else (-1, -1)
+    actions = [(os.POSIX_SPAWN_DUP2, out_write, 1), (os.POSIX_SPAWN_DUP2, err_write, 2)]
+    if input_bytes is not None:
+        actions.append((os.POSIX_SPAWN_DUP2, in_read, 0))
+    default_signals = [getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name)]
+    try:
+        pid = os.posix_spawn(_find_git(env), argv, env, file_actions=actions, setsigdef=default_signals)
+    except BaseException:
+        for fd in (out_read, out_write, err_read, err_write, in_read, in_write):
+            if fd >= 0:
+                os.close(fd)
+        raise
+    os.close(out_write)
+    os.close(err_write)
+    if in_read >= 0:
+        os.close(in_read)
+    chunks: dict[int, list[bytes]] = {out_read: [], err_read: []}
+    pending = memoryview(input_bytes) if input_bytes is not None else memoryview(b"")
+    poller = select.poll()
+    poller.register(out_read, select.POLLIN)
+    poller.register(err_read, select.POLLIN)
+    if in_write >= 0:
+        if pending:
+            os.set_blocking(in_write, False)
+            poller.register(in_write, select.POLLOUT)
+        else:
+            os.close(in_write)
+            in_write = -1
+    open_fds = {out_read, err_read} | ({in_write} if in_write >= 0 else set())
+    try:
+        while open_fds:
+            for fd, _event in poller.poll():
+                if fd == in_write:
+                    try:
+                        pending = pending[os.write(fd, pending[:65536]):]
+                    except BlockingIOError:
+                        continue
+                    except BrokenPipeError:
+                        pending = memoryview(b"")  # git stopped reading: as subprocess, not an error
+                    if not pending:
+                        poller.unregister(fd)
+                        os.close(fd)
+                        open_fds.discard(fd)
+                        in_write = -1
+                    continue
+                data = os.read(fd, 65536)
+                if data:
+                    chunks[fd].append(data)
+                else:
+                    poller.unregister(fd)
+                    open_fds.discard(fd)
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    finally:
+        for fd in (out_read, err_read, in_write):
+            if fd >= 0:
+                os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks[out_read]), b"".join(chunks[err_read])
+
+
+def _subprocess_git(args: list[str], cwd: Path | None, input_bytes: bytes | None,
+                    env: dict[str, str]) -> tuple[int, bytes, bytes]:  # pragma: no cover -- Windows
+    import subprocess
+
+    result = subprocess.run(["git", *args], cwd=cwd, input=input_bytes, capture_output=True, env=env)
+    return result.returncode, result.stdout, result.stderr

@@ -1,0 +1,178 @@
+"""A repository as git sees it: discovery, config, commits and trees, asked of the real
+``git`` binary (it honours ``GIT_DIR``, ``GIT_INDEX_FILE``, ``GIT_WORK_TREE`` and linked
+worktrees exactly as the git that runs our hooks does).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from speckit_git_policy.errors import GitError, NotFound
+from speckit_git_policy.git.process import run_git
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+
+class GitRepo:
+    """A repository as git sees it from a directory (and git's environment)."""
+
+    def __init__(self, work_tree: Path | None, git_dir: Path, common_dir: Path) -> None:
+        self.work_tree = work_tree
+        self.git_dir = git_dir
+        self.common_dir = common_dir
+        # Handles the layers above keep per repository (the capsule's object database).
+        self.memo: dict[str, object] = {}
+        self._config: dict[str, str | None] | None = None
+
+    def __repr__(self) -> str:
+        return f"GitRepo(work_tree={self.work_tree!r}, git_dir={self.git_dir!r})"
+
+    # ---- discovery -------------------------------------------------------------
+    @classmethod
+    def discover(cls, path: str | Path | None = None) -> GitRepo:
+        start = Path(path) if path is not None else Path.cwd()
+        if not start.is_dir():
+            raise NotFound(f"{start}: no such directory")
+        try:
+            out = run_git(
+                ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
+                 "--is-inside-work-tree", "--show-toplevel"],
+                cwd=start,
+                check=True,
+            )
+        except GitError as e:
+            # A bare repository has no top level: ask again without it.
+            try:
+                out = run_git(
+                    ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
+                     "--is-inside-work-tree"],
+                    cwd=start,
+                )
+            except GitError:
+                raise GitError(f"{start}: not a git repository") from e
+        lines = out.decode().splitlines()
+        git_dir, common_dir, inside = Path(lines[0]), Path(lines[1]), lines[2] == "true"
+        work_tree = Path(lines[3]) if inside and len(lines) > 3 else None
+        return cls(work_tree=work_tree, git_dir=git_dir, common_dir=common_dir)
+
+    @property
+    def root(self) -> Path:
+        """The work tree; commands that need one fail clearly in a bare repo."""
+        if self.work_tree is None:
+            raise GitError(f"{self.git_dir}: this command needs a work tree (bare repository)")
+        return self.work_tree
+
+    def git(self, *args: str, input_bytes: bytes | None = None, check: bool = True) -> bytes:
+        cwd = self.work_tree if self.work_tree is not None else self.git_dir
+        return run_git(list(args), cwd=cwd, input_bytes=input_bytes, check=check)
+
+    def git_text(self, *args: str) -> str:
+        return self.git(*args).decode("utf-8", "replace")
+
+
+    # ---- config ---------------------------------------------------------------
+    def speckit_config(self) -> dict[str, str | None]:
+        """Every ``speckit.*`` setting (lower-case keys; the last value wins), in one git call,
+        or from memory after ``keep_speckit_config()``."""
+        if self._config is not None:
+            return self._config
+        out = self.git("config", "-z", "--get-regexp", r"^speckit\.", check=False)
+        found: dict[str, str | None] = {}
+        for record in out.split(b"\0"):
+            if record:
+                key, newline, value = record.decode("utf-8", "replace").partition("\n")
+                found[key.lower()] = value if newline else None  # no "=": a bare key
+        return found
+
+    def keep_speckit_config(self, listed: str | None = None) -> None:
+        """Serve ``speckit.*`` settings from memory from now on (short-lived processes: hooks).
+
+        ``listed`` is what ``git config --get-regexp '^speckit\\.'`` printed, when the
+        caller already asked git (the sh hook does): "key value" lines.
+        """
+        if listed is None:
+            self._config = self.speckit_config()
+            return
+        found: dict[str, str | None] = {}
+        for line in listed.splitlines():
+            key, space, value = line.partition(" ")
+            if key:
+                found[key.lower()] = value if space else None  # no "=": a bare key
+        self._config = found
+
+    def config_get(self, key: str) -> str | None:
+        if key.lower().startswith("speckit."):
+            value = (self.speckit_config().get(key.lower()) or "").strip()
+            return value or None
+        out = self.git("config", "--get", key, check=False)
+        value = out.decode("utf-8", "replace").strip()
+        return value or None
+
+    def config_bool(self, key: str, default: bool) -> bool:
+        """A boolean as git reads one (true/yes/on/1, false/no/off/0/empty); else ``default``."""
+        if key.lower().startswith("speckit."):
+            settings = self.speckit_config()
+            if key.lower() not in settings:
+                return default
+            raw = settings[key.lower()]
+            if raw is None:
+                return True  # a bare key (no "="), as git reads it
+            value = raw.strip().lower()
+            if value in ("true", "yes", "on", "1"):
+                return True
+            if value in ("false", "no", "off", "0", ""):
+                return False
+            return default
+        out = self.git("config", "--type=bool", "--get", key, check=False).decode().strip()
+        if out == "true":
+            return True
+        if out == "false":
+            return False
+        return default
+
+    # ---- commits and trees ----------------------------------------------------
+    def head(self) -> str | None:
+        """HEAD's commit SHA, or None on an unborn branch."""
+        out = self.git("rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
+        sha = out.decode().strip()
+        return sha or None
+
+    def resolve_commit(self, rev: str) -> str:
+        if rev.startswith("-"):
+            raise NotFound(f"{rev}: not a commit")
+        out = self.git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
+        sha = out.decode().strip()
+        if not sha:
+            raise NotFound(f"{rev}: no such commit")
+        return sha
+
+    def blob_size(self, obj: str) -> int:
+        return int(self.git("cat-file", "-s", obj).decode().strip())
+
+    def read_blob(self, obj: str) -> bytes:
+        return self.git("cat-file", "blob", obj)
+
+    def changed_paths(self, commit: str) -> list[str]:
+        """Paths the commit changed against its first parent (all files for a root commit)."""
+        out = self.git(
+            "diff-tree", "--no-commit-id", "-r", "--name-only", "-z", "--root",
+            "-m", "--first-parent", commit,
+        )
+        return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
+
+    def commit_info(self, commit: str) -> dict[str, str]:
+        """Author, date (ISO 8601 strict) and subject of a commit."""
+        out = self.git("show", "-s", "--format=%H%x00%an <%ae>%x00%aI%x00%s", commit)
+        sha, author, date, subject = out.decode("utf-8", "replace").rstrip("\n").split("\0", 3)
+        return {"commit": sha, "author": author, "date": date, "subject": subject}
+
+    def info_exclude_path(self) -> Path:
+        return self.common_dir / "info" / "exclude"
+
+
+RepoLike = GitRepo | str | Path | None
+
+
+def as_repo(repo: RepoLike) -> GitRepo:
+    """A GitRepo as given, or discovered from a path (the current directory for None)."""
+    return repo if isinstance(repo, GitRepo) else GitRepo.discover(repo)

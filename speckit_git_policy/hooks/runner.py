@@ -1,0 +1,262 @@
+"""What the installed git hooks run: ``python -m speckit_git_policy.hooks.runner <hook> [args]``.
+
+The sh hook (``templates/hook.sh``) starts Python only when git says a policy
+source changed; this module checks again before importing anything heavy
+(pydantic, dulwich, click), so running it by hand on an unrelated commit stays
+cheap too.
+
+Exit codes, read by the sh hook: 0 = done (or nothing to do), 3 = pre-commit
+refuses an invalid staged policy. Anything else is the tool's own failure, which
+the hook reports loudly without blocking the commit. The post-* hooks never
+return non-zero for a failure of ours: a commit is never lost or blocked by the
+tool (SPEC §10), and a capture missed here is found by ``doctor`` / ``verify``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from speckit_git_policy.git.repo import GitRepo
+
+# typing is imported for type checkers only: the git hook's hot path must not pay for it.
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from speckit_git_policy.capture import CaptureResult
+    from speckit_git_policy.policy.sources import SourcePaths
+    from speckit_git_policy.store import Stores
+
+EXIT_BLOCK = 3
+PREFIX = "speckit-git-policy"
+
+
+def _sh_saw_a_change() -> bool:
+    """The sh hook (templates/hook.sh) already asked git that a source changed."""
+    return os.environ.get("SPECKIT_HOOK_CHANGED") == "1"
+
+
+def say(hook: str, message: str) -> None:
+    print(f"{PREFIX} {hook}: {message}", file=sys.stderr)
+
+
+def touches_sources(repo: GitRepo, commit: str, paths: SourcePaths) -> bool:
+    """Whether ``commit``'s first-parent diff (all files for a root commit) touches a source."""
+    return bool(set(repo.changed_paths(commit)) & set(paths.all()))
+
+
+def commits_touching_sources(repo: GitRepo, commits: list[str], paths: SourcePaths) -> set[str]:
+    """Those of ``commits`` whose first-parent diff touches a source, in one git call."""
+    if not commits:
+        return set()
+    out = repo.git("--literal-pathspecs", "diff-tree", "--stdin", "-r", "--root", "-m",
+                   "--first-parent", "--name-only", "--", *paths.all(),
+                   input_bytes="".join(f"{sha}\n" for sha in commits).encode())
+    # Each commit with a matching change prints its id, then the paths.
+    wanted = set(commits)
+    return {line for line in out.decode().split() if line in wanted}
+
+
+def staged_touches_sources(repo: GitRepo, paths: SourcePaths) -> bool:
+    # --cached compares against the empty tree by itself on an unborn branch.
+    out = repo.git("--literal-pathspecs", "diff", "--cached", "--name-only", "-z",
+                   "--no-ext-diff", "--", *paths.all())
+    return bool(out.strip(b"\0"))
+
+
+# ---- hooks --------------------------------------------------------------------
+def pre_commit(repo: GitRepo) -> int:
+    from speckit_git_policy.policy.sources import INDEX, source_paths
+
+    paths = source_paths(repo)
+    if not _sh_saw_a_change() and not staged_touches_sources(repo, paths):
+        return 0
+    if compile_staged(repo, paths):
+        return 0
+    from speckit_git_policy.policy.lint import validate
+
+    # Not valid (or not compiled): validate's own messages, in validate's order.
+    issues = validate(repo, INDEX, paths)
+    if not issues:
+        return 0
+    for issue in issues:
+        print(issue.render(), file=sys.stderr)
+    say("pre-commit", "commit refused: the staged model policy is invalid (messages above).")
+    say("pre-commit", "fix it and `git add` it again, or commit on purpose without the check: "
+                      "git commit --no-verify (its snapshot is then marked not validated)")
+    return EXIT_BLOCK
+
+
+def compile_staged(repo: GitRepo, paths: SourcePaths) -> bool:
+    """True when the staged sources are valid; their compile is then kept for post-commit."""
+    from speckit_git_policy.compiled_cache import remember
+    from speckit_git_policy.errors import PolicyInvalid
+    from speckit_git_policy.policy.sources import INDEX, read_sources
+    from speckit_git_policy.snapshot import compile_content
+
+    try:
+        sources = read_sources(repo, INDEX, paths)
+        content, validated, _issues = compile_content(sources)
+    except PolicyInvalid:
+        return False
+    if not validated:
+        return False
+    remember(repo, sources, content)
+    return True
+
+
+def capture_commit(repo: GitRepo, hook: str, commit: str, trigger: str, paths: SourcePaths,
+                   stores: Stores | None = None) -> CaptureResult | None:
+    """Capture from ``commit``'s tree (a full SHA from git); report, never raise (the commit is already made)."""
+    from speckit_git_policy.capture import capture_commit_sha
+    from speckit_git_policy.errors import SpeckitError
+
+    try:
+        result = capture_commit_sha(repo, commit, trigger, paths, stores)
+    except SpeckitError as e:
+        say(hook, f"warning: no policy snapshot for commit {commit[:12]}: {e}")
+        say(hook, f"fix the policy, then: git speckit-policy capture --commit {commit[:12]}")
+        return None
+    verb = "captured new" if result.created else "bound"
+    say(hook, f"{verb} policy snapshot {result.policy_id[:8]} to commit {commit[:12]}")
+    if not result.validated:
+        say(hook, "warning: this committed policy does not pass validation "
+                  "(committed with --no-verify?); see `git speckit-policy validate`")
+    return result
+
+
+def post_commit(repo: GitRepo, hook: str = "post-commit", trigger: str = "commit") -> int:
+    from speckit_git_policy.policy.sources import source_paths
+
+    head = repo.head()
+    paths = source_paths(repo)
+    if head is None or not (_sh_saw_a_change() or touches_sources(repo, head, paths)):
+        return 0
+    capture_commit(repo, hook, head, trigger, paths)
+    return 0
+
+
+def post_merge(repo: GitRepo, squash: bool) -> int:
+    """Bind the newest commit that brought a source change; capture any such commit not yet bound.
+
+    A fast-forward brings several commits (ORIG_HEAD..HEAD); a true merge brings
+    its merge commit, whose first-parent diff shows what the merge changed.
+    """
+    if squash:
+        return 0  # nothing committed yet: the commit that follows fires post-commit
+    from speckit_git_policy.policy.sources import source_paths
+
+    head = repo.head()
+    if head is None:
+        return 0
+    paths = source_paths(repo)
+    out = repo.git("--literal-pathspecs", "rev-list", "--first-parent", "ORIG_HEAD..HEAD",
+                   "--", *paths.all(), check=False)
+    touched = out.decode().split()  # newest first
+    if not touched:
+        if repo.git("rev-parse", "--verify", "--quiet", "ORIG_HEAD", check=False).strip():
+            return 0
+        touched = [head] if touches_sources(repo, head, paths) else []  # no ORIG_HEAD
+    if not touched:
+        return 0
+    from speckit_git_policy.store import Stores
+
+    stores = Stores(repo)
+    bound = stores.bound_among(touched)
+    for commit in reversed(touched):  # oldest first, so the newest is bound last
+        if commit == touched[0] or commit not in bound:
+            capture_commit(repo, "post-merge", commit, "merge", paths, stores)
+    return 0
+
+
+def source_blobs(repo: GitRepo, commits: Iterable[str], paths: SourcePaths) -> dict[str, tuple[str, ...]]:
+    """Blob ids of the source files in each commit, in one ``cat-file --batch-check`` call."""
+    commits = list(dict.fromkeys(commits))
+    names = paths.all()
+    request = "".join(f"{commit}:{name}\n" for commit in commits for name in names)
+    out = repo.git("cat-file", "--batch-check=%(objectname)", input_bytes=request.encode())
+    lines = out.decode().splitlines()
+    return {
+        commit: tuple(lines[i * len(names):(i + 1) * len(names)]) for i, commit in enumerate(commits)
+    }
+
+
+def post_rewrite(repo: GitRepo, kind: str, lines: Iterable[str]) -> int:
+    """Bindings follow rewritten commits that carry the same sources; new content is captured.
+
+    A rewrite that changed the sources (amend of the policy, a rebase onto a base
+    that changed it) does not carry the old snapshot over: the new commit gets the
+    snapshot of what it actually holds, and the old commit keeps its binding (it
+    stays reachable through the capsule).
+    """
+    pairs = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 2:
+            pairs.append((fields[0], fields[1]))
+    if not pairs:
+        return 0
+    from speckit_git_policy.policy.sources import source_paths
+    from speckit_git_policy.store import Stores
+
+    paths = source_paths(repo)
+    blobs = source_blobs(repo, [sha for pair in pairs for sha in pair], paths)
+    mapping = {old: new for old, new in pairs if blobs[old] == blobs[new]}
+    stores = Stores(repo)
+    if mapping:
+        stores.rewrite(mapping)
+    news = [new for _old, new in pairs]
+    bound = stores.bound_among(news)
+    touching = commits_touching_sources(repo, [new for new in news if new not in bound], paths)
+    for _old, new in pairs:
+        if new not in bound and new in touching:
+            capture_commit(repo, "post-rewrite", new, "rewrite", paths, stores)
+            bound.add(new)
+    return 0
+
+
+def run(hook: str, args: list[str], stdin_lines: Iterable[str] = ()) -> int:
+    repo = GitRepo.discover()
+    # Every speckit.* setting this hook reads, from the sh hook when it asked git already.
+    repo.keep_speckit_config(os.environ.get("SPECKIT_HOOK_CONFIG"))
+    if hook == "pre-commit":
+        return pre_commit(repo)
+    if hook == "post-commit":
+        return post_commit(repo)
+    if hook == "post-applypatch":
+        return post_commit(repo, "post-applypatch", "applypatch")
+    if hook == "post-merge":
+        return post_merge(repo, squash=bool(args) and args[0] == "1")
+    if hook == "post-rewrite":
+        return post_rewrite(repo, args[0] if args else "", stdin_lines)
+    say(hook, f"unknown hook {hook!r}; reinstall with `git speckit-policy install`")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        print("usage: python -m speckit_git_policy.hooks.runner <hook> [args]", file=sys.stderr)
+        return 2
+    hook, args = argv[0], argv[1:]
+    stdin_lines = sys.stdin.read().splitlines() if hook == "post-rewrite" else []
+    try:
+        return run(hook, args, stdin_lines)
+    except Exception as e:  # noqa: BLE001 -- the tool's own failure must never block or lose a commit
+        if isinstance(e, ModuleNotFoundError) and sys.flags.no_site:
+            return 1  # started with -S and a module moved since install: the hook starts us again normally
+        say(hook, f"warning: internal error, the policy was not checked or captured: "
+                  f"{type(e).__name__}: {e}")
+        say(hook, "run `git speckit-policy doctor`; it lists commits to capture "
+                  "with `git speckit-policy capture --commit <sha>`")
+        if os.environ.get("SPECKIT_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""``list``: every snapshot of either copy, newest first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from speckit_git_policy.store import Stores
+
+
+def list_snapshots(stores: Stores) -> list[dict[str, Any]]:
+    """Every snapshot, newest first (created_at, then policy_id)."""
+    from speckit_git_policy.canonical import parse_json_bytes
+
+    bindings = stores.all_bindings()
+    rows = []
+    for policy_id in stores.ids():
+        data = stores.fs.read(policy_id)
+        if data is None and stores.capsule is not None:
+            data = stores.capsule.get_snapshot(policy_id)
+        if data is None:
+            continue
+        try:
+            document = parse_json_bytes(data)
+        except ValueError:
+            continue  # `verify` reports it; a listing shows what can be read
+        bound = bindings.get(policy_id, [])
+        rows.append({
+            "policy_id": policy_id,
+            "hash": document.get("hash"),
+            "created_at": document.get("created_at"),
+            "commit": bound[0]["commit"] if bound else document.get("provenance", {}).get("commit"),
+            "uri": stores.uri(policy_id),
+        })
+    rows.sort(key=lambda row: (row["created_at"] or "", row["policy_id"]), reverse=True)
+    return rows

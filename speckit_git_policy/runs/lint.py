@@ -1,0 +1,76 @@
+"""The event lint: every event's snapshot reference must hold.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from speckit_git_policy.errors import SnapshotCorrupt, SpeckitError
+from speckit_git_policy.git.repo import RepoLike, as_repo
+from speckit_git_policy.runs.events import parse_event
+
+if TYPE_CHECKING:
+    from speckit_git_policy.store import Stores
+
+
+# ---- event lint (SPEC §8), for verify ------------------------------------------------
+def lint_events(repo: RepoLike = None, stores: Stores | None = None) -> list[dict[str, Any]]:
+    """Every event whose snapshot reference does not hold: [{"run_id", "seq", "message", "uri"}].
+
+    Each event's ``policy_uri`` must name this workspace's snapshot ``policy_id``,
+    which must be stored, verify, and have the event's ``policy_hash``.
+    """
+    from speckit_git_policy.store import Stores
+
+    git_repo = as_repo(repo)
+    stores = stores or Stores(git_repo)
+    capsule = stores.capsule
+    if capsule is None:
+        return []  # no capsule, no run logs to lint
+    verdicts: dict[str, str | dict[str, Any]] = {}  # policy_id -> document or failure
+
+    def snapshot(policy_id: str) -> str | dict[str, Any]:
+        if policy_id not in verdicts:
+            try:
+                verdicts[policy_id] = stores.load(policy_id)
+            except SpeckitError as e:
+                verdicts[policy_id] = str(e)
+        return verdicts[policy_id]
+
+    problems: list[dict[str, Any]] = []
+    for run_id in capsule.run_ids():
+        try:
+            raw = capsule.run_events(run_id)
+        except SpeckitError as e:
+            problems.append({"run_id": run_id, "seq": None, "uri": None, "message": str(e)})
+            continue
+        for seq, data in enumerate(raw):
+            for message in _event_problems(stores, snapshot, run_id, seq, data):
+                problems.append({"run_id": run_id, "seq": seq, "uri": capsule.run_uri(run_id),
+                                 "message": message})
+    return problems
+
+
+def _event_problems(stores: Stores, snapshot: Any, run_id: str, seq: int, data: bytes) -> list[str]:
+    try:
+        event = parse_event(data, run_id, seq)
+    except SnapshotCorrupt as e:
+        return [e.reason]
+    problems = []
+    if event.get("seq") != seq:
+        problems.append(f"records seq {event.get('seq')!r} at position {seq}")
+    policy_id, uri, recorded = event.get("policy_id"), event.get("policy_uri"), event.get("policy_hash")
+    if not isinstance(policy_id, str) or not isinstance(uri, str):
+        return [*problems, f"{event.get('type')} event names no policy snapshot"]
+    try:
+        expected_uri = stores.uri(policy_id)
+    except SpeckitError:
+        expected_uri = None
+    if uri != expected_uri:
+        problems.append(f"policy_uri {uri} does not name snapshot {policy_id} of this workspace")
+    found = snapshot(policy_id)
+    if isinstance(found, str):
+        problems.append(f"policy_uri {uri} does not resolve to a verified snapshot: {found}")
+    elif found.get("hash") != recorded:
+        problems.append(f"policy_hash {recorded} does not match snapshot {policy_id} (hash {found.get('hash')})")
+    return problems
