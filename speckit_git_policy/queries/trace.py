@@ -22,11 +22,10 @@ from typing import Any
 
 from speckit_git_policy.canonical import sha256_hex
 from speckit_git_policy.errors import BadInput, GitError, NotFound, SpeckitError
-from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.git.repo import GitRepo, RepoLike, as_repo
 from speckit_git_policy.policy.sources import git_entries, source_paths
 from speckit_git_policy.policy.tomlpos import _ASSIGN, _HEADER, KeyLines, _ValueScanner
 from speckit_git_policy.runs.events import capsule_of, read_events
-from speckit_git_policy.runs.run import RepoLike, as_repo
 from speckit_git_policy.snapshot import policy_keys
 from speckit_git_policy.store import Stores
 
