@@ -10,7 +10,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from speckit_git_policy import clock
 from speckit_git_policy.errors import NotFound, PolicyInvalid, PolicyIssue
+from speckit_git_policy.git.plumbing import object_infos, rev_list
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.ids import new_policy_id
 from speckit_git_policy.policy.sources import (
@@ -28,7 +30,6 @@ from speckit_git_policy.snapshot import (
     build_document,
     compile_sources,
     document_bytes,
-    now_timestamp,
 )
 from speckit_git_policy.store import Stores
 
@@ -140,7 +141,7 @@ def store_compiled(
         stores.ensure_copies(policy_id)
     else:
         policy_id = new_policy_id()
-        created_at = now_timestamp()
+        created_at = clock.now()
         data = document_bytes(
             build_document(compiled, policy_id, created_at=created_at, commit=sha, trigger=trigger)
         )
@@ -211,7 +212,6 @@ def resolve_snapshot(repo: GitRepo, stores: Stores, text: str) -> str:
 MISSED_CAPTURE_SCAN = 200  # recent commits that changed a source, checked by doctor/verify
 
 
-# ---- missed captures ------------------------------------------------------------------
 def missed_captures(repo: GitRepo, limit: int = MISSED_CAPTURE_SCAN) -> list[str]:
     """Recent commits (newest first) that changed a source and hold a policy, but have no binding.
 
@@ -223,15 +223,12 @@ def missed_captures(repo: GitRepo, limit: int = MISSED_CAPTURE_SCAN) -> list[str
     if repo.head() is None:
         return []
     paths = source_paths(repo)
-    out = repo.git("--literal-pathspecs", "log", f"-n{int(limit)}", "--format=%H", "HEAD",
-                   "--", *paths.all())
-    candidates = out.decode().split()
+    candidates = rev_list(repo, f"-n{int(limit)}", "HEAD", pathspecs=paths.all())
     if not candidates:
         return []
     # A commit that deleted the policy has nothing to capture.
-    request = "".join(f"{sha}:{paths.policy}\n" for sha in candidates).encode()
-    present = repo.git("cat-file", "--batch-check=%(objecttype)", input_bytes=request).decode().split("\n")
-    candidates = [sha for sha, kind in zip(candidates, present) if kind == "blob"]
+    policies = object_infos(repo, [f"{sha}:{paths.policy}" for sha in candidates])
+    candidates = [sha for sha, info in zip(candidates, policies) if info is not None and info.kind == "blob"]
     if not candidates:
         return []
     from speckit_git_policy.store import Stores

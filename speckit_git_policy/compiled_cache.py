@@ -26,6 +26,7 @@ import json
 import os
 
 from speckit_git_policy import __version__
+from speckit_git_policy.fileio import atomic_write
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.policy.sources import SourcePaths, Sources
 from speckit_git_policy.snapshot import Compiled
@@ -80,7 +81,9 @@ def remember(repo: GitRepo, sources: Sources, content: dict[str, Any]) -> bool:
         identity = _identity(sources.paths, sources.blob_ids)
         body = _json(content)
         data = _json({**identity, "checksum": hashlib.sha256(body).hexdigest(), "content": content})
-        _write_replacing(entry_path(repo, identity), data)
+        # Not durable (no fsync, unlike the snapshot store): an entry a crash leaves
+        # torn fails verification and is compiled again, and the hook's time is better spent.
+        atomic_write(entry_path(repo, identity), data, durable=False)
         _drop_stale(cache_dir(repo))
     except Exception:  # noqa: BLE001 -- only a cache: the capture compiles instead
         return False
@@ -146,29 +149,3 @@ def _verified(data: bytes, identity: dict[str, object], paths: SourcePaths) -> C
     if content.get("source_files") != paths.all() or sorted(content.get("source_digests") or {}) != paths.all():
         return None
     return Compiled(content=content, hash=content_hash(content), validated=True, issues=())
-
-
-def _write_replacing(path: str, data: bytes) -> None:
-    """Write to a fresh temp name, then rename: a reader sees the whole file or none.
-
-    No fsync (unlike the snapshot store): a file a crash leaves torn fails
-    verification and is compiled again, and the hook's time is better spent.
-    """
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    temp = os.path.join(directory, f".{os.getpid()}.{os.urandom(6).hex()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
-        raise

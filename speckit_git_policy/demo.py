@@ -3,6 +3,10 @@
 Every step is a real command a user could type — ``git`` itself and
 ``git speckit-policy`` — run as a subprocess so that the installed hooks fire
 exactly as they would by hand. The CLI prints the steps; this module only runs them.
+
+This is the one module outside ``git/`` that starts git, on purpose: it plays
+the user typing commands in a throwaway repository (their output shown as is,
+hooks firing), which is not what the git layer's ``run_git`` is for.
 """
 
 from __future__ import annotations

@@ -113,14 +113,6 @@ def compile_content(sources: Sources) -> tuple[dict[str, Any], bool, tuple[Polic
     return content, validated, issues
 
 
-def now_timestamp() -> str:
-    """UTC time with microseconds, e.g. 2026-01-12T10:30:00.123456Z."""
-    import datetime
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def build_document(
     compiled: Compiled,
     policy_id: str,

@@ -12,9 +12,10 @@ from conftest import git
 from speckit_git_policy import runs
 from speckit_git_policy.canonical import canonical_bytes
 from speckit_git_policy.capture import current
+from speckit_git_policy.clock import after as next_timestamp
 from speckit_git_policy.errors import BadInput, NotFound, PolicyInvalid
 from speckit_git_policy.git.repo import GitRepo
-from speckit_git_policy.runs.events import filter_payload, next_timestamp
+from speckit_git_policy.runs.events import filter_payload
 from speckit_git_policy.runs.lint import lint_events
 from speckit_git_policy.runs.run import Run
 from speckit_git_policy.store import Stores

@@ -199,7 +199,7 @@ def test_a_symlink_out_of_speckit_is_refused_and_nothing_is_written_there(
 
 
 def test_new_temp_file_is_private_new_and_unique(tmp_path: Path) -> None:
-    from speckit_git_policy.store.fs import new_temp_file
+    from speckit_git_policy.fileio import new_temp_file
 
     made = [new_temp_file(tmp_path, ".x.", ".tmp") for _ in range(50)]
     for fd, path in made:

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from speckit_git_policy.errors import SpeckitError
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.store import Stores
 
@@ -18,7 +19,12 @@ format_option = click.option(
 
 
 def repo_from(ctx: click.Context) -> GitRepo:
-    return GitRepo.discover(ctx.find_root().obj.get("directory"))
+    """The repository of ``-C`` (or the current directory), discovered once per command."""
+    obj = ctx.find_root().obj
+    repo = obj.get("repo")
+    if not isinstance(repo, GitRepo):
+        repo = obj["repo"] = GitRepo.discover(obj.get("directory"))
+    return repo
 
 
 def stores_from(ctx: click.Context) -> tuple[GitRepo, Stores]:
@@ -62,14 +68,20 @@ def paint(text: str, **style: object) -> str:
 
 
 def _pager_command() -> str | None:
+    """The pager git would use here: $GIT_PAGER, ``core.pager`` of the command's
+    repository (``-C`` honoured), $PAGER, less; None for none or one not installed."""
     import os
     import shutil
-    import subprocess
 
     pager = os.environ.get("GIT_PAGER")
     if pager is None:
-        configured = subprocess.run(["git", "config", "--get", "core.pager"],
-                                    capture_output=True, text=True).stdout.strip()
+        ctx = click.get_current_context(silent=True)
+        configured = None
+        if ctx is not None and ctx.find_root().obj is not None:
+            try:
+                configured = repo_from(ctx).config_get("core.pager")
+            except SpeckitError:
+                configured = None  # no repository here: as git outside one, no repository setting
         pager = configured or os.environ.get("PAGER") or "less"
     if pager in ("", "cat"):
         return None

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
@@ -12,6 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from speckit_git_policy.errors import BadInput
+from speckit_git_policy.text import did_you_mean
 
 MAX_SAMPLES_BYTES = 16 * 1024 * 1024  # far above any real latency log; refuses a runaway file
 
@@ -23,8 +23,7 @@ _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 def _did_you_mean(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return did_you_mean(word, choices, aside=True)
 
 
 def _sample_value(token: str, where: str, what: str = "samples are durations") -> float:

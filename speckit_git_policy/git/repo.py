@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from speckit_git_policy.errors import GitError, NotFound
+from speckit_git_policy.git.plumbing import parse_config_lines, parse_config_z
 from speckit_git_policy.git.process import run_git
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
@@ -77,12 +78,8 @@ class GitRepo:
         if self._config is not None:
             return self._config
         out = self.git("config", "-z", "--get-regexp", r"^speckit\.", check=False)
-        found: dict[str, str | None] = {}
-        for record in out.split(b"\0"):
-            if record:
-                key, newline, value = record.decode("utf-8", "replace").partition("\n")
-                found[key.lower()] = value if newline else None  # no "=": a bare key
-        return found
+        return {key: value.decode("utf-8", "replace") if value is not None else None
+                for key, value in parse_config_z(out).items()}
 
     def keep_speckit_config(self, listed: str | None = None) -> None:
         """Serve ``speckit.*`` settings from memory from now on (short-lived processes: hooks).
@@ -93,12 +90,7 @@ class GitRepo:
         if listed is None:
             self._config = self.speckit_config()
             return
-        found: dict[str, str | None] = {}
-        for line in listed.splitlines():
-            key, space, value = line.partition(" ")
-            if key:
-                found[key.lower()] = value if space else None  # no "=": a bare key
-        self._config = found
+        self._config = parse_config_lines(listed)
 
     def config_get(self, key: str) -> str | None:
         if key.lower().startswith("speckit."):
@@ -151,20 +143,6 @@ class GitRepo:
 
     def read_blob(self, obj: str) -> bytes:
         return self.git("cat-file", "blob", obj)
-
-    def changed_paths(self, commit: str) -> list[str]:
-        """Paths the commit changed against its first parent (all files for a root commit)."""
-        out = self.git(
-            "diff-tree", "--no-commit-id", "-r", "--name-only", "-z", "--root",
-            "-m", "--first-parent", commit,
-        )
-        return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
-
-    def commit_info(self, commit: str) -> dict[str, str]:
-        """Author, date (ISO 8601 strict) and subject of a commit."""
-        out = self.git("show", "-s", "--format=%H%x00%an <%ae>%x00%aI%x00%s", commit)
-        sha, author, date, subject = out.decode("utf-8", "replace").rstrip("\n").split("\0", 3)
-        return {"commit": sha, "author": author, "date": date, "subject": subject}
 
     def info_exclude_path(self) -> Path:
         return self.common_dir / "info" / "exclude"

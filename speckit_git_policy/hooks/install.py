@@ -19,13 +19,13 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from speckit_git_policy import __version__
 from speckit_git_policy.errors import BadInput
+from speckit_git_policy.fileio import atomic_write
 from speckit_git_policy.git.repo import GitRepo
 
 HOOK_NAMES = ("pre-commit", "post-commit", "post-merge", "post-rewrite", "post-applypatch")
@@ -145,17 +145,9 @@ def recorded_python(path: Path) -> str | None:
 
 
 def _write_executable(path: Path, text: str) -> None:
-    """Atomic write (a commit running now sees the old hook or the new one, never half)."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.chmod(temp, 0o755)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    """Atomic write (a commit running now sees the old hook or the new one, never half).
+    Durable: a hook left empty by a crash would break every commit until reinstalled."""
+    atomic_write(path, text.encode("utf-8"), mode=0o755)
 
 
 # ---- install / uninstall ------------------------------------------------------------

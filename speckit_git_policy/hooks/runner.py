@@ -17,6 +17,13 @@ from __future__ import annotations
 import os
 import sys
 
+from speckit_git_policy.git.plumbing import (
+    changed_paths,
+    commits_touching,
+    object_infos,
+    rev_list,
+    staged_paths,
+)
 from speckit_git_policy.git.repo import GitRepo
 
 # typing is imported for type checkers only: the git hook's hot path must not pay for it.
@@ -44,26 +51,11 @@ def say(hook: str, message: str) -> None:
 
 def touches_sources(repo: GitRepo, commit: str, paths: SourcePaths) -> bool:
     """Whether ``commit``'s first-parent diff (all files for a root commit) touches a source."""
-    return bool(set(repo.changed_paths(commit)) & set(paths.all()))
-
-
-def commits_touching_sources(repo: GitRepo, commits: list[str], paths: SourcePaths) -> set[str]:
-    """Those of ``commits`` whose first-parent diff touches a source, in one git call."""
-    if not commits:
-        return set()
-    out = repo.git("--literal-pathspecs", "diff-tree", "--stdin", "-r", "--root", "-m",
-                   "--first-parent", "--name-only", "--", *paths.all(),
-                   input_bytes="".join(f"{sha}\n" for sha in commits).encode())
-    # Each commit with a matching change prints its id, then the paths.
-    wanted = set(commits)
-    return {line for line in out.decode().split() if line in wanted}
+    return bool(set(changed_paths(repo, commit)) & set(paths.all()))
 
 
 def staged_touches_sources(repo: GitRepo, paths: SourcePaths) -> bool:
-    # --cached compares against the empty tree by itself on an unborn branch.
-    out = repo.git("--literal-pathspecs", "diff", "--cached", "--name-only", "-z",
-                   "--no-ext-diff", "--", *paths.all())
-    return bool(out.strip(b"\0"))
+    return bool(staged_paths(repo, paths.all()))
 
 
 # ---- hooks --------------------------------------------------------------------
@@ -152,9 +144,8 @@ def post_merge(repo: GitRepo, squash: bool) -> int:
     if head is None:
         return 0
     paths = source_paths(repo)
-    out = repo.git("--literal-pathspecs", "rev-list", "--first-parent", "ORIG_HEAD..HEAD",
-                   "--", *paths.all(), check=False)
-    touched = out.decode().split()  # newest first
+    # Newest first.
+    touched = rev_list(repo, "--first-parent", "ORIG_HEAD..HEAD", pathspecs=paths.all(), check=False)
     if not touched:
         if repo.git("rev-parse", "--verify", "--quiet", "ORIG_HEAD", check=False).strip():
             return 0
@@ -171,15 +162,15 @@ def post_merge(repo: GitRepo, squash: bool) -> int:
     return 0
 
 
-def source_blobs(repo: GitRepo, commits: Iterable[str], paths: SourcePaths) -> dict[str, tuple[str, ...]]:
-    """Blob ids of the source files in each commit, in one ``cat-file --batch-check`` call."""
+def source_blobs(repo: GitRepo, commits: Iterable[str], paths: SourcePaths) -> dict[str, tuple[str | None, ...]]:
+    """Object ids of the source files in each commit (None where a file is missing),
+    in one ``cat-file --batch-check`` call."""
     commits = list(dict.fromkeys(commits))
     names = paths.all()
-    request = "".join(f"{commit}:{name}\n" for commit in commits for name in names)
-    out = repo.git("cat-file", "--batch-check=%(objectname)", input_bytes=request.encode())
-    lines = out.decode().splitlines()
+    infos = object_infos(repo, [f"{commit}:{name}" for commit in commits for name in names])
+    oids = [info.oid if info is not None else None for info in infos]
     return {
-        commit: tuple(lines[i * len(names):(i + 1) * len(names)]) for i, commit in enumerate(commits)
+        commit: tuple(oids[i * len(names):(i + 1) * len(names)]) for i, commit in enumerate(commits)
     }
 
 
@@ -203,13 +194,14 @@ def post_rewrite(repo: GitRepo, kind: str, lines: Iterable[str]) -> int:
 
     paths = source_paths(repo)
     blobs = source_blobs(repo, [sha for pair in pairs for sha in pair], paths)
-    mapping = {old: new for old, new in pairs if blobs[old] == blobs[new]}
+    # Sources missing from a commit never carry a binding over.
+    mapping = {old: new for old, new in pairs if blobs[old] == blobs[new] and None not in blobs[old]}
     stores = Stores(repo)
     if mapping:
         stores.rewrite(mapping)
     news = [new for _old, new in pairs]
     bound = stores.bound_among(news)
-    touching = commits_touching_sources(repo, [new for new in news if new not in bound], paths)
+    touching = commits_touching(repo, [new for new in news if new not in bound], paths.all())
     for _old, new in pairs:
         if new not in bound and new in touching:
             capture_commit(repo, "post-rewrite", new, "rewrite", paths, stores)

@@ -16,6 +16,7 @@ import stat
 from pathlib import Path
 
 from speckit_git_policy.errors import BadInput, PolicyInvalid, PolicyIssue
+from speckit_git_policy.git.plumbing import index_entries, object_infos, read_objects, tree_entries
 from speckit_git_policy.git.repo import GitRepo
 
 DEFAULT_POLICY_FILE = "model_policy.toml"
@@ -164,40 +165,8 @@ def git_entries(repo: GitRepo, origin: str, paths: list[str]) -> dict[str, tuple
     """path → (mode, object id, size or None when unknown) in the index or a commit's
     tree, for every path present, in one git call."""
     if origin == INDEX:
-        out = repo.git("ls-files", "-s", "-z", "--", *paths)
-    else:
-        out = repo.git("ls-tree", "-l", "-z", origin, "--", *paths)
-    entries: dict[str, tuple[str, str, int | None]] = {}
-    for record in out.split(b"\0"):
-        meta, _, raw_name = record.partition(b"\t")
-        name = raw_name.decode("utf-8", "surrogateescape")
-        if not meta or name not in paths or name in entries:
-            continue  # keep the first stage of a conflicted index entry
-        fields = meta.decode().split()
-        if origin == INDEX:
-            entries[name] = (fields[0], fields[1], None)
-        else:
-            entries[name] = (fields[0], fields[2], int(fields[3]) if fields[3].isdigit() else None)
-    return entries
-
-
-def _parse_batch(out: bytes, with_contents: bool) -> dict[str, tuple[int, bytes | None]]:
-    """Object id → (size, contents or None) from ``cat-file --batch`` (or ``--batch-check``) output."""
-    found: dict[str, tuple[int, bytes | None]] = {}
-    position = 0
-    while position < len(out):
-        end = out.index(b"\n", position)
-        header = out[position:end].decode().split()
-        position = end + 1
-        if len(header) < 3:
-            continue  # "<oid> missing"
-        size = int(header[2])
-        if with_contents:
-            found[header[0]] = (size, out[position:position + size])
-            position += size + 1  # the contents and their closing newline
-        else:
-            found[header[0]] = (size, None)
-    return found
+        return index_entries(repo, paths)
+    return tree_entries(repo, origin, paths)
 
 
 def regular_blob_ids(entries: dict[str, tuple[str, str, int | None]], paths: list[str]) -> dict[str, str] | None:
@@ -215,14 +184,11 @@ def _read_git_files(repo: GitRepo, origin: str, paths: list[str],
     sizes = {obj: size for _mode, obj, size in regular.values() if size is not None}
     unknown = sorted({obj for _mode, obj, size in regular.values() if size is None})
     if unknown:
-        out = repo.git("cat-file", "--batch-check", input_bytes="".join(f"{o}\n" for o in unknown).encode())
-        sizes.update({obj: size for obj, (size, _) in _parse_batch(out, False).items()})
+        sizes.update({info.oid: info.size for info in object_infos(repo, unknown) if info is not None})
     wanted = sorted({obj for _mode, obj, _size in regular.values() if sizes.get(obj, 0) <= MAX_SOURCE_BYTES})
-    contents: dict[str, bytes] = {}
-    if wanted:
-        # Only blobs within the limit are asked for: a huge file costs bounded memory.
-        out = repo.git("cat-file", "--batch", input_bytes="".join(f"{o}\n" for o in wanted).encode())
-        contents = {obj: data for obj, (_size, data) in _parse_batch(out, True).items() if data is not None}
+    # Only blobs within the limit are asked for: a huge file costs bounded memory.
+    contents = {info.oid: info.data for info in read_objects(repo, wanted)
+                if info is not None and info.data is not None}
     results: dict[str, bytes | PolicyIssue] = {}
     for path in paths:
         entry = entries.get(path)

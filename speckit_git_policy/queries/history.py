@@ -10,41 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from speckit_git_policy.git.plumbing import commit_infos, rev_list
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.store import Stores
-
-_FIELDS = "%H%x00%an <%ae>%x00%aI%x00%ct%x00%s%x1e"
-
-
-def existing_commits(repo: GitRepo, shas: list[str]) -> list[str]:
-    """The SHAs that name a commit present here (a binding may come from another clone)."""
-    if not shas:
-        return []
-    request = "".join(f"{sha}\n" for sha in shas).encode()
-    out = repo.git("cat-file", "--batch-check=%(objectname) %(objecttype)", input_bytes=request)
-    found = []
-    for line in out.decode().splitlines():
-        name, _, kind = line.partition(" ")
-        if kind == "commit":
-            found.append(name)
-    return found
-
-
-def commit_infos(repo: GitRepo, shas: list[str]) -> dict[str, dict[str, Any]]:
-    """Author, author date, commit time and subject of many commits in one git call."""
-    present = existing_commits(repo, shas)
-    if not present:
-        return {}
-    out = repo.git("log", "--no-walk=unsorted", "--stdin", f"--format={_FIELDS}",
-                   input_bytes="".join(f"{sha}\n" for sha in present).encode())
-    infos: dict[str, dict[str, Any]] = {}
-    for record in out.decode("utf-8", "replace").split("\x1e"):
-        record = record.strip("\n")
-        if not record:
-            continue
-        sha, author, date, timestamp, subject = record.split("\0", 4)
-        infos[sha] = {"author": author, "date": date, "time": int(timestamp), "subject": subject}
-    return infos
 
 
 def _ancestry_rank(repo: GitRepo, shas: list[str], timestamp: int) -> dict[str, int]:
@@ -53,9 +21,8 @@ def _ancestry_rank(repo: GitRepo, shas: list[str], timestamp: int) -> dict[str, 
     ``--max-age`` stops the walk at older commits, so this costs the commits of that
     second, not the history.
     """
-    out = repo.git("rev-list", "--topo-order", f"--max-age={timestamp}", *shas, "--")
     wanted = set(shas)
-    order = [sha for sha in out.decode().split() if sha in wanted]
+    order = [sha for sha in rev_list(repo, "--topo-order", f"--max-age={timestamp}", *shas) if sha in wanted]
     return {sha: position for position, sha in enumerate(order)}
 
 
@@ -161,14 +128,14 @@ def policy_log(repo: GitRepo, stores: Stores, limit: int | None = None) -> list[
             changed = []  # same content again (a revert, a cherry-pick, a merge)
         else:
             changed = changed_keys(flat(older_id), flat(policy_id)) if older is not None else []
-        info = infos.get(sha, {})
+        found = infos.get(sha)
         entries.append({
             "policy_id": policy_id,
             "hash": current.get("hash") if current else None,
             "commit": sha,
-            "author": info.get("author"),
-            "date": info.get("date"),
-            "subject": info.get("subject"),
+            "author": found["author"] if found else None,
+            "date": found["date"] if found else None,
+            "subject": found["subject"] if found else None,
             "changed": changed,
         })
     return entries

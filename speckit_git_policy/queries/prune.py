@@ -8,6 +8,7 @@ import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from speckit_git_policy import clock
 from speckit_git_policy.canonical import parse_json_bytes
 from speckit_git_policy.store import Stores
 
@@ -33,15 +34,11 @@ def referenced_by_runs(stores: Stores) -> set[str]:
     return referenced
 
 
-def _parse_time(text: str) -> datetime.datetime:
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
-
-
 def prune(stores: Stores, *, keep: int | None, older_than_days: float | None, dry_run: bool,
           now: datetime.datetime | None = None,
           progress: Callable[[int, int], None] | None = None) -> PruneResult:
     """Remove filesystem snapshots beyond the newest ``keep`` and/or older than the age given."""
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or clock.now_datetime()
     dated = []
     ids = stores.fs.ids()
     for number, policy_id in enumerate(ids, start=1):
@@ -49,7 +46,7 @@ def prune(stores: Stores, *, keep: int | None, older_than_days: float | None, dr
             progress(number, len(ids))
         data = stores.fs.read(policy_id)
         try:
-            created = _parse_time(parse_json_bytes(data or b"")["created_at"])
+            created = clock.parse(parse_json_bytes(data or b"")["created_at"])
         except (ValueError, KeyError, TypeError):
             continue  # unreadable copies are for verify to report, not for prune to delete
         dated.append((created, policy_id))

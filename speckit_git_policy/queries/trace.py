@@ -16,21 +16,23 @@ array) reports the newest of its lines' commits.
 
 from __future__ import annotations
 
-import difflib
-import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from speckit_git_policy.canonical import sha256_hex
 from speckit_git_policy.errors import BadInput, GitError, NotFound, SpeckitError
+from speckit_git_policy.git.plumbing import blame_lines, commit_info
 from speckit_git_policy.git.repo import GitRepo, RepoLike, as_repo
 from speckit_git_policy.policy.sources import git_entries, source_paths
 from speckit_git_policy.policy.tomlpos import _ASSIGN, _HEADER, KeyLines, _ValueScanner
 from speckit_git_policy.runs.events import capsule_of, read_events
 from speckit_git_policy.snapshot import policy_keys
 from speckit_git_policy.store import Stores
+from speckit_git_policy.text import did_you_mean
+
+if TYPE_CHECKING:
+    from speckit_git_policy.git.plumbing import CommitInfo
 
 _COMMIT_FIELDS = ("author", "date", "subject")
-_SHA = re.compile(r"[0-9a-f]{40}")
 
 
 def trace(repo: RepoLike, run_id: str, *, stores: Stores | None = None) -> dict[str, Any]:
@@ -43,7 +45,7 @@ def trace(repo: RepoLike, run_id: str, *, stores: Stores | None = None) -> dict[
         policy_id = event.get("policy_id")
         if isinstance(policy_id, str):
             first_event.setdefault(policy_id, event)
-    infos: dict[str, dict[str, str] | None] = {}
+    infos: dict[str, CommitInfo | None] = {}
     snapshots = []
     for policy_id, event in first_event.items():
         row = _snapshot_row(git_repo, stores, policy_id, event)
@@ -52,7 +54,7 @@ def trace(repo: RepoLike, run_id: str, *, stores: Stores | None = None) -> dict[
             infos[commit] = _commit_info(git_repo, commit)
         info = infos.get(commit) if commit else None
         for name in _COMMIT_FIELDS:
-            row[name] = info[name] if info else None
+            row[name] = info.get(name) if info else None
         snapshots.append(row)
     return {"run_id": run_id, "events": events, "snapshots": snapshots}
 
@@ -112,9 +114,9 @@ def governing_commits(bindings: list[dict[str, Any]], event: dict[str, Any] | No
     return list(dict.fromkeys(found))
 
 
-def _commit_info(repo: GitRepo, commit: str) -> dict[str, str] | None:
+def _commit_info(repo: GitRepo, commit: str) -> CommitInfo | None:
     try:
-        return repo.commit_info(commit)
+        return commit_info(repo, commit)
     except GitError:
         return None  # not in this clone (never fetched): the trace says so with nulls
 
@@ -138,8 +140,8 @@ def blame(repo: RepoLike, run_id: str, key: str | None = None,
     lines = text.splitlines()
     spans = {name: _span(key_lines, lines, name) for name in keys}
     wanted = sorted({n for span in spans.values() if span for n in range(span[0], span[1] + 1)})
-    by_line = _blame_lines(git_repo, commit, policy_file, wanted)
-    infos: dict[str, dict[str, str] | None] = {}
+    by_line = blame_lines(git_repo, commit, policy_file, wanted)
+    infos: dict[str, CommitInfo | None] = {}
     rows = []
     for name, value in keys.items():
         span = spans[name]
@@ -174,9 +176,7 @@ def select_keys(keys: dict[str, Any], key: str | None) -> dict[str, Any]:
     under = {name: value for name, value in keys.items() if name.startswith(key + ".")}
     if under:
         return under
-    close = difflib.get_close_matches(key, list(keys), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise BadInput(f"no policy key {key!r} in force for this run{hint}")
+    raise BadInput(f"no policy key {key!r} in force for this run{did_you_mean(key, list(keys))}")
 
 
 def _policy_file(repo: GitRepo, document: dict[str, Any]) -> str:
@@ -237,34 +237,3 @@ def _span(key_lines: KeyLines, lines: list[str], dotted: str) -> tuple[int, int]
         end += 1
         scanner.feed(lines[end - 1])
     return start, end
-
-
-def _blame_lines(repo: GitRepo, commit: str, path: str, wanted: list[int]) -> dict[int, tuple[str, int]]:
-    """Line number → (commit, author time), from one ``git blame --porcelain`` call."""
-    if not wanted:
-        return {}
-    ranges: list[list[int]] = []
-    for number in wanted:
-        if ranges and number == ranges[-1][1] + 1:
-            ranges[-1][1] = number
-        else:
-            ranges.append([number, number])
-    args = ["blame", "--porcelain"]
-    for first, last in ranges:
-        args += ["-L", f"{first},{last}"]
-    out = repo.git(*args, commit, "--", path).decode("utf-8", "replace")
-    # Porcelain: each blamed line is "<sha> <orig line> <final line> [<count>]", then
-    # header fields (author-time only the first time a commit appears), then "\t<text>".
-    line_commits: dict[int, str] = {}
-    times: dict[str, int] = {}
-    current = ""
-    for line in out.splitlines():
-        if line.startswith("\t"):
-            continue
-        fields = line.split(" ")
-        if _SHA.fullmatch(fields[0]) and len(fields) in (3, 4) and fields[2].isdigit():
-            current = fields[0]
-            line_commits[int(fields[2])] = current
-        elif fields[0] == "author-time" and len(fields) == 2 and fields[1].isdigit():
-            times[current] = int(fields[1])
-    return {number: (sha, times.get(sha, 0)) for number, sha in line_commits.items()}

@@ -4,11 +4,11 @@ under the governing policy's ``capture.mode``.
 
 from __future__ import annotations
 
-import datetime
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from speckit_git_policy import clock
 from speckit_git_policy.canonical import parse_json_bytes
 from speckit_git_policy.errors import BadInput, SnapshotCorrupt
 from speckit_git_policy.ids import check_run_id
@@ -130,24 +130,7 @@ def read_events(capsule: Capsule, run_id: str) -> list[dict[str, Any]]:
 
 
 def new_run_id() -> str:
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return f"run-{stamp}-{uuid.uuid4().hex[:8]}"
-
-
-def next_timestamp(last: str | None) -> str:
-    """UTC now with microseconds, strictly after ``last``: a merge orders a run's
-    events by timestamp, so one writer's events must never tie or go backwards."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    if last is not None:
-        try:
-            previous = datetime.datetime.strptime(last, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-                tzinfo=datetime.timezone.utc
-            )
-        except ValueError:
-            previous = None
-        if previous is not None and now <= previous:
-            now = previous + datetime.timedelta(microseconds=1)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"run-{clock.run_stamp()}-{uuid.uuid4().hex[:8]}"
 
 
 def filter_payload(payload: dict[str, Any] | None, mode: str | None) -> dict[str, Any]:

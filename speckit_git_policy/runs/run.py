@@ -27,10 +27,10 @@ raises CapsuleDisabled.
 
 from __future__ import annotations
 
-import difflib
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from speckit_git_policy import clock
 from speckit_git_policy.canonical import canonical_bytes, sha256_hex
 from speckit_git_policy.errors import BadInput, PolicyInvalid, SnapshotCorrupt
 from speckit_git_policy.git.repo import GitRepo, RepoLike, as_repo
@@ -49,9 +49,9 @@ from speckit_git_policy.runs.events import (
     filter_payload,
     known_stages,
     new_run_id,
-    next_timestamp,
     read_events,
 )
+from speckit_git_policy.text import did_you_mean
 
 if TYPE_CHECKING:
     from speckit_git_policy.snapshot import Compiled
@@ -175,9 +175,8 @@ class Run:
         policy = self._boundary()
         stages = known_stages(self._document(policy.policy_id))
         if stage not in stages:
-            close = difflib.get_close_matches(stage, stages, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise BadInput(f"unknown stage {stage!r} (this policy knows {', '.join(stages)}){hint}")
+            raise BadInput(f"unknown stage {stage!r} (this policy knows {', '.join(stages)})"
+                           f"{did_you_mean(stage, stages)}")
         if stage == self.current_stage:
             raise BadInput(f"run {self.run_id!r} is already in stage {stage!r}")
         return self._append(STAGE_TRANSITION, policy, {"to": stage}, payload)
@@ -268,7 +267,7 @@ class Run:
                 "event_id": event_id,
                 "run_id": self.run_id,
                 "seq": seq,
-                "timestamp": next_timestamp(state.last_timestamp),
+                "timestamp": clock.after(state.last_timestamp),
                 "type": kind,
                 "policy_id": governing.policy_id,
                 "policy_uri": governing.policy_uri,

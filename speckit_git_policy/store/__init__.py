@@ -19,8 +19,6 @@ from speckit_git_policy.store.fs import FilesystemStore, ensure_excluded
 if TYPE_CHECKING:
     from speckit_git_policy.store.capsule.capsule import Capsule
 
-URI_SCHEME = "mv2://"
-
 
 def fold_bindings(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Apply bind/rewrite operations in order: [{"commit", "rewritten_from"}]."""
@@ -77,7 +75,9 @@ class Stores:
         return check_workspace(self.repo.config_get("speckit.workspace") or "default")
 
     def uri(self, policy_id: str) -> str:
-        return f"{URI_SCHEME}{self.workspace}/policy/{policy_id}"
+        from speckit_git_policy.store.capsule.layout import policy_uri
+
+        return policy_uri(self.workspace, policy_id)
 
     def prepare(self) -> None:
         ensure_excluded(self.repo.common_dir)
@@ -143,14 +143,19 @@ class Stores:
 
     def resolve_id(self, text: str) -> str:
         """A full id, a unique id prefix or a ``mv2://`` URI → policy id (``current`` is the caller's)."""
+        from speckit_git_policy.store.capsule.layout import URI_SCHEME, parse_uri
+
         if text.startswith(URI_SCHEME):
-            rest = text[len(URI_SCHEME):]
-            parts = rest.split("/")
-            if len(parts) != 3 or parts[1] != "policy" or not is_policy_id(parts[2]):
-                raise BadInput(f"{text}: not a policy URI (mv2://<workspace>/policy/<policy_id>)")
-            if parts[0] != self.workspace:
-                raise NotFound(f"{text}: workspace {parts[0]!r} is not this repository's ({self.workspace!r})")
-            text = parts[2]
+            not_policy = f"{text}: not a policy URI (mv2://<workspace>/policy/<policy_id>)"
+            try:
+                parsed = parse_uri(text)
+            except BadInput as e:
+                raise BadInput(not_policy) from e
+            if parsed.kind != "policy":
+                raise BadInput(not_policy)
+            if parsed.workspace != self.workspace:
+                raise NotFound(f"{text}: workspace {parsed.workspace!r} is not this repository's ({self.workspace!r})")
+            text = parsed.ident
         check_policy_id_prefix(text)
         if is_policy_id(text):
             if text in self.fs.ids() or (self.capsule is not None and self.capsule.get_snapshot(text) is not None):

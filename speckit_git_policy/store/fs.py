@@ -20,61 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from speckit_git_policy.errors import BadInput
+from speckit_git_policy.fileio import atomic_write, remove_quietly, write_temp_file
 from speckit_git_policy.ids import check_content_hash, is_policy_id
 
 SPECKIT_DIR = ".speckit"
 EXCLUDE_LINE = "/.speckit/"
-
-
-def new_temp_file(directory: str | Path, prefix: str, suffix: str = "",
-                  mode: int = 0o600) -> tuple[int, str]:
-    """Create a new, empty file of a random name in ``directory`` (by default mode
-    0600, as ``tempfile.mkstemp``; the umask applies): the open descriptor and the path.
-
-    Not ``tempfile`` itself: importing it (shutil, random...) costs a git hook
-    more than the write it serves.
-    """
-    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
-    for _attempt in range(100):
-        path = os.path.join(directory, f"{prefix}{os.getpid()}_{os.urandom(6).hex()}{suffix}")
-        try:
-            return os.open(path, flags, mode), path
-        except FileExistsError:
-            continue  # 48 random bits: only ever a left-over of the same name
-    raise FileExistsError(f"{directory}: no free temporary file name")
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader or a kill never sees a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # 0666 less the umask, like any file a user's tools write (and what git's exclude file had).
-    fd, temp = new_temp_file(path.parent, prefix=f".{path.name}.", suffix=".tmp", mode=0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class FilesystemStore:
@@ -163,12 +113,9 @@ class FilesystemStore:
         """Record ``policy_id`` for the hash unless another id got there first; return the winner."""
         target = self._writable(self.by_hash) / check_content_hash(content_hash)
         self.by_hash.mkdir(parents=True, exist_ok=True)
-        fd, temp = new_temp_file(self.by_hash, prefix=".claim.")
+        # Written whole and fsynced before it gets its name: a claim is never seen empty.
+        temp = write_temp_file(self.by_hash, (policy_id + "\n").encode(), prefix=".claim.", mode=0o600)
         try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(policy_id + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
             try:
                 os.link(temp, target)
             except FileExistsError:
@@ -178,10 +125,7 @@ class FilesystemStore:
                     return policy_id
                 return winner
         finally:
-            try:
-                os.unlink(temp)
-            except FileNotFoundError:
-                pass
+            remove_quietly(temp)
         return policy_id
 
     def set_hash(self, content_hash: str, policy_id: str) -> None:

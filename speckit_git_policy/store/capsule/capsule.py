@@ -10,9 +10,9 @@ and a killed writer never leaves a ref pointing at a missing object.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
 from typing import Any
 
+from speckit_git_policy import clock
 from speckit_git_policy.canonical import canonical_bytes, parse_json_bytes
 from speckit_git_policy.errors import BadInput, NotFound, SpeckitError
 from speckit_git_policy.git.repo import GitRepo
@@ -32,10 +32,6 @@ from speckit_git_policy.store.capsule.objects import (
 
 SNAPSHOT_MAX_BYTES = 16 * 1024 * 1024
 EVENT_MAX_BYTES = 1024 * 1024
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Capsule:
@@ -255,7 +251,7 @@ class Capsule:
             added = not any(commit == b["commit"] or commit in b["rewritten_from"] for b in bindings)
             if not added:
                 return None
-            bindings.append({"commit": commit, "rewritten_from": [], "bound_at": utc_now()})
+            bindings.append({"commit": commit, "rewritten_from": [], "bound_at": clock.now()})
             edit = TreeEdit()
             self._stage_bindings(edit, policy_id, bindings, [commit])
             tree = edit.apply(self.io, root)

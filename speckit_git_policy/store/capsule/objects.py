@@ -25,7 +25,8 @@ from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.refs import Ref
 
 from speckit_git_policy.errors import GitError, StaleLock
-from speckit_git_policy.store.fs import new_temp_file
+from speckit_git_policy.fileio import remove_quietly, write_temp_file
+from speckit_git_policy.git.plumbing import parse_config_z
 
 if TYPE_CHECKING:
     from dulwich.object_store import DiskObjectStore
@@ -163,14 +164,11 @@ class ObjectIO:
         if self.store.contains_packed(ObjectID(obj_id)):
             return obj_id
         os.makedirs(directory, exist_ok=True)
-        fd, tmp = new_temp_file(directory, prefix="tmp_obj_")
+        tmp = write_temp_file(directory, zlib.compress(data), prefix="tmp_obj_", mode=0o444, durable=False)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(zlib.compress(data))
-            os.chmod(tmp, 0o444)
             os.replace(tmp, path)
         except BaseException:
-            _unlink_quietly(tmp)
+            remove_quietly(tmp)
             raise
         return obj_id
 
@@ -372,13 +370,6 @@ def _is_object_id(value: bytes) -> bool:
     return len(value) == 40 and _HEX40.fullmatch(value) is not None
 
 
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
 def _unique(items: list[bytes]) -> list[bytes]:
     return list(dict.fromkeys(items))
 
@@ -434,11 +425,8 @@ class UserConfig:
             raise KeyError(name)
         if self._values is None:
             out = self._repo.git("config", "-z", "--get-regexp", r"^user\.(name|email)$", check=False)
-            self._values = {}
-            for record in out.split(b"\0"):
-                key, _, setting = record.partition(b"\n")
-                if key:
-                    self._values[key.split(b".", 1)[1].lower()] = setting  # the last value wins, as git's
+            self._values = {key.split(".", 1)[1].encode(): setting or b""
+                            for key, setting in parse_config_z(out).items()}
         value = self._values.get(name.lower())
         if value is None:
             raise KeyError(name)

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 
 from speckit_git_policy.errors import BadInput, GitError, NotFound
+from speckit_git_policy.git import plumbing
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.store.capsule.layout import NAMESPACE, REFSPEC
 from speckit_git_policy.store.capsule.merge import merge_tree_for_ref
@@ -83,8 +84,7 @@ def push(repo: GitRepo, remote: str | None = None) -> dict[str, object]:
     last_error: GitError | None = None
     for _attempt in range(PUSH_ATTEMPTS):
         try:
-            out = repo.git_text("push", "--porcelain", remote, REFSPEC)
-            return {"remote": remote, "refs": _parse_porcelain(out)}
+            return {"remote": remote, "refs": plumbing.push(repo, remote, REFSPEC)}
         except GitError as e:
             # Rejected as non-fast-forward (another clone pushed first): merge theirs.
             last_error = e
@@ -128,24 +128,11 @@ def _merge_ref(repo: GitRepo, ref: str, theirs_hex: str, remote: str) -> str:
 
 
 def _list_refs(repo: GitRepo, prefix: str) -> dict[str, str]:
-    out = repo.git_text("for-each-ref", "--format=%(objectname) %(refname)", f"{prefix}/")
-    refs: dict[str, str] = {}
-    for line in out.splitlines():
-        sha, name = line.split(" ", 1)
-        refs[name[len(prefix) + 1:]] = sha
-    return refs
+    """Refs under ``prefix/``, named relative to it → object id."""
+    return {name[len(prefix) + 1:]: oid for name, oid in plumbing.list_refs(repo, prefix).items()}
 
 
 def _delete_refs(repo: GitRepo, names: list[str]) -> None:
     if names:
         commands = "".join(f"delete {name}\n" for name in names)
         repo.git("update-ref", "--stdin", input_bytes=commands.encode())
-
-
-def _parse_porcelain(out: str) -> dict[str, str]:
-    results: dict[str, str] = {}
-    for line in out.splitlines():
-        parts = line.split("\t")
-        if len(parts) >= 3 and ":" in parts[1]:
-            results[parts[1].split(":", 1)[1]] = parts[2].strip("[]")
-    return results

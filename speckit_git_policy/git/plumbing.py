@@ -1,0 +1,370 @@
+"""One parser per git plumbing output, and the thin call that runs git for it.
+
+Each ``parse_*`` function is a function of the bytes git printed (so it can be
+tested on generated outputs, and against the real binary); the function beside it
+runs the one git process through ``GitRepo.git``. The other layers call these and
+never split git's output themselves.
+
+Formats are chosen so that every record can be told apart whatever the names in
+it: ``-z`` where git offers it, the raw diff format rather than ``--name-only``
+(a raw record starts with ``:``, a commit id never does), NUL between log fields.
+
+The git hooks import this module: nothing here is imported at run time beyond
+what they load anyway (no typing, dataclasses or re).
+"""
+
+from __future__ import annotations
+
+# typing is for type checkers only: the git hook's hot path must not pay for it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import TypedDict
+
+    from speckit_git_policy.git.repo import GitRepo
+
+    # path -> (mode, object id, size or None when git did not say).
+    Entry = tuple[str, str, int | None]
+
+    class CommitInfo(TypedDict):
+        commit: str
+        author: str  # "Name <email>"
+        date: str  # author date, ISO 8601 strict
+        time: int  # committer time, seconds since the epoch
+        subject: str
+
+
+_HEX = frozenset("0123456789abcdef")
+_OBJECT_TYPES = ("blob", "tree", "commit", "tag")
+
+
+def is_object_id(text: str) -> bool:
+    """A full object id in git's hex (SHA-1 or SHA-256)."""
+    return len(text) in (40, 64) and _HEX.issuperset(text)
+
+
+def _request(names: Iterable[str]) -> bytes:
+    return "".join(f"{name}\n" for name in names).encode("utf-8", "surrogateescape")
+
+
+def _path(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+# ---- config -z --get-regexp / config --get-regexp ------------------------------------
+def parse_config_z(out: bytes) -> dict[str, bytes | None]:
+    """``git config -z --get-regexp``: key (lower-case) → value, None for a bare key
+    (no ``=``); the last value of a key wins, as with ``git config --get``."""
+    found: dict[str, bytes | None] = {}
+    for record in out.split(b"\0"):
+        if record:
+            key, newline, value = record.partition(b"\n")
+            found[key.decode("utf-8", "replace").lower()] = value if newline else None
+    return found
+
+
+def parse_config_lines(text: str) -> dict[str, str | None]:
+    """``git config --get-regexp`` without ``-z`` ("key value" lines; the sh hook
+    passes them on): key (lower-case) → value, None for a bare key."""
+    found: dict[str, str | None] = {}
+    for line in text.splitlines():
+        key, space, value = line.partition(" ")
+        if key:
+            found[key.lower()] = value if space else None
+    return found
+
+
+# ---- ls-tree -l -z / ls-files -s -z --------------------------------------------------
+def parse_ls_tree(out: bytes) -> list[tuple[str, str, str, int | None, str]]:
+    """``git ls-tree -l -z``: (mode, type, object id, size or None, path) per entry
+    (a tree or a submodule has no size)."""
+    entries = []
+    for record in out.split(b"\0"):
+        meta, tab, raw_path = record.partition(b"\t")
+        if not tab:
+            continue
+        mode, kind, oid, size = meta.decode().split()  # the size is padded with spaces
+        entries.append((mode, kind, oid, int(size) if size.isdigit() else None, _path(raw_path)))
+    return entries
+
+
+def parse_ls_files_stage(out: bytes) -> list[tuple[str, str, int, str]]:
+    """``git ls-files -s -z``: (mode, object id, stage, path) per index entry."""
+    entries = []
+    for record in out.split(b"\0"):
+        meta, tab, raw_path = record.partition(b"\t")
+        if not tab:
+            continue
+        mode, oid, stage = meta.decode().split()
+        entries.append((mode, oid, int(stage), _path(raw_path)))
+    return entries
+
+
+def tree_entries(repo: GitRepo, treeish: str, paths: list[str]) -> dict[str, Entry]:
+    """path → (mode, object id, size) for each of ``paths`` present in a commit's tree, in one call."""
+    out = repo.git("ls-tree", "-l", "-z", treeish, "--", *paths)
+    wanted = set(paths)
+    entries: dict[str, Entry] = {}
+    for mode, _kind, oid, size, path in parse_ls_tree(out):
+        if path in wanted:  # a path under a directory named as a source is not that source
+            entries.setdefault(path, (mode, oid, size))
+    return entries
+
+
+def index_entries(repo: GitRepo, paths: list[str]) -> dict[str, Entry]:
+    """path → (mode, object id, None) for each of ``paths`` in the index (of a
+    conflicted path, its first stage), in one call."""
+    out = repo.git("ls-files", "-s", "-z", "--", *paths)
+    wanted = set(paths)
+    entries: dict[str, Entry] = {}
+    for mode, oid, _stage, path in parse_ls_files_stage(out):
+        if path in wanted:
+            entries.setdefault(path, (mode, oid, None))
+    return entries
+
+
+# ---- cat-file --batch / --batch-check ------------------------------------------------
+class ObjectInfo:
+    """One object ``cat-file`` found: its id, type, size and (``--batch``) contents."""
+
+    __slots__ = ("oid", "kind", "size", "data")
+
+    def __init__(self, oid: str, kind: str, size: int, data: bytes | None = None) -> None:
+        self.oid = oid
+        self.kind = kind
+        self.size = size
+        self.data = data
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ObjectInfo) and (self.oid, self.kind, self.size, self.data) == (
+            other.oid, other.kind, other.size, other.data)
+
+    def __hash__(self) -> int:
+        return hash((self.oid, self.kind, self.size, self.data))
+
+    def __repr__(self) -> str:
+        return f"ObjectInfo({self.oid!r}, {self.kind!r}, {self.size!r}, {self.data!r})"
+
+
+def parse_batch(out: bytes, with_contents: bool) -> list[ObjectInfo | None]:
+    """``git cat-file --batch`` (``with_contents``) or ``--batch-check``, default format:
+    one item per request line, in order; None for a name git could not resolve
+    ("<name> missing", "<name> ambiguous")."""
+    found: list[ObjectInfo | None] = []
+    position = 0
+    while position < len(out):
+        end = out.index(b"\n", position)
+        header = out[position:end].decode("utf-8", "surrogateescape")
+        position = end + 1
+        fields = header.rsplit(" ", 2)
+        if len(fields) != 3 or fields[1] not in _OBJECT_TYPES or not fields[2].isdigit():
+            found.append(None)  # the request echoed back, then why it failed
+            continue
+        size = int(fields[2])
+        data = None
+        if with_contents:
+            data = out[position:position + size]
+            position += size + 1  # the contents and their closing newline
+        found.append(ObjectInfo(fields[0], fields[1], size, data))
+    return found
+
+
+def object_infos(repo: GitRepo, names: list[str]) -> list[ObjectInfo | None]:
+    """Id, type and size of each object named (an id, ``<commit>:<path>``...), in one call."""
+    if not names:
+        return []
+    return parse_batch(repo.git("cat-file", "--batch-check", input_bytes=_request(names)), False)
+
+
+def read_objects(repo: GitRepo, names: list[str]) -> list[ObjectInfo | None]:
+    """Each object named, with its contents, in one call."""
+    if not names:
+        return []
+    return parse_batch(repo.git("cat-file", "--batch", input_bytes=_request(names)), True)
+
+
+def existing_commits(repo: GitRepo, shas: list[str]) -> list[str]:
+    """The SHAs that name a commit present here (a binding may come from another clone)."""
+    return [info.oid for info in object_infos(repo, shas) if info is not None and info.kind == "commit"]
+
+
+# ---- diff-tree / diff --raw -z -------------------------------------------------------
+def parse_raw_diff(out: bytes) -> dict[str, list[str]]:
+    """The raw diff format with ``-z`` (``diff-tree``, ``diff --raw``): commit id → the
+    paths it changed, in git's order; "" holds the paths printed without a commit id
+    (``--no-commit-id``, ``git diff``). A commit compared with several parents (``-m``)
+    lists the paths of every diff."""
+    changed: dict[str, list[str]] = {}
+    current = ""
+    tokens = out.split(b"\0")
+    position = 0
+    while position < len(tokens):
+        token = tokens[position]
+        position += 1
+        if not token or token == b"\n":
+            continue
+        if token.startswith(b":"):
+            # ":<old mode> <new mode> <old id> <new id> <status>", then the path (two
+            # paths for a rename or a copy).
+            status = token.rsplit(b" ", 1)[-1]
+            count = 2 if status[:1] in (b"R", b"C") else 1
+            paths = changed.setdefault(current, [])
+            paths.extend(_path(raw) for raw in tokens[position:position + count])
+            position += count
+        else:
+            current = token.decode().strip()
+            changed.setdefault(current, [])
+    return {commit: paths for commit, paths in changed.items() if paths or commit}
+
+
+def changed_paths(repo: GitRepo, commit: str) -> list[str]:
+    """Paths the commit changed against its first parent (all files for a root commit)."""
+    out = repo.git("diff-tree", "--no-commit-id", "-r", "-z", "--root", "-m", "--first-parent", commit)
+    return parse_raw_diff(out).get("", [])
+
+
+def commits_touching(repo: GitRepo, commits: list[str], pathspecs: list[str]) -> set[str]:
+    """Those of ``commits`` whose first-parent diff (all files for a root commit) touches
+    one of ``pathspecs`` (literal paths), in one ``diff-tree --stdin`` call."""
+    if not commits:
+        return set()
+    out = repo.git("--literal-pathspecs", "diff-tree", "--stdin", "-r", "-z", "--root", "-m",
+                   "--first-parent", "--", *pathspecs, input_bytes=_request(commits))
+    wanted = set(commits)
+    return {commit for commit, paths in parse_raw_diff(out).items() if paths and commit in wanted}
+
+
+def staged_paths(repo: GitRepo, pathspecs: list[str]) -> list[str]:
+    """Those of ``pathspecs`` (literal paths) whose staged content differs from HEAD
+    (on an unborn branch ``--cached`` compares against the empty tree by itself)."""
+    out = repo.git("--literal-pathspecs", "diff", "--cached", "--raw", "-z", "--no-ext-diff",
+                   "--", *pathspecs)
+    return parse_raw_diff(out).get("", [])
+
+
+# ---- log / show formats --------------------------------------------------------------
+# NUL between fields (no field can hold one), the subject last (it may hold anything
+# else), a record separator after it.
+COMMIT_FORMAT = "--format=%H%x00%an <%ae>%x00%aI%x00%ct%x00%s%x1e"
+
+
+def parse_commit_log(out: bytes) -> list[CommitInfo]:
+    """``git log`` / ``git show -s`` output in ``COMMIT_FORMAT``, one item per commit."""
+    infos: list[CommitInfo] = []
+    for record in out.decode("utf-8", "replace").split("\x1e"):
+        record = record.strip("\n")
+        if record:
+            sha, author, date, timestamp, subject = record.split("\0", 4)
+            infos.append({"commit": sha, "author": author, "date": date, "time": int(timestamp),
+                          "subject": subject})
+    return infos
+
+
+def commit_info(repo: GitRepo, commit: str) -> CommitInfo:
+    """Author, author date, commit time and subject of one commit (GitError when absent)."""
+    return parse_commit_log(repo.git("show", "-s", COMMIT_FORMAT, commit))[0]
+
+
+def commit_infos(repo: GitRepo, shas: list[str]) -> dict[str, CommitInfo]:
+    """Author, author date, commit time and subject of many commits in two git calls,
+    whatever their number; SHAs this clone lacks are left out."""
+    present = existing_commits(repo, shas)
+    if not present:
+        return {}
+    out = repo.git("log", "--no-walk=unsorted", "--stdin", COMMIT_FORMAT, input_bytes=_request(present))
+    return {info["commit"]: info for info in parse_commit_log(out)}
+
+
+# ---- rev-list (and log --format=%H) --------------------------------------------------
+def parse_object_ids(out: bytes) -> list[str]:
+    """``git rev-list`` (or ``log --format=%H``): one object id per line, in git's order."""
+    return out.decode().split()
+
+
+def rev_list(repo: GitRepo, *args: str, pathspecs: list[str] | None = None,
+             check: bool = True) -> list[str]:
+    """``git rev-list <args> [-- <literal paths>]``: commit ids, newest first by default."""
+    literal = ("--literal-pathspecs",) if pathspecs else ()
+    out = repo.git(*literal, "rev-list", *args, "--", *(pathspecs or ()), check=check)
+    return parse_object_ids(out)
+
+
+# ---- blame --porcelain ---------------------------------------------------------------
+def parse_blame_porcelain(out: bytes) -> dict[int, tuple[str, int]]:
+    """``git blame --porcelain``: final line number → (commit, author time).
+
+    Each blamed line is a header "<sha> <orig line> <final line> [<count>]", then
+    header fields (``author-time`` only the first time a commit appears), then the
+    line itself after a tab: so the line after a tabbed line is always a header,
+    whatever the file's text looks like.
+    """
+    line_commits: dict[int, str] = {}
+    times: dict[str, int] = {}
+    current = ""
+    expect_header = True
+    for raw in out.split(b"\n"):
+        if expect_header:
+            fields = raw.decode("utf-8", "replace").split(" ")
+            if len(fields) in (3, 4) and is_object_id(fields[0]) and fields[2].isdigit():
+                current = fields[0]
+                line_commits[int(fields[2])] = current
+                expect_header = False
+        elif raw.startswith(b"\t"):
+            expect_header = True
+        elif raw.startswith(b"author-time "):
+            value = raw[len(b"author-time "):].decode("utf-8", "replace")
+            if value.isdigit():
+                times[current] = int(value)
+    return {number: (sha, times.get(sha, 0)) for number, sha in line_commits.items()}
+
+
+def blame_lines(repo: GitRepo, commit: str, path: str, lines: list[int]) -> dict[int, tuple[str, int]]:
+    """Line number → (commit, author time) for ``lines`` of ``path`` at ``commit``, in one call."""
+    if not lines:
+        return {}
+    ranges: list[list[int]] = []
+    for number in sorted(set(lines)):
+        if ranges and number == ranges[-1][1] + 1:
+            ranges[-1][1] = number
+        else:
+            ranges.append([number, number])
+    args = ["blame", "--porcelain"]
+    for first, last in ranges:
+        args += ["-L", f"{first},{last}"]
+    return parse_blame_porcelain(repo.git(*args, commit, "--", path))
+
+
+# ---- for-each-ref ----------------------------------------------------------------------
+REF_FORMAT = "--format=%(objectname) %(refname)"
+
+
+def parse_for_each_ref(out: bytes) -> dict[str, str]:
+    """``git for-each-ref`` in ``REF_FORMAT``: ref name → object id (a ref name has no space)."""
+    refs: dict[str, str] = {}
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
+        oid, space, name = line.partition(" ")
+        if space:
+            refs[name] = oid
+    return refs
+
+
+def list_refs(repo: GitRepo, prefix: str) -> dict[str, str]:
+    """Every ref under ``prefix/`` (full name) → the object it points at, in one call."""
+    return parse_for_each_ref(repo.git("for-each-ref", REF_FORMAT, f"{prefix}/"))
+
+
+# ---- push --porcelain ------------------------------------------------------------------
+def parse_push_porcelain(out: bytes) -> dict[str, str]:
+    """``git push --porcelain``: remote ref → git's summary ("new reference", "up to
+    date", "<old>..<new>", ...). Lines are "<flag>\\t<from>:<to>\\t<summary>"."""
+    results: dict[str, str] = {}
+    for line in out.decode("utf-8", "replace").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and ":" in parts[1]:
+            results[parts[1].split(":", 1)[1]] = parts[2].strip("[]")
+    return results
+
+
+def push(repo: GitRepo, remote: str, refspec: str) -> dict[str, str]:
+    """Push ``refspec``; GitError when the remote refuses (a non-fast-forward, say)."""
+    return parse_push_porcelain(repo.git("push", "--porcelain", remote, refspec))
