@@ -5,9 +5,10 @@ tested on generated outputs, and against the real binary); the function beside i
 runs the one git process through ``GitRepo.git``. The other layers call these and
 never split git's output themselves.
 
-Formats are chosen so that every record can be told apart whatever the names in
-it: ``-z`` where git offers it, the raw diff format rather than ``--name-only``
-(a raw record starts with ``:``, a commit id never does), NUL between log fields.
+Formats are chosen so that every record can be told apart whatever the names and
+texts in it: ``-z`` where git offers it (NUL ends every path, log field and
+commit), the raw diff format rather than ``--name-only`` (a raw record starts
+with ``:``, a commit id never does).
 
 The git hooks import this module: nothing here is imported at run time beyond
 what they load anyway (no typing, dataclasses or re).
@@ -101,8 +102,9 @@ def parse_ls_files_stage(out: bytes) -> list[tuple[str, str, int, str]]:
 
 
 def tree_entries(repo: GitRepo, treeish: str, paths: list[str]) -> dict[str, Entry]:
-    """path → (mode, object id, size) for each of ``paths`` present in a commit's tree, in one call."""
-    out = repo.git("ls-tree", "-l", "-z", treeish, "--", *paths)
+    """path → (mode, object id, size) for each of ``paths`` (literal paths, as every
+    pathspec here) present in a commit's tree, in one call."""
+    out = repo.git("--literal-pathspecs", "ls-tree", "-l", "-z", treeish, "--", *paths)
     wanted = set(paths)
     entries: dict[str, Entry] = {}
     for mode, _kind, oid, size, path in parse_ls_tree(out):
@@ -114,7 +116,7 @@ def tree_entries(repo: GitRepo, treeish: str, paths: list[str]) -> dict[str, Ent
 def index_entries(repo: GitRepo, paths: list[str]) -> dict[str, Entry]:
     """path → (mode, object id, None) for each of ``paths`` in the index (of a
     conflicted path, its first stage), in one call."""
-    out = repo.git("ls-files", "-s", "-z", "--", *paths)
+    out = repo.git("--literal-pathspecs", "ls-files", "-s", "-z", "--", *paths)
     wanted = set(paths)
     entries: dict[str, Entry] = {}
     for mode, oid, _stage, path in parse_ls_files_stage(out):
@@ -201,7 +203,7 @@ def parse_raw_diff(out: bytes) -> dict[str, list[str]]:
     while position < len(tokens):
         token = tokens[position]
         position += 1
-        if not token or token == b"\n":
+        if not token:
             continue
         if token.startswith(b":"):
             # ":<old mode> <new mode> <old id> <new id> <status>", then the path (two
@@ -243,26 +245,25 @@ def staged_paths(repo: GitRepo, pathspecs: list[str]) -> list[str]:
 
 
 # ---- log / show formats --------------------------------------------------------------
-# NUL between fields (no field can hold one), the subject last (it may hold anything
-# else), a record separator after it.
-COMMIT_FORMAT = "--format=%H%x00%an <%ae>%x00%aI%x00%ct%x00%s%x1e"
+# With -z every field and every commit ends in a NUL, which no field can hold.
+COMMIT_FORMAT = "--format=%H%x00%an <%ae>%x00%aI%x00%ct%x00%s"
+_COMMIT_FIELDS = 5
 
 
 def parse_commit_log(out: bytes) -> list[CommitInfo]:
-    """``git log`` / ``git show -s`` output in ``COMMIT_FORMAT``, one item per commit."""
+    """``git log -z`` / ``git show -s -z`` output in ``COMMIT_FORMAT``, one item per commit."""
+    fields = [raw.decode("utf-8", "replace") for raw in out.split(b"\0")[:-1]]  # the last NUL ends the output
     infos: list[CommitInfo] = []
-    for record in out.decode("utf-8", "replace").split("\x1e"):
-        record = record.strip("\n")
-        if record:
-            sha, author, date, timestamp, subject = record.split("\0", 4)
-            infos.append({"commit": sha, "author": author, "date": date, "time": int(timestamp),
-                          "subject": subject})
+    for start in range(0, len(fields) - _COMMIT_FIELDS + 1, _COMMIT_FIELDS):
+        sha, author, date, timestamp, subject = fields[start:start + _COMMIT_FIELDS]
+        infos.append({"commit": sha, "author": author, "date": date, "time": int(timestamp),
+                      "subject": subject})
     return infos
 
 
 def commit_info(repo: GitRepo, commit: str) -> CommitInfo:
     """Author, author date, commit time and subject of one commit (GitError when absent)."""
-    return parse_commit_log(repo.git("show", "-s", COMMIT_FORMAT, commit))[0]
+    return parse_commit_log(repo.git("show", "-s", "-z", COMMIT_FORMAT, commit))[0]
 
 
 def commit_infos(repo: GitRepo, shas: list[str]) -> dict[str, CommitInfo]:
@@ -271,7 +272,7 @@ def commit_infos(repo: GitRepo, shas: list[str]) -> dict[str, CommitInfo]:
     present = existing_commits(repo, shas)
     if not present:
         return {}
-    out = repo.git("log", "--no-walk=unsorted", "--stdin", COMMIT_FORMAT, input_bytes=_request(present))
+    out = repo.git("log", "-z", "--no-walk=unsorted", "--stdin", COMMIT_FORMAT, input_bytes=_request(present))
     return {info["commit"]: info for info in parse_commit_log(out)}
 
 

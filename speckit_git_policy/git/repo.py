@@ -123,20 +123,35 @@ class GitRepo:
         return default
 
     # ---- commits and trees ----------------------------------------------------
+    def verify(self, rev: str) -> str | None:
+        """The object id ``rev`` names, or None when it names nothing (``rev-parse --verify``)."""
+        out = self.git("rev-parse", "--verify", "--quiet", rev, check=False)
+        return out.decode().strip() or None
+
     def head(self) -> str | None:
         """HEAD's commit SHA, or None on an unborn branch."""
-        out = self.git("rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
-        sha = out.decode().strip()
-        return sha or None
+        return self.verify("HEAD^{commit}")
 
     def resolve_commit(self, rev: str) -> str:
         if rev.startswith("-"):
             raise NotFound(f"{rev}: not a commit")
-        out = self.git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
-        sha = out.decode().strip()
-        if not sha:
+        sha = self.verify(f"{rev}^{{commit}}")
+        if sha is None:
             raise NotFound(f"{rev}: no such commit")
         return sha
+
+    def current_branch(self) -> str | None:
+        """The short name of the branch HEAD is on; None when detached."""
+        out = self.git("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+        return out.decode("utf-8", "replace").strip() or None
+
+    def merge_base(self, one: str, other: str) -> str | None:
+        """The best common ancestor of two commits; None for unrelated histories."""
+        out = self.git("merge-base", one, other, check=False)
+        return out.decode().strip() or None
+
+    def remotes(self) -> list[str]:
+        return self.git_text("remote").split()
 
     def blob_size(self, obj: str) -> int:
         return int(self.git("cat-file", "-s", obj).decode().strip())

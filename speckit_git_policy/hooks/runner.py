@@ -147,7 +147,7 @@ def post_merge(repo: GitRepo, squash: bool) -> int:
     # Newest first.
     touched = rev_list(repo, "--first-parent", "ORIG_HEAD..HEAD", pathspecs=paths.all(), check=False)
     if not touched:
-        if repo.git("rev-parse", "--verify", "--quiet", "ORIG_HEAD", check=False).strip():
+        if repo.verify("ORIG_HEAD") is not None:
             return 0
         touched = [head] if touches_sources(repo, head, paths) else []  # no ORIG_HEAD
     if not touched:

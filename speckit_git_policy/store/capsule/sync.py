@@ -33,7 +33,7 @@ PUSH_ATTEMPTS = 3
 def resolve_remote(repo: GitRepo, remote: str | None = None) -> str:
     """The remote to sync with: the one given, else the current branch's upstream,
     else ``origin``. A URL or an existing path is accepted as git accepts it."""
-    names = repo.git_text("remote").split()
+    names = repo.remotes()
     if remote is None:
         remote = _upstream_remote(repo) or "origin"
     if remote in names:
@@ -46,8 +46,8 @@ def resolve_remote(repo: GitRepo, remote: str | None = None) -> str:
 
 
 def _upstream_remote(repo: GitRepo) -> str | None:
-    branch = repo.git("symbolic-ref", "--quiet", "--short", "HEAD", check=False).decode().strip()
-    if not branch:
+    branch = repo.current_branch()
+    if branch is None:
         return None
     remote = repo.config_get(f"branch.{branch}.remote")
     return remote if remote and remote != "." else None
@@ -107,9 +107,9 @@ def _merge_ref(repo: GitRepo, ref: str, theirs_hex: str, remote: str) -> str:
         if ours == theirs:
             outcome = "up-to-date"
             return None
-        # No output when the histories are unrelated (two clones that each started
+        # None when the histories are unrelated (two clones that each started
         # a capsule): that is an ordinary merge too.
-        base = repo.git("merge-base", ours.decode(), theirs_hex, check=False).decode().strip()
+        base = repo.merge_base(ours.decode(), theirs_hex)
         if base == theirs_hex:
             outcome = "up-to-date"
             return None
