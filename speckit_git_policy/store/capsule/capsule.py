@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypedDict
 
 from speckit_git_policy.canonical import canonical_bytes, parse_json_bytes
 from speckit_git_policy.errors import BadInput, NotFound, SpeckitError
@@ -34,6 +34,15 @@ from speckit_git_policy.store.capsule.objects import (
 
 SNAPSHOT_MAX_BYTES = 16 * 1024 * 1024
 EVENT_MAX_BYTES = 1024 * 1024
+
+
+class RunSummary(TypedDict):
+    """A run's length and the bytes of its first and last events (``run_summaries``)."""
+
+    run_id: str
+    events: int
+    first: bytes
+    last: bytes
 
 
 def utc_now() -> str:
@@ -442,11 +451,11 @@ class Capsule:
     def run_ids(self) -> list[str]:
         return sorted(run_id for run_id, _tree in self._iter_runs())
 
-    def run_summaries(self) -> list[dict[str, Any]]:
+    def run_summaries(self) -> list[RunSummary]:
         """Every run with its length and the bytes of its first and last events,
         sorted by run id: reads per run two small trees and two blobs, never the
-        whole log. [{"run_id", "events", "first", "last"}]."""
-        summaries = []
+        whole log."""
+        summaries: list[RunSummary] = []
         for run_id, run_tree in self._iter_runs():
             ends = run_log.end_entries(self.io, run_tree)
             if ends is None:
