@@ -149,9 +149,26 @@ def _commit_info(repo: GitRepo, commit: str) -> dict[str, str] | None:
 
 
 # ---- blame -------------------------------------------------------------------------
+class _BlamedKey(TypedDict):
+    key: str
+    value: Any  # the key's value in the snapshot: any TOML value
+    commit: str | None
+    author: str | None
+    date: str | None
+    line: int | None
+    end_line: int | None
+    policy_id: str
+
+
+class BlamedKey(_BlamedKey, total=False):
+    """A policy key in force for the run, and the commit that last set its line(s)."""
+
+    subject: str | None  # present when a commit was found
+
+
 def blame(repo: RepoLike, run_id: str, key: str | None = None,
-          *, stores: Stores | None = None) -> list[dict[str, Any]]:
-    """[{"key", "value", "commit", "author", "date", "line"}] for the keys in force."""
+          *, stores: Stores | None = None) -> list[BlamedKey]:
+    """Every policy key in force for the run's latest snapshot (or ``key``), in file order."""
     git_repo = as_repo(repo)
     stores = stores or Stores(git_repo)
     events = read_events(capsule_of(stores), run_id)
@@ -169,12 +186,12 @@ def blame(repo: RepoLike, run_id: str, key: str | None = None,
     wanted = sorted({n for span in spans.values() if span for n in range(span[0], span[1] + 1)})
     by_line = _blame_lines(git_repo, commit, policy_file, wanted)
     infos: dict[str, dict[str, str] | None] = {}
-    rows = []
+    rows: list[BlamedKey] = []
     for name, value in keys.items():
         span = spans[name]
-        row: dict[str, Any] = {"key": name, "value": value, "commit": None, "author": None,
-                               "date": None, "line": span[0] if span else None,
-                               "end_line": span[1] if span else None, "policy_id": policy_id}
+        row: BlamedKey = {"key": name, "value": value, "commit": None, "author": None,
+                          "date": None, "line": span[0] if span else None,
+                          "end_line": span[1] if span else None, "policy_id": policy_id}
         if span:
             # The newest commit among the value's lines (author time), like a blame
             # of the whole value.

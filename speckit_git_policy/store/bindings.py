@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TypedDict
 
-from speckit_git_policy.canonical import parse_json_bytes
 from speckit_git_policy.errors import SnapshotCorrupt
 
 
@@ -62,6 +61,8 @@ def check_bindings(value: object, where: str) -> list[Binding]:
 
 def load_bindings(data: bytes, where: str) -> list[Binding]:
     """Bindings from the bytes of a capsule bindings blob."""
+    from speckit_git_policy.canonical import parse_json_bytes  # off the import path of the hooks
+
     try:
         value = parse_json_bytes(data)
     except (ValueError, UnicodeDecodeError) as e:
