@@ -54,8 +54,6 @@ from speckit_git_policy.runs.events import (
 from speckit_git_policy.runs.records import Event, EventBody, PolicyInForce
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from speckit_git_policy.snapshot import Compiled
     from speckit_git_policy.store import Stores
 
@@ -180,7 +178,7 @@ class Run:
         return read_events(self.capsule, self.run_id)
 
     # ---- appending -------------------------------------------------------------------
-    def stage(self, stage: str, payload: Mapping[str, str] | None = None) -> Event:
+    def stage(self, stage: str, payload: dict[str, str] | None = None) -> Event:
         """Record a ``StageTransition`` (from the current stage to ``stage``)."""
         _check_text("stage", stage, STAGE_MAX)
         policy = self._boundary()
@@ -194,13 +192,13 @@ class Run:
         return self._append(STAGE_TRANSITION, policy, {"to": stage}, payload)
 
     def checkpoint(self, label: str | None = None,
-                   payload: Mapping[str, str] | None = None) -> Event:
+                   payload: dict[str, str] | None = None) -> Event:
         if label is not None:
             _check_text("label", label, LABEL_MAX)
         policy = self._boundary()
         return self._append(CHECKPOINT, policy, {"label": label}, payload)
 
-    def decision(self, decision: Mapping[str, Any]) -> Event:
+    def decision(self, decision: dict[str, Any]) -> Event:
         """Record a decision of SPEC §7 (``Decision.as_event()``) under the snapshot in force.
 
         A decision made under another snapshot is refused: the log must never say a
@@ -259,7 +257,7 @@ class Run:
         return all(sha256_hex(data) == digests[path] for path, data in sources.files.items())
 
     def _append(self, kind: str, policy: PolicyInForce | None, fields: EventBody,
-                payload: Mapping[str, str] | None = None, *, first: bool = False) -> Event:
+                payload: dict[str, str] | None = None, *, first: bool = False) -> Event:
         """Append one event. ``policy`` None: the snapshot in force as of the event's seq."""
         event_id = str(uuid.uuid4())
         built: list[Event] = []
@@ -324,16 +322,16 @@ def open_run(repo: RepoLike, run_id: str) -> Run:
 
 
 def stage(repo: RepoLike, run_id: str, stage: str,
-          payload: Mapping[str, str] | None = None) -> Event:
+          payload: dict[str, str] | None = None) -> Event:
     return Run.open(repo, run_id).stage(stage, payload)
 
 
 def checkpoint(repo: RepoLike, run_id: str, label: str | None = None,
-               payload: Mapping[str, str] | None = None) -> Event:
+               payload: dict[str, str] | None = None) -> Event:
     return Run.open(repo, run_id).checkpoint(label, payload)
 
 
-def append_decision(repo: RepoLike, run_id: str, decision: Mapping[str, Any]) -> Event:
+def append_decision(repo: RepoLike, run_id: str, decision: dict[str, Any]) -> Event:
     """Record a decision of SPEC §7 (``decision.as_event()``) in the run's log."""
     return Run.open(repo, run_id).decision(decision)
 

@@ -94,7 +94,7 @@ def bind(bindings: list[Binding], commit: str, bound_at: str = "") -> list[Bindi
 
 
 def move(bindings: list[Binding], old: str, new: str) -> list[Binding] | None:
-    """The bindings after ``old`` was rewritten into ``new``; None when ``old`` is not bound.
+    """The bindings after ``old`` was rewritten into ``new``; None when no binding is on ``old``.
 
     The binding keeps ``old`` in ``rewritten_from``. When ``new`` is bound already (a
     rebase's post-commit may have bound it), the two become one, at the earlier place
