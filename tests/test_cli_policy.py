@@ -119,7 +119,8 @@ def test_capture_list_show_current(cli_repo: Path) -> None:
 
     shown = ok_json(cli_repo, "show", first["policy_id"])
     assert (shown["policy_id"], shown["hash"]) == (first["policy_id"], first["hash"])
-    assert shown["bindings"] == [{"commit": head, "rewritten_from": []}]
+    assert shown["bindings"] == [{"commit": head, "rewritten_from": [],
+                                  "bound_at": shown["bindings"][0]["bound_at"]}]
     for ref in (first["policy_id"][:8], first["uri"], "current"):
         assert ok_json(cli_repo, "show", ref) == shown
 

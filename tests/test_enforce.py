@@ -365,3 +365,12 @@ def test_gate_names_and_success_counts() -> None:
     for text in ("85", "85/", "-1/100", "a/b", "1.5/2", "²/3"):
         with pytest.raises(BadInput, match="LOCAL/CLOUD"):
             enforce.parse_success(text)
+
+
+def test_sunset_with_zero_stability_days_passes_at_zero_stable_days(policy_repo: Path) -> None:
+    commit_policy(policy_repo, ("stability_days = 30", "stability_days = 0"))
+    policy = governing(policy_repo)
+    decision = enforce.gate_local_memory_sunset(policy, 0, retrieval_parity=True)
+    stability = decision.criteria[1]
+    assert (stability.threshold, stability.measured, stability.passed) == (0, 0, True)
+    assert decision.passed and decision.ok and decision.decision == "pass"

@@ -14,8 +14,8 @@ import click
 from speckit_git_policy.cli.common import emit_json, json_option, stores_from
 
 if TYPE_CHECKING:
-    from speckit_git_policy.enforce.decisions import Decision
-    from speckit_git_policy.enforce.in_force import PolicyInForce
+    from speckit_git_policy.enforce.decisions import Decision, GateDecision
+    from speckit_git_policy.runs.records import PolicyInForce
 
 policy_option = click.option(
     "--policy", "policy", metavar="ID|PREFIX|URI|current", default=None,
@@ -62,7 +62,7 @@ def _finish(ctx: click.Context, decision: Decision, as_json: bool, lines: list[s
         ctx.exit(1)
 
 
-def _criteria_lines(decision: Any) -> list[str]:
+def _criteria_lines(decision: GateDecision) -> list[str]:
     return [f"  {'pass' if c.passed else 'FAIL'}  {c.name}: measured {c.measured} "
             f"{c.comparison} {c.threshold}{'' if c.required else ' (not required)'} — {c.detail}"
             for c in decision.criteria]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from speckit_git_policy.cli.common import (
@@ -13,6 +15,9 @@ from speckit_git_policy.cli.common import (
     short,
     stores_from,
 )
+
+if TYPE_CHECKING:
+    from speckit_git_policy.queries.history import LogEntry
 
 
 def _report_changes(changes: list, as_json: bool) -> None:  # type: ignore[type-arg]
@@ -100,11 +105,11 @@ def log(ctx: click.Context, limit: int | None, as_json: bool) -> None:
                 for e in entries])
 
 
-def _changed_summary(entry: dict[str, object], first: bool) -> str:
+def _changed_summary(entry: LogEntry, first: bool) -> str:
     """The changed keys, shortened for a terminal (``--json`` has them all)."""
     if first:
         return "(first policy)"
-    changed = [str(key) for key in entry["changed"]]  # type: ignore[attr-defined]
+    changed = entry["changed"]
     if not changed:
         return "(no key changed)"
     shown = ", ".join(changed[:4])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,6 +15,9 @@ from speckit_git_policy.cli.common import (
     short,
     stores_from,
 )
+
+if TYPE_CHECKING:
+    from speckit_git_policy.runs.records import Event
 
 payload_options = [
     click.option("--prompt", default=None, help="Prompt text to record (kept if capture.mode allows)."),
@@ -34,8 +37,8 @@ def _with_payload(command: Any) -> Any:
     return command
 
 
-def _event_line(event: dict[str, Any]) -> str:
-    kind = str(event.get("type", "?"))
+def _event_line(event: Event) -> str:
+    kind = event["type"]
     if kind == "StageTransition":
         what = f"{event.get('from') or '-'} -> {event.get('to')}"
     elif kind == "Checkpoint":
@@ -44,16 +47,17 @@ def _event_line(event: dict[str, Any]) -> str:
         what = ""
     else:
         what = str((event.get("decision") or {}).get("decision") or "")
-    parts = [f"{event.get('seq'):>4}", str(event.get("timestamp", ""))[:23].replace("T", " "),
+    parts = [f"{event['seq']:>4}", event["timestamp"][:23].replace("T", " "),
              f"{kind:<17}", what, f"policy {str(event.get('policy_id'))[:8]}"]
     if event.get("policy_changed"):
         parts.append(f"(policy changed, replaced {str(event.get('replaced_policy_id'))[:8]})")
-    if event.get("dropped"):
-        parts.append(f"dropped: {', '.join(event['dropped'])}")
+    dropped = event.get("dropped")
+    if dropped:
+        parts.append(f"dropped: {', '.join(dropped)}")
     return "  ".join(part for part in parts if part)
 
 
-def _emit_event(event: dict[str, Any], as_json: bool) -> None:
+def _emit_event(event: Event, as_json: bool) -> None:
     if as_json:
         emit_json(event)
     else:

@@ -1,37 +1,17 @@
 """The snapshot decisions are made under: stored, verified and validated.
+
+The record itself, :class:`PolicyInForce`, is the one a run's events are bound to
+(``runs.records``): a decision under a run names the run's snapshot the same way.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
-from speckit_git_policy.errors import CheckFailed, SnapshotCorrupt
+from speckit_git_policy.errors import CheckFailed
 from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.runs.records import PolicyInForce
 from speckit_git_policy.store import Stores
 
-
-@dataclass(frozen=True)
-class PolicyInForce:
-    """A stored, validated snapshot, loaded for making decisions."""
-
-    policy_id: str
-    policy_hash: str
-    policy_uri: str
-    commit: str | None
-    document: dict[str, Any] = field(repr=False, compare=False)
-
-    def ref(self) -> dict[str, Any]:
-        return {"policy_id": self.policy_id, "policy_hash": self.policy_hash,
-                "policy_uri": self.policy_uri}
-
-    def block(self, *path: str) -> dict[str, Any]:
-        value: Any = self.document
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        if not isinstance(value, dict):
-            raise SnapshotCorrupt(self.policy_uri, f"has no table {'.'.join(path)}")
-        return value
+__all__ = ["PolicyInForce", "policy_in_force"]
 
 
 def policy_in_force(repo: GitRepo, stores: Stores | None = None, policy: str | None = None) -> PolicyInForce:
@@ -55,6 +35,7 @@ def policy_in_force(repo: GitRepo, stores: Stores | None = None, policy: str | N
             policy_id = capture(repo, commit=state["commit"], trigger="manual", stores=stores).policy_id
     document = stores.load(policy_id)
     provenance = document.get("provenance") or {}
+    commit = provenance.get("commit")
     if provenance.get("validated") is not True:
         raise CheckFailed(
             f"snapshot {policy_id} was captured from a policy that fails validation; "
@@ -64,6 +45,6 @@ def policy_in_force(repo: GitRepo, stores: Stores | None = None, policy: str | N
         policy_id=policy_id,
         policy_hash=str(document["hash"]),
         policy_uri=stores.uri(policy_id),
-        commit=provenance.get("commit"),
+        commit=commit if isinstance(commit, str) else None,
         document=document,
     )

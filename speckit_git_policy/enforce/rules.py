@@ -35,9 +35,9 @@ from speckit_git_policy.enforce.decisions import (
     RouteDecision,
     TokenBudgetDecision,
 )
-from speckit_git_policy.enforce.in_force import PolicyInForce
 from speckit_git_policy.enforce.samples import _checked, _did_you_mean, _exact, p95
 from speckit_git_policy.errors import BadInput
+from speckit_git_policy.runs.records import PolicyInForce
 
 GATES = ("reflex_promotion", "local_memory_sunset")
 
@@ -49,7 +49,7 @@ def route(policy: PolicyInForce, role: str, reflex_gate: GateDecision | None = N
     if role not in cloud:
         raise BadInput(f"unknown role {role!r}{_did_you_mean(role, sorted(cloud))}; "
                        f"routing.cloud names: {', '.join(sorted(cloud))}")
-    reflex = policy.document["routing"].get("reflex") or {}
+    reflex = policy.block("routing").get("reflex") or {}
     endpoint = model = None
     if reflex_gate is not None:
         if reflex_gate.gate != "reflex_promotion":

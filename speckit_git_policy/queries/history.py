@@ -8,7 +8,7 @@ are put in ancestry order by one bounded ``rev-list --max-age`` walk per tie.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from speckit_git_policy.git.plumbing import commit_infos, rev_list
 from speckit_git_policy.git.repo import GitRepo
@@ -72,8 +72,20 @@ def changed_keys(older: dict[str, Any], newer: dict[str, Any]) -> list[str]:
             if key not in older or key not in newer or not _same_json(older[key], newer[key])]
 
 
-def policy_log(repo: GitRepo, stores: Stores, limit: int | None = None) -> list[dict[str, Any]]:
-    """``[{"policy_id", "hash", "commit", "author", "date", "subject", "changed"}]``, newest first."""
+class LogEntry(TypedDict):
+    """One binding in ``log``: the snapshot, the bound commit, and the keys it changed."""
+
+    policy_id: str
+    hash: str | None
+    commit: str
+    author: str | None
+    date: str | None
+    subject: str | None
+    changed: list[str]
+
+
+def policy_log(repo: GitRepo, stores: Stores, limit: int | None = None) -> list[LogEntry]:
+    """One entry per binding, newest first."""
     pairs = [(policy_id, binding["commit"])
              for policy_id, bindings in stores.all_bindings().items() for binding in bindings]
     commits = list(dict.fromkeys(commit for _, commit in pairs))
@@ -115,7 +127,7 @@ def policy_log(repo: GitRepo, stores: Stores, limit: int | None = None) -> list[
 
     pairs.sort(key=newest_first)
     shown = pairs if limit is None else pairs[: max(limit, 0)]
-    entries = []
+    entries: list[LogEntry] = []
     for index, (policy_id, sha) in enumerate(shown):
         current = document(policy_id)
         older_id = pairs[index + 1][0] if index + 1 < len(pairs) else None

@@ -16,7 +16,7 @@ array) reports the newest of its lines' commits.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from speckit_git_policy.canonical import sha256_hex
 from speckit_git_policy.errors import BadInput, GitError, NotFound, SpeckitError
@@ -25,25 +25,49 @@ from speckit_git_policy.git.repo import GitRepo, RepoLike, as_repo
 from speckit_git_policy.policy.sources import git_entries, source_paths
 from speckit_git_policy.policy.tomlpos import _ASSIGN, _HEADER, KeyLines, _ValueScanner
 from speckit_git_policy.runs.events import capsule_of, read_events
+from speckit_git_policy.runs.records import Event
 from speckit_git_policy.snapshot import policy_keys
 from speckit_git_policy.store import Stores
+from speckit_git_policy.store.bindings import Binding, find
 from speckit_git_policy.text import did_you_mean
 
 if TYPE_CHECKING:
     from speckit_git_policy.git.plumbing import CommitInfo
 
-_COMMIT_FIELDS = ("author", "date", "subject")
+
+class _TracedSnapshot(TypedDict):
+    policy_id: str
+    hash: str | None
+    uri: str | None
+    verified: bool
+    commit: str | None
+    rewritten_from: list[str]
+    author: str | None
+    date: str | None
+    subject: str | None
 
 
-def trace(repo: RepoLike, run_id: str, *, stores: Stores | None = None) -> dict[str, Any]:
-    """{"run_id", "events", "snapshots": [{"policy_id", "hash", "uri", "commit", "author", "date", "subject"}]}"""
+class TracedSnapshot(_TracedSnapshot, total=False):
+    """A snapshot that governed the run, and the commit its sources came from."""
+
+    problem: str  # the snapshot does not verify (``verify`` reports it too)
+
+
+class Trace(TypedDict):
+    run_id: str
+    events: list[Event]
+    snapshots: list[TracedSnapshot]
+
+
+def trace(repo: RepoLike, run_id: str, *, stores: Stores | None = None) -> Trace:
+    """The run's events and the snapshots that governed it, with their commits."""
     git_repo = as_repo(repo)
     stores = stores or Stores(git_repo)
     events = read_events(capsule_of(stores), run_id)
-    first_event: dict[str, dict[str, Any]] = {}
+    first_event: dict[str, Event] = {}
     for event in events:
         policy_id = event.get("policy_id")
-        if isinstance(policy_id, str):
+        if policy_id is not None:
             first_event.setdefault(policy_id, event)
     infos: dict[str, CommitInfo | None] = {}
     snapshots = []
@@ -53,18 +77,23 @@ def trace(repo: RepoLike, run_id: str, *, stores: Stores | None = None) -> dict[
         if commit is not None and commit not in infos:
             infos[commit] = _commit_info(git_repo, commit)
         info = infos.get(commit) if commit else None
-        for name in _COMMIT_FIELDS:
-            row[name] = info.get(name) if info else None
+        if info:
+            row["author"], row["date"], row["subject"] = info["author"], info["date"], info["subject"]
         snapshots.append(row)
     return {"run_id": run_id, "events": events, "snapshots": snapshots}
 
 
-def _snapshot_row(repo: GitRepo, stores: Stores, policy_id: str, event: dict[str, Any]) -> dict[str, Any]:
-    row: dict[str, Any] = {
+def _snapshot_row(repo: GitRepo, stores: Stores, policy_id: str, event: Event) -> TracedSnapshot:
+    row: TracedSnapshot = {
         "policy_id": policy_id,
         "hash": event.get("policy_hash"),
         "uri": event.get("policy_uri"),
         "verified": False,
+        "commit": None,
+        "rewritten_from": [],
+        "author": None,
+        "date": None,
+        "subject": None,
     }
     document: dict[str, Any] | None = None
     try:
@@ -76,20 +105,19 @@ def _snapshot_row(repo: GitRepo, stores: Stores, policy_id: str, event: dict[str
     bindings = _bindings(stores, policy_id)
     candidates = governing_commits(bindings, event, document)
     row["commit"] = candidates[0] if candidates else None
-    row["rewritten_from"] = next(
-        (list(b.get("rewritten_from") or []) for b in bindings if b["commit"] == row["commit"]), []
-    )
+    governing = find(bindings, row["commit"]) if row["commit"] is not None else None
+    row["rewritten_from"] = list(governing["rewritten_from"]) if governing else []
     return row
 
 
-def _bindings(stores: Stores, policy_id: str) -> list[dict[str, Any]]:
+def _bindings(stores: Stores, policy_id: str) -> list[Binding]:
     try:
         return stores.bindings(policy_id)
     except NotFound:
         return []  # a snapshot only the filesystem holds has only filesystem bindings
 
 
-def governing_commits(bindings: list[dict[str, Any]], event: dict[str, Any] | None,
+def governing_commits(bindings: list[Binding], event: Event | None,
                       document: dict[str, Any] | None) -> list[str]:
     """Commits that carry the snapshot's content, best first.
 
@@ -102,10 +130,10 @@ def governing_commits(bindings: list[dict[str, Any]], event: dict[str, Any] | No
     recorded = event.get("commit") if event is not None else None
     found = [
         b["commit"] for b in bindings
-        if isinstance(recorded, str) and (b["commit"] == recorded or recorded in (b.get("rewritten_from") or []))
+        if recorded is not None and (b["commit"] == recorded or recorded in b["rewritten_from"])
     ]
     found += [b["commit"] for b in bindings]
-    if isinstance(recorded, str):
+    if recorded is not None:
         found.append(recorded)
     if document is not None:
         captured = (document.get("provenance") or {}).get("commit")
@@ -122,16 +150,33 @@ def _commit_info(repo: GitRepo, commit: str) -> CommitInfo | None:
 
 
 # ---- blame -------------------------------------------------------------------------
+class _BlamedKey(TypedDict):
+    key: str
+    value: Any  # the key's value in the snapshot: any TOML value
+    commit: str | None
+    author: str | None
+    date: str | None
+    line: int | None
+    end_line: int | None
+    policy_id: str
+
+
+class BlamedKey(_BlamedKey, total=False):
+    """A policy key in force for the run, and the commit that last set its line(s)."""
+
+    subject: str | None  # present when a commit was found
+
+
 def blame(repo: RepoLike, run_id: str, key: str | None = None,
-          *, stores: Stores | None = None) -> list[dict[str, Any]]:
-    """[{"key", "value", "commit", "author", "date", "line"}] for the keys in force."""
+          *, stores: Stores | None = None) -> list[BlamedKey]:
+    """Every policy key in force for the run's latest snapshot (or ``key``), in file order."""
     git_repo = as_repo(repo)
     stores = stores or Stores(git_repo)
     events = read_events(capsule_of(stores), run_id)
-    latest = next((e for e in reversed(events) if isinstance(e.get("policy_id"), str)), None)
-    if latest is None:
+    latest = next((e for e in reversed(events) if "policy_id" in e), None)
+    policy_id = latest.get("policy_id") if latest is not None else None
+    if latest is None or policy_id is None:
         raise NotFound(f"run {run_id!r} names no policy snapshot")
-    policy_id = latest["policy_id"]
     document = stores.load(policy_id)
     keys = select_keys(policy_keys(document), key)
     policy_file = _policy_file(git_repo, document)
@@ -142,12 +187,12 @@ def blame(repo: RepoLike, run_id: str, key: str | None = None,
     wanted = sorted({n for span in spans.values() if span for n in range(span[0], span[1] + 1)})
     by_line = blame_lines(git_repo, commit, policy_file, wanted)
     infos: dict[str, CommitInfo | None] = {}
-    rows = []
+    rows: list[BlamedKey] = []
     for name, value in keys.items():
         span = spans[name]
-        row: dict[str, Any] = {"key": name, "value": value, "commit": None, "author": None,
-                               "date": None, "line": span[0] if span else None,
-                               "end_line": span[1] if span else None, "policy_id": policy_id}
+        row: BlamedKey = {"key": name, "value": value, "commit": None, "author": None,
+                          "date": None, "line": span[0] if span else None,
+                          "end_line": span[1] if span else None, "policy_id": policy_id}
         if span:
             # The newest commit among the value's lines (author time), like a blame
             # of the whole value.
@@ -190,7 +235,7 @@ def _policy_file(repo: GitRepo, document: dict[str, Any]) -> str:
     return tomls[0]
 
 
-def _commit_with_source(repo: GitRepo, stores: Stores, run_id: str, event: dict[str, Any],
+def _commit_with_source(repo: GitRepo, stores: Stores, run_id: str, event: Event,
                         document: dict[str, Any], policy_file: str) -> tuple[str, str]:
     """The first commit carrying the snapshot whose policy file has the snapshot's bytes,
     and that file's text: blame must read the very lines that were compiled."""

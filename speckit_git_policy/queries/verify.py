@@ -111,22 +111,22 @@ def check_snapshot(stores: Stores, policy_id: str, repair: bool) -> list[Problem
 def _binding_problems(stores: Stores, policy_id: str, repair: bool) -> list[Problem]:
     """Bindings the filesystem log has and the capsule lacks (recorded while
     ``speckit.capsule`` was false): lookups by commit read the capsule's index."""
-    from speckit_git_policy import store
+    from speckit_git_policy.store.bindings import is_bound
 
     capsule = stores.capsule
     assert capsule is not None
     in_capsule = capsule.bindings(policy_id)
-    known = {b["commit"] for b in in_capsule} | {old for b in in_capsule for old in b["rewritten_from"]}
     problems = []
-    for binding in store.fold_bindings(list(stores.fs.binding_ops(policy_id))):
+    for binding in stores.fs_bindings(policy_id):
         commit = binding["commit"]
-        if commit in known:
+        if is_bound(in_capsule, commit):
             continue
         problem = Problem("binding", f"commit {commit[:12]} is bound in .speckit/bindings only, "
                           "not in the capsule", stores.uri(policy_id), stores.fs.relative_path(policy_id),
                           extra={"commit": commit})
         if repair:
-            capsule.add_binding(policy_id, commit)
+            # The log's bind time when it has one: the binding was made then, not now.
+            capsule.add_binding(policy_id, commit, binding["bound_at"] or None)
             problem.repaired = True
         problems.append(problem)
     return problems

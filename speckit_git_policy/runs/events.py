@@ -5,13 +5,15 @@ under the governing policy's ``capture.mode``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from speckit_git_policy import clock
 from speckit_git_policy.canonical import parse_json_bytes
 from speckit_git_policy.errors import BadInput, SnapshotCorrupt
 from speckit_git_policy.ids import check_run_id
+from speckit_git_policy.runs.records import Event, PolicyInForce, check_event
 
 if TYPE_CHECKING:
     from speckit_git_policy.store import Stores
@@ -64,42 +66,25 @@ class CapsuleDisabled(BadInput):
 
 
 @dataclass(frozen=True)
-class Governing:
-    """The snapshot that governs a run's events, and the commit its sources were read at."""
-
-    policy_id: str
-    policy_hash: str
-    policy_uri: str
-    commit: str | None
-
-
-@dataclass(frozen=True)
 class LogState:
     """What the log says so far: its length, the snapshot in force, the current stage."""
 
     length: int = 0
-    policy: Governing | None = None
+    policy: PolicyInForce | None = None
     stage: str | None = None
     last_timestamp: str | None = None
 
-    def after(self, event: dict[str, Any]) -> LogState:
-        policy = self.policy
-        if isinstance(event.get("policy_id"), str):
-            policy = Governing(
-                policy_id=event["policy_id"],
-                policy_hash=str(event.get("policy_hash")),
-                policy_uri=str(event.get("policy_uri")),
-                commit=event.get("commit") if isinstance(event.get("commit"), str) else None,
-            )
-        stage = event.get("to") if event.get("type") == STAGE_TRANSITION else self.stage
-        timestamp = event.get("timestamp")
+    def after(self, event: Event) -> LogState:
+        policy = PolicyInForce.of_event(event) or self.policy
+        stage = event.get("to") if event["type"] == STAGE_TRANSITION else self.stage
+        timestamp = event["timestamp"]
         last = self.last_timestamp
-        if isinstance(timestamp, str) and (last is None or timestamp > last):
+        if last is None or timestamp > last:
             last = timestamp
-        return LogState(self.length + 1, policy, stage if isinstance(stage, str) else None, last)
+        return LogState(self.length + 1, policy, stage, last)
 
     @classmethod
-    def of(cls, events: list[dict[str, Any]]) -> LogState:
+    def of(cls, events: list[Event]) -> LogState:
         state = cls()
         for event in events:
             state = state.after(event)
@@ -113,17 +98,17 @@ def capsule_of(stores: Stores) -> Capsule:
     return capsule
 
 
-def parse_event(data: bytes, run_id: str, seq: int) -> dict[str, Any]:
+def parse_event(data: bytes, run_id: str, seq: int) -> Event:
+    """The event stored at ``seq`` of the run, checked (``records.check_event``)."""
+    where = f"run {run_id} seq {seq}"
     try:
-        event = parse_json_bytes(data)
+        value = parse_json_bytes(data)
     except (ValueError, UnicodeDecodeError) as e:
-        raise SnapshotCorrupt(f"run {run_id} seq {seq}", f"event is not valid JSON ({e})") from e
-    if not isinstance(event, dict):
-        raise SnapshotCorrupt(f"run {run_id} seq {seq}", "event is not a JSON object")
-    return event
+        raise SnapshotCorrupt(where, f"event is not valid JSON ({e})") from e
+    return check_event(value, where)
 
 
-def read_events(capsule: Capsule, run_id: str) -> list[dict[str, Any]]:
+def read_events(capsule: Capsule, run_id: str) -> list[Event]:
     """The run's events in seq order; NotFound for an unknown run."""
     check_run_id(run_id)
     return [parse_event(data, run_id, seq) for seq, data in enumerate(capsule.run_events(run_id))]
@@ -133,7 +118,15 @@ def new_run_id() -> str:
     return f"run-{clock.run_stamp()}-{uuid.uuid4().hex[:8]}"
 
 
-def filter_payload(payload: dict[str, Any] | None, mode: str | None) -> dict[str, Any]:
+class PayloadFields(TypedDict, total=False):
+    """What a payload adds to an event (``filter_payload``)."""
+
+    capture_mode: str | None
+    payload: dict[str, str]
+    dropped: list[str]
+
+
+def filter_payload(payload: Mapping[str, object] | None, mode: str | None) -> PayloadFields:
     """The event fields a payload becomes under ``capture.mode``: what is kept, and
     what was dropped, named, so that an absent output is never mistaken for none."""
     if payload is None:
@@ -143,12 +136,14 @@ def filter_payload(payload: dict[str, Any] | None, mode: str | None) -> dict[str
     unknown = sorted(set(payload) - set(PAYLOAD_PARTS))
     if unknown:
         raise BadInput(f"payload key {unknown[0]!r} is not one of {', '.join(PAYLOAD_PARTS)}")
+    texts: dict[str, str] = {}
     for part, text in payload.items():
         if not isinstance(text, str):
             raise BadInput(f"payload {part!r} must be text, not {type(text).__name__}")
+        texts[part] = text
     effective = mode if mode in CAPTURE_MODES else "none"
-    kept = {part: text for part, text in payload.items() if part in CAPTURE_MODES[effective]}
-    dropped = [part for part in PAYLOAD_PARTS if part in payload and part not in kept]
+    kept = {part: text for part, text in texts.items() if part in CAPTURE_MODES[effective]}
+    dropped = [part for part in PAYLOAD_PARTS if part in texts and part not in kept]
     return {"capture_mode": mode, "payload": kept, "dropped": dropped}
 
 

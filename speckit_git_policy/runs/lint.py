@@ -3,19 +3,33 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from speckit_git_policy.errors import SnapshotCorrupt, SpeckitError
 from speckit_git_policy.git.repo import RepoLike, as_repo
 from speckit_git_policy.runs.events import parse_event
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from speckit_git_policy.store import Stores
+
+    # A snapshot's document, or why no copy of it verifies.
+    Verdict = str | dict[str, Any]
+
+
+class EventProblem(TypedDict):
+    """An event whose snapshot reference does not hold (``seq`` None: the run is unreadable)."""
+
+    run_id: str
+    seq: int | None
+    uri: str | None
+    message: str
 
 
 # ---- event lint (SPEC §8), for verify ------------------------------------------------
-def lint_events(repo: RepoLike = None, stores: Stores | None = None) -> list[dict[str, Any]]:
-    """Every event whose snapshot reference does not hold: [{"run_id", "seq", "message", "uri"}].
+def lint_events(repo: RepoLike = None, stores: Stores | None = None) -> list[EventProblem]:
+    """Every event whose snapshot reference does not hold.
 
     Each event's ``policy_uri`` must name this workspace's snapshot ``policy_id``,
     which must be stored, verify, and have the event's ``policy_hash``.
@@ -27,9 +41,9 @@ def lint_events(repo: RepoLike = None, stores: Stores | None = None) -> list[dic
     capsule = stores.capsule
     if capsule is None:
         return []  # no capsule, no run logs to lint
-    verdicts: dict[str, str | dict[str, Any]] = {}  # policy_id -> document or failure
+    verdicts: dict[str, Verdict] = {}
 
-    def snapshot(policy_id: str) -> str | dict[str, Any]:
+    def snapshot(policy_id: str) -> Verdict:
         if policy_id not in verdicts:
             try:
                 verdicts[policy_id] = stores.load(policy_id)
@@ -37,7 +51,7 @@ def lint_events(repo: RepoLike = None, stores: Stores | None = None) -> list[dic
                 verdicts[policy_id] = str(e)
         return verdicts[policy_id]
 
-    problems: list[dict[str, Any]] = []
+    problems: list[EventProblem] = []
     for run_id in capsule.run_ids():
         try:
             raw = capsule.run_events(run_id)
@@ -51,7 +65,8 @@ def lint_events(repo: RepoLike = None, stores: Stores | None = None) -> list[dic
     return problems
 
 
-def _event_problems(stores: Stores, snapshot: Any, run_id: str, seq: int, data: bytes) -> list[str]:
+def _event_problems(stores: Stores, snapshot: Callable[[str], Verdict], run_id: str, seq: int,
+                    data: bytes) -> list[str]:
     try:
         event = parse_event(data, run_id, seq)
     except SnapshotCorrupt as e:
@@ -60,8 +75,8 @@ def _event_problems(stores: Stores, snapshot: Any, run_id: str, seq: int, data: 
     if event.get("seq") != seq:
         problems.append(f"records seq {event.get('seq')!r} at position {seq}")
     policy_id, uri, recorded = event.get("policy_id"), event.get("policy_uri"), event.get("policy_hash")
-    if not isinstance(policy_id, str) or not isinstance(uri, str):
-        return [*problems, f"{event.get('type')} event names no policy snapshot"]
+    if policy_id is None or uri is None:
+        return [*problems, f"{event['type']} event names no policy snapshot"]
     try:
         expected_uri = stores.uri(policy_id)
     except SpeckitError:

@@ -28,7 +28,7 @@ raises CapsuleDisabled.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from speckit_git_policy import clock
 from speckit_git_policy.canonical import canonical_bytes, sha256_hex
@@ -42,7 +42,6 @@ from speckit_git_policy.runs.events import (
     POLICY_SNAPSHOT_REF,
     STAGE_MAX,
     STAGE_TRANSITION,
-    Governing,
     LogState,
     _check_text,
     capsule_of,
@@ -51,6 +50,7 @@ from speckit_git_policy.runs.events import (
     new_run_id,
     read_events,
 )
+from speckit_git_policy.runs.records import Event, EventBody, PolicyInForce
 from speckit_git_policy.text import did_you_mean
 
 if TYPE_CHECKING:
@@ -58,8 +58,17 @@ if TYPE_CHECKING:
     from speckit_git_policy.store import Stores
 
 
+class RunInfo(TypedDict):
+    """``Run.info()``, what ``run start --json`` prints."""
 
-
+    run_id: str
+    uri: str
+    policy_id: str
+    policy_hash: str
+    policy_uri: str
+    commit: str | None
+    stage: str | None
+    events: int
 
 
 def _checked(compiled: Compiled) -> Compiled:
@@ -103,7 +112,7 @@ class Run:
         compiled = _checked(compile_sources(sources))
         result = store_compiled(git_repo, compiled, commit, "run_start", stores)
         run = cls(git_repo, stores, run_id, LogState())
-        policy = Governing(result.policy_id, result.hash, result.uri, result.commit)
+        policy = PolicyInForce(result.policy_id, result.hash, result.uri, result.commit)
         run._append(POLICY_SNAPSHOT_REF, policy, {"created": result.created}, first=True)
         return run
 
@@ -121,7 +130,7 @@ class Run:
 
     # ---- what the runner reads -----------------------------------------------------
     @property
-    def governing(self) -> Governing:
+    def governing(self) -> PolicyInForce:
         assert self._state.policy is not None
         return self._state.policy
 
@@ -153,7 +162,7 @@ class Run:
         """The governing snapshot's document (verified)."""
         return self._document(self.policy_id)
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> RunInfo:
         return {
             "run_id": self.run_id,
             "uri": self.uri,
@@ -165,11 +174,11 @@ class Run:
             "events": self._state.length,
         }
 
-    def events(self) -> list[dict[str, Any]]:
+    def events(self) -> list[Event]:
         return read_events(self.capsule, self.run_id)
 
     # ---- appending -------------------------------------------------------------------
-    def stage(self, stage: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    def stage(self, stage: str, payload: dict[str, str] | None = None) -> Event:
         """Record a ``StageTransition`` (from the current stage to ``stage``)."""
         _check_text("stage", stage, STAGE_MAX)
         policy = self._boundary()
@@ -182,13 +191,13 @@ class Run:
         return self._append(STAGE_TRANSITION, policy, {"to": stage}, payload)
 
     def checkpoint(self, label: str | None = None,
-                   payload: dict[str, Any] | None = None) -> dict[str, Any]:
+                   payload: dict[str, str] | None = None) -> Event:
         if label is not None:
             _check_text("label", label, LABEL_MAX)
         policy = self._boundary()
         return self._append(CHECKPOINT, policy, {"label": label}, payload)
 
-    def decision(self, decision: dict[str, Any]) -> dict[str, Any]:
+    def decision(self, decision: dict[str, Any]) -> Event:
         """Record a decision of SPEC §7 (``Decision.as_event()``) under the snapshot in force.
 
         A decision made under another snapshot is refused: the log must never say a
@@ -221,7 +230,7 @@ class Run:
             self._documents[policy_id] = document
         return document
 
-    def _boundary(self) -> Governing:
+    def _boundary(self) -> PolicyInForce:
         """The snapshot for the stage that starts now: the current one while the work
         tree's sources are byte-identical to its sources, else a fresh capture."""
         current = self.governing
@@ -237,7 +246,7 @@ class Run:
         head = self.repo.head()
         commit = head if head is not None and worktree_matches_commit(self.repo, sources, head) else None
         result = store_compiled(self.repo, compiled, commit, "stage_boundary", self.stores)
-        return Governing(result.policy_id, result.hash, result.uri, commit)
+        return PolicyInForce(result.policy_id, result.hash, result.uri, commit)
 
     def _sources_match(self, policy_id: str, sources: Sources) -> bool:
         document = self._document(policy_id)
@@ -246,11 +255,11 @@ class Run:
             return False
         return all(sha256_hex(data) == digests[path] for path, data in sources.files.items())
 
-    def _append(self, kind: str, policy: Governing | None, fields: dict[str, Any],
-                payload: dict[str, Any] | None = None, *, first: bool = False) -> dict[str, Any]:
+    def _append(self, kind: str, policy: PolicyInForce | None, fields: EventBody,
+                payload: dict[str, str] | None = None, *, first: bool = False) -> Event:
         """Append one event. ``policy`` None: the snapshot in force as of the event's seq."""
         event_id = str(uuid.uuid4())
-        built: dict[str, Any] = {}
+        built: list[Event] = []
 
         def build(seq: int) -> bytes:
             if first and seq != 0:
@@ -263,7 +272,7 @@ class Run:
             governing = policy or state.policy
             if governing is None:
                 raise SnapshotCorrupt(f"run {self.run_id}", "no event names a policy snapshot")
-            event: dict[str, Any] = {
+            event: Event = {
                 "event_id": event_id,
                 "run_id": self.run_id,
                 "seq": seq,
@@ -286,16 +295,15 @@ class Run:
                     event["replaced_policy_hash"] = replaced.policy_hash
             if payload is not None:
                 mode = (self._document(governing.policy_id).get("capture") or {}).get("mode")
-                event.update(filter_payload(payload, mode if isinstance(mode, str) else None))
-            built.clear()
-            built.update(event)
+                event = {**event, **filter_payload(payload, mode if isinstance(mode, str) else None)}
+            built[:] = [event]
             return canonical_bytes(event)
 
         if payload is not None:
             filter_payload(payload, "none")  # refuse a malformed payload before anything is written
         self.capsule.append_event(self.run_id, build)
-        self._state = self._state.after(built)
-        return dict(built)
+        self._state = self._state.after(built[0])
+        return built[0].copy()
 
 
 # ---- the library API (one call each; a runner appending many events holds a Run) ----
@@ -313,21 +321,21 @@ def open_run(repo: RepoLike, run_id: str) -> Run:
 
 
 def stage(repo: RepoLike, run_id: str, stage: str,
-          payload: dict[str, Any] | None = None) -> dict[str, Any]:
+          payload: dict[str, str] | None = None) -> Event:
     return Run.open(repo, run_id).stage(stage, payload)
 
 
 def checkpoint(repo: RepoLike, run_id: str, label: str | None = None,
-               payload: dict[str, Any] | None = None) -> dict[str, Any]:
+               payload: dict[str, str] | None = None) -> Event:
     return Run.open(repo, run_id).checkpoint(label, payload)
 
 
-def append_decision(repo: RepoLike, run_id: str, decision: dict[str, Any]) -> dict[str, Any]:
+def append_decision(repo: RepoLike, run_id: str, decision: dict[str, Any]) -> Event:
     """Record a decision of SPEC §7 (``decision.as_event()``) in the run's log."""
     return Run.open(repo, run_id).decision(decision)
 
 
-def run_events(repo: RepoLike, run_id: str) -> list[dict[str, Any]]:
+def run_events(repo: RepoLike, run_id: str) -> list[Event]:
     from speckit_git_policy.store import Stores
 
     return read_events(capsule_of(Stores(as_repo(repo))), run_id)

@@ -10,47 +10,19 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from speckit_git_policy import clock
 from speckit_git_policy.errors import BadInput, NotFound, SnapshotCorrupt
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.ids import check_policy_id_prefix, check_workspace, is_policy_id
 from speckit_git_policy.snapshot import load_document
+from speckit_git_policy.store import bindings as binding_ops
+from speckit_git_policy.store.bindings import Binding
 from speckit_git_policy.store.fs import FilesystemStore, ensure_excluded
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from speckit_git_policy.store.capsule.capsule import Capsule
-
-
-def fold_bindings(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Apply bind/rewrite operations in order: [{"commit", "rewritten_from"}]."""
-    bindings: list[dict[str, Any]] = []
-    for op in ops:
-        if op.get("op") == "bind" and isinstance(op.get("commit"), str):
-            if not any(b["commit"] == op["commit"] for b in bindings):
-                bindings.append({"commit": op["commit"], "rewritten_from": []})
-        elif op.get("op") == "rewrite":
-            old, new = op.get("old"), op.get("new")
-            for binding in bindings:
-                if binding["commit"] == old:
-                    binding["commit"] = new
-                    binding["rewritten_from"].append(old)
-            bindings = merge_bindings([bindings])
-    return bindings
-
-
-def merge_bindings(sources: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Union of binding lists by commit; a commit rewritten anywhere is dropped everywhere."""
-    rewritten = {old for bindings in sources for b in bindings for old in b.get("rewritten_from", [])}
-    merged: dict[str, dict[str, Any]] = {}
-    for bindings in sources:
-        for binding in bindings:
-            commit = binding["commit"]
-            if commit in rewritten:
-                continue
-            entry = merged.setdefault(commit, {"commit": commit, "rewritten_from": []})
-            for old in binding.get("rewritten_from", []):
-                if old not in entry["rewritten_from"]:
-                    entry["rewritten_from"].append(old)
-    return list(merged.values())
 
 
 class Stores:
@@ -103,8 +75,8 @@ class Stores:
             raise failures[0]
         raise NotFound(f"no snapshot {policy_id}")
 
-    def _copies(self, policy_id: str) -> list[tuple[str, Any]]:
-        copies: list[tuple[str, Any]] = [
+    def _copies(self, policy_id: str) -> list[tuple[str, Callable[[], bytes | None]]]:
+        copies: list[tuple[str, Callable[[], bytes | None]]] = [
             (self.fs.relative_path(policy_id), lambda: self.fs.read(policy_id))
         ]
         if self.capsule is not None:
@@ -187,11 +159,13 @@ class Stores:
 
     # ---- bindings --------------------------------------------------------------
     def add_binding(self, policy_id: str, commit: str) -> bool:
-        already = any(b["commit"] == commit for b in self.bindings(policy_id))
+        already = binding_ops.is_bound(self.bindings(policy_id), commit)
+        # One bind time for both copies, so that they agree on it.
+        bound_at = clock.now()
         if not already:
-            self.fs.append_binding_op(policy_id, {"op": "bind", "commit": commit})
+            self.fs.append_binding_op(policy_id, binding_ops.bind_op(commit, bound_at))
         if self.capsule is not None:
-            self.capsule.add_binding(policy_id, commit)
+            self.capsule.add_binding(policy_id, commit, bound_at)
         return not already
 
     def bound_among(self, commits: list[str]) -> set[str]:
@@ -199,8 +173,7 @@ class Stores:
         each with the capsule (the hooks must not read every snapshot's bindings)."""
         if self.capsule is not None:
             return {c for c in commits if self.capsule.policies_for_commit(c)}
-        bound = {b["commit"] for policy_id in self.fs.binding_log_ids()
-                 for b in fold_bindings(list(self.fs.binding_ops(policy_id)))}
+        bound = {b["commit"] for policy_id in self.fs.binding_log_ids() for b in self.fs_bindings(policy_id)}
         return bound & set(commits)
 
     def rewrite(self, mapping: dict[str, str]) -> list[str]:
@@ -212,30 +185,35 @@ class Stores:
         else:
             candidates = set(self.fs.binding_log_ids())
         for policy_id in candidates:
-            commits = {b["commit"] for b in fold_bindings(list(self.fs.binding_ops(policy_id)))}
+            commits = {b["commit"] for b in self.fs_bindings(policy_id)}
             for old, new in mapping.items():
                 if old in commits:
-                    self.fs.append_binding_op(policy_id, {"op": "rewrite", "old": old, "new": new})
+                    self.fs.append_binding_op(policy_id, binding_ops.rewrite_op(old, new))
                     affected.add(policy_id)
         if self.capsule is not None:
             affected.update(self.capsule.rewrite(mapping))
         return sorted(affected)
 
-    def bindings(self, policy_id: str) -> list[dict[str, Any]]:
-        sources = [fold_bindings(list(self.fs.binding_ops(policy_id)))]
+    def fs_bindings(self, policy_id: str) -> list[Binding]:
+        """The bindings the filesystem log records (a binding made while the capsule was
+        off is only there)."""
+        return binding_ops.fold(self.fs.binding_ops(policy_id))
+
+    def bindings(self, policy_id: str) -> list[Binding]:
+        """Both stores' bindings of a snapshot, merged: in bind order, each with its
+        ``rewritten_from`` and ``bound_at``."""
+        sources = [self.fs_bindings(policy_id)]
         if self.capsule is not None:
             sources.append(self.capsule.bindings(policy_id))
-        return merge_bindings(sources)
+        return binding_ops.merge(*sources)
 
-    def all_bindings(self) -> dict[str, list[dict[str, Any]]]:
+    def all_bindings(self) -> dict[str, list[Binding]]:
         ids = set(self.fs.binding_log_ids())
-        capsule_bindings: dict[str, list[dict[str, Any]]] = {}
+        capsule_bindings: dict[str, list[Binding]] = {}
         if self.capsule is not None:
             capsule_bindings = self.capsule.all_bindings()
             ids.update(capsule_bindings)
         return {
-            policy_id: merge_bindings(
-                [fold_bindings(list(self.fs.binding_ops(policy_id))), capsule_bindings.get(policy_id, [])]
-            )
+            policy_id: binding_ops.merge(self.fs_bindings(policy_id), capsule_bindings.get(policy_id, []))
             for policy_id in sorted(ids)
         }

@@ -10,13 +10,15 @@ and a killed writer never leaves a ref pointing at a missing object.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypedDict
 
 from speckit_git_policy import clock
 from speckit_git_policy.canonical import canonical_bytes, parse_json_bytes
 from speckit_git_policy.errors import BadInput, NotFound, SpeckitError
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.ids import check_policy_id_prefix, check_run_id, check_workspace
+from speckit_git_policy.store import bindings as binding_ops
+from speckit_git_policy.store.bindings import Binding
 from speckit_git_policy.store.capsule import layout
 from speckit_git_policy.store.capsule import runlog as run_log
 from speckit_git_policy.store.capsule.objects import (
@@ -32,6 +34,15 @@ from speckit_git_policy.store.capsule.objects import (
 
 SNAPSHOT_MAX_BYTES = 16 * 1024 * 1024
 EVENT_MAX_BYTES = 1024 * 1024
+
+
+class RunSummary(TypedDict):
+    """A run's length and the bytes of its first and last events (``run_summaries``)."""
+
+    run_id: str
+    events: int
+    first: bytes
+    last: bytes
 
 
 class Capsule:
@@ -232,11 +243,12 @@ class Capsule:
         return [layout.policy_id_from_name(name) for name in self._fanned_out_names(root, "snapshots")]
 
     # ---- bindings ----------------------------------------------------------------------
-    def add_binding(self, policy_id: str, commit: str) -> bool:
+    def add_binding(self, policy_id: str, commit: str, bound_at: str | None = None) -> bool:
         """Bind a commit that carries the snapshot's content; False if already bound.
 
         The commit becomes a parent of the capsule commit that records the binding,
         so it stays reachable (gc keeps it, push carries it) even after a rebase.
+        ``bound_at`` (default: now) is given when the filesystem log recorded the bind first.
         """
         layout.check_policy_id(policy_id)
         self._require_commit(layout.check_commit_sha(commit))
@@ -248,10 +260,10 @@ class Capsule:
             if self._snapshot_entry(root, policy_id) is None:
                 raise NotFound(f"snapshot {policy_id} is not in the capsule")
             bindings = self._bindings_in(root, policy_id)
-            added = not any(commit == b["commit"] or commit in b["rewritten_from"] for b in bindings)
+            added = not binding_ops.is_bound(bindings, commit)
             if not added:
                 return None
-            bindings.append({"commit": commit, "rewritten_from": [], "bound_at": clock.now()})
+            bindings = binding_ops.bind(bindings, commit, bound_at or clock.now())
             edit = TreeEdit()
             self._stage_bindings(edit, policy_id, bindings, [commit])
             tree = edit.apply(self.io, root)
@@ -270,14 +282,15 @@ class Capsule:
 
         def compute(old: bytes | None) -> bytes | None:
             root = self._tree_of(old)
-            changed: dict[str, list[dict[str, Any]]] = {}
+            changed: dict[str, list[Binding]] = {}
             new_commits: list[str] = []
             for old_sha, new_sha in pairs:
                 for policy_id in self._names(root, layout.commit_index_dir(old_sha)):
                     bindings = changed.get(policy_id) or self._bindings_in(root, policy_id)
-                    if _move_binding(bindings, old_sha, new_sha):
+                    moved = binding_ops.move(bindings, old_sha, new_sha)
+                    if moved is not None:
                         self._require_commit(new_sha)
-                        changed[policy_id] = bindings
+                        changed[policy_id] = moved
                         new_commits.append(new_sha)
             affected[:] = sorted(changed)
             if not changed:
@@ -293,7 +306,7 @@ class Capsule:
         return affected
 
     def _stage_bindings(
-        self, edit: TreeEdit, policy_id: str, bindings: list[dict[str, Any]], commits: list[str]
+        self, edit: TreeEdit, policy_id: str, bindings: list[Binding], commits: list[str]
     ) -> None:
         edit.put(layout.binding_path(policy_id), (BLOB_MODE, self.io.write_blob(canonical_bytes(bindings))))
         bound = {b["commit"] for b in bindings}
@@ -305,14 +318,14 @@ class Capsule:
         if not self.io.is_commit(commit.encode()):
             raise NotFound(f"{commit}: no such commit in this repository")
 
-    def _bindings_in(self, root: bytes | None, policy_id: str) -> list[dict[str, Any]]:
+    def _bindings_in(self, root: bytes | None, policy_id: str) -> list[Binding]:
         entry = self.io.lookup(root, layout.binding_path(policy_id).split("/"))
         if entry is None:
             return []
-        value = parse_json_bytes(self.io.blob_bytes(entry[1]))
-        return value if isinstance(value, list) else []
+        where = f"{self.policy_uri(policy_id)} bindings"
+        return binding_ops.load_bindings(self.io.blob_bytes(entry[1]), where)
 
-    def bindings(self, policy_id: str) -> list[dict[str, Any]]:
+    def bindings(self, policy_id: str) -> list[Binding]:
         """[{"commit", "rewritten_from", "bound_at"}] in bind order."""
         layout.check_policy_id(policy_id)
         root = self._root(self.policy_ref)
@@ -320,10 +333,10 @@ class Capsule:
             raise NotFound(f"snapshot {policy_id} is not in the capsule")
         return self._bindings_in(root, policy_id)
 
-    def all_bindings(self) -> dict[str, list[dict[str, Any]]]:
+    def all_bindings(self) -> dict[str, list[Binding]]:
         """Every snapshot's bindings: reads one blob per bound snapshot."""
         root = self._root(self.policy_ref)
-        result: dict[str, list[dict[str, Any]]] = {}
+        result: dict[str, list[Binding]] = {}
         for name in self._fanned_out_names(root, "bindings"):
             policy_id = layout.policy_id_from_name(name)
             result[policy_id] = self._bindings_in(root, policy_id)
@@ -434,11 +447,11 @@ class Capsule:
     def run_ids(self) -> list[str]:
         return sorted(run_id for run_id, _tree in self._iter_runs())
 
-    def run_summaries(self) -> list[dict[str, Any]]:
+    def run_summaries(self) -> list[RunSummary]:
         """Every run with its length and the bytes of its first and last events,
         sorted by run id: reads per run two small trees and two blobs, never the
-        whole log. [{"run_id", "events", "first", "last"}]."""
-        summaries = []
+        whole log."""
+        summaries: list[RunSummary] = []
         for run_id, run_tree in self._iter_runs():
             ends = run_log.end_entries(self.io, run_tree)
             if ends is None:
@@ -504,19 +517,3 @@ def _hash_of(data: bytes) -> str | None:
     value = document.get("hash") if document else None
     return value if isinstance(value, str) and len(value) == 64 else None
 
-
-def _move_binding(bindings: list[dict[str, Any]], old_sha: str, new_sha: str) -> bool:
-    """Replace ``old_sha`` by ``new_sha`` in place; fold into an existing binding of
-    ``new_sha`` (a rebase's post-commit may have bound it already)."""
-    index = next((i for i, b in enumerate(bindings) if b["commit"] == old_sha), None)
-    if index is None:
-        return False
-    moved = bindings[index]
-    history = [*moved["rewritten_from"], old_sha]
-    existing = next((b for b in bindings if b["commit"] == new_sha), None)
-    if existing is not None:
-        bindings.remove(existing)
-        history = list(dict.fromkeys([*history, *existing["rewritten_from"]]))
-    moved["commit"] = new_sha
-    moved["rewritten_from"] = history
-    return True

@@ -4,8 +4,8 @@ Everything in the capsule only grows, so a merge is a union and needs no merge
 base: trees are united entry by entry; the few places where both sides wrote the
 same path differently are resolved by kind:
 
-* ``bindings/<fan-out>/<id>.json``: union by commit; a binding whose commit the other side
-  rewrote is folded into the rewritten one (SPEC §3);
+* ``bindings/<fan-out>/<id>.json``: ``store.bindings.merge``, union by commit; a binding
+  whose commit the other side rewrote is folded into the rewritten one;
 * a run directory in a run shard: union of events by ``event_id``, ordered by
   ``timestamp`` then ``event_id``, ``seq`` renumbered 0..n-1 (SPEC §6) and
   chunked again (``capsule_runs``); an event whose seq is unchanged keeps its
@@ -17,9 +17,11 @@ same path differently are resolved by kind:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from speckit_git_policy.canonical import canonical_bytes, parse_json_bytes
+from speckit_git_policy.errors import SnapshotCorrupt
+from speckit_git_policy.store.bindings import Binding, load_bindings
+from speckit_git_policy.store.bindings import merge as merge_bindings
 from speckit_git_policy.store.capsule.layout import is_binding_path, is_run_bucket
 from speckit_git_policy.store.capsule.objects import BLOB_MODE, TREE_MODE, Entry, ObjectIO
 from speckit_git_policy.store.capsule.runlog import event_entries, write_run_tree
@@ -62,7 +64,7 @@ def union_trees(
 def _policy_resolver(io: ObjectIO) -> Resolver:
     def resolve(path: tuple[str, ...], ours: Entry, theirs: Entry) -> Entry | None:
         if is_binding_path(path) and ours[0] == theirs[0] == BLOB_MODE:
-            merged = merge_bindings(_json_list(io, ours[1]), _json_list(io, theirs[1]))
+            merged = merge_bindings(_bindings(io, ours[1]), _bindings(io, theirs[1]))
             return (BLOB_MODE, io.write_blob(canonical_bytes(merged)))
         return None
 
@@ -82,64 +84,25 @@ def _runs_resolver(io: ObjectIO) -> Resolver:
 
 
 # ---- bindings -------------------------------------------------------------------------
-def merge_bindings(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    by_commit: dict[str, dict[str, Any]] = {}
-    for binding in [*ours, *theirs]:
-        commit = binding.get("commit")
-        if not isinstance(commit, str):
-            continue
-        seen = by_commit.get(commit)
-        if seen is None:
-            by_commit[commit] = {
-                "commit": commit,
-                "rewritten_from": list(binding.get("rewritten_from") or []),
-                "bound_at": binding.get("bound_at") or "",
-            }
-            continue
-        seen["rewritten_from"] = _union(seen["rewritten_from"], binding.get("rewritten_from") or [])
-        seen["bound_at"] = min(seen["bound_at"], binding.get("bound_at") or seen["bound_at"])
-    # A commit one side still binds but the other side rewrote: the rewrite wins.
-    # Each fold removes one binding, so this ends.
-    folded = True
-    while folded:
-        folded = False
-        for binding in list(by_commit.values()):
-            if by_commit.get(binding["commit"]) is not binding:
-                continue  # folded into another one in this pass
-            for old in list(binding["rewritten_from"]):
-                superseded = by_commit.get(old)
-                if superseded is None or superseded is binding:
-                    continue
-                del by_commit[old]
-                binding["rewritten_from"] = _union(superseded["rewritten_from"], binding["rewritten_from"])
-                binding["bound_at"] = min(binding["bound_at"], superseded["bound_at"])
-                folded = True
-    # Stable sort: equal bind times keep our side's order.
-    return sorted(by_commit.values(), key=lambda b: b["bound_at"])
-
-
-def _union(first: list[str], second: list[str]) -> list[str]:
-    return list(dict.fromkeys([*first, *second]))
-
-
-def _json_list(io: ObjectIO, blob: bytes) -> list[dict[str, Any]]:
+def _bindings(io: ObjectIO, blob: bytes) -> list[Binding]:
+    """One side's bindings; a side whose blob does not parse brings none (the other
+    side's then stand, and both clones settle on them)."""
     try:
-        value = parse_json_bytes(io.blob_bytes(blob))
-    except ValueError:
+        return load_bindings(io.blob_bytes(blob), f"bindings blob {blob.decode()}")
+    except SnapshotCorrupt:
         return []
-    return [b for b in value if isinstance(b, dict)] if isinstance(value, list) else []
 
 
 # ---- run logs -------------------------------------------------------------------------
 def merge_run_logs(io: ObjectIO, ours: bytes, theirs: bytes) -> bytes:
     """One run's two logs -> one: every event once, renumbered without gaps."""
-    events: dict[str, tuple[tuple[str, str], bytes, dict[str, Any] | None]] = {}
+    events: dict[str, tuple[tuple[str, str], bytes, dict[str, object] | None]] = {}
     for tree in (ours, theirs):
         for _mode, blob in event_entries(io, tree):
             data = io.blob_bytes(blob)
             event = _event(data)
-            event_id = event["event_id"] if event else f"unparsable:{blob.decode()}"
-            timestamp = event["timestamp"] if event else "\uffff"
+            event_id = str(event["event_id"]) if event else f"unparsable:{blob.decode()}"
+            timestamp = str(event["timestamp"]) if event else "\uffff"
             events.setdefault(event_id, ((timestamp, event_id), data, event))
     blobs: list[bytes] = []
     for seq, (_key, data, event) in enumerate(sorted(events.values(), key=lambda e: e[0])):
@@ -149,7 +112,9 @@ def merge_run_logs(io: ObjectIO, ours: bytes, theirs: bytes) -> bytes:
     return write_run_tree(io, blobs)
 
 
-def _event(data: bytes) -> dict[str, Any] | None:
+def _event(data: bytes) -> dict[str, object] | None:
+    """The event's JSON object when it has the two keys the merge orders by (an event is
+    opaque here: what the fields mean is the runs layer's business)."""
     try:
         value = parse_json_bytes(data)
     except ValueError:
