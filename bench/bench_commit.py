@@ -1,4 +1,4 @@
-"""What our hooks cost a `git commit` (SPEC §10, issue 4 item 5). Not a test: run it.
+"""What our hooks cost a `git commit` (docs/DESIGN.md §10). Not a test: run it.
 
     python bench/bench_commit.py [--runs 15]
 

@@ -1,4 +1,4 @@
-"""`log` at scale (SPEC §10, issue 4 item 6). Not a test: run it.
+"""`log` at scale (docs/DESIGN.md §10). Not a test: run it.
 
     python bench/bench_log.py [--commits 10000] [--snapshots 1000] [--capsule]
 

@@ -1,4 +1,4 @@
-"""Runs: event append throughput, and trace at 1,000 vs 100,000 runs (issue 5, SPEC §10).
+"""Runs: event append throughput, and trace at 1,000 vs 100,000 runs (docs/DESIGN.md §10).
 
 1. Append: a runner holding a ``Run`` appends checkpoints and stage transitions
    (each with the stage-boundary check against the work tree's sources) and

@@ -35,7 +35,7 @@ _EXPORTS = {
     "lint_events": ("speckit_git_policy.runs.lint", "lint_events"),
     "trace_run": ("speckit_git_policy.queries.trace", "trace"),
     "blame_run": ("speckit_git_policy.queries.trace", "blame"),
-    # Decisions under the policy in force (SPEC §7).
+    # Decisions under the policy in force (docs/DESIGN.md §7).
     "policy_in_force": ("speckit_git_policy.enforce.in_force", "policy_in_force"),
     "route": ("speckit_git_policy.enforce.rules", "route"),
     "budget_tokens": ("speckit_git_policy.enforce.rules", "budget_tokens"),

@@ -1,4 +1,4 @@
-"""Capture: sources → snapshot, stored twice, bound to the commit it came from (SPEC §3, §5).
+"""Capture: sources → snapshot, stored twice, bound to the commit it came from (docs/DESIGN.md §3, §5).
 
 One snapshot per distinct content: the content hash is looked up first, and
 when it is known, that snapshot is reused and only a binding is added.

@@ -1,7 +1,7 @@
 """One error base class; subclasses carry their data and build their message.
 
 The CLI maps ``SpeckitError.exit_code`` to the process exit status in one place.
-Exit codes follow SPEC §9: 1 = a check failed or a decision denied,
+Exit codes follow docs/DESIGN.md §9: 1 = a check failed or a decision denied,
 2 = bad usage or bad input (including an unknown id, run, URI or remote).
 """
 

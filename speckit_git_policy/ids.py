@@ -1,7 +1,7 @@
 """Names that end up in file names, refs and URIs: policy ids, run ids, workspaces.
 
 They are validated at the edge so that no id can escape ``.speckit/`` or the
-capsule's ref namespace (SPEC §6, §10).
+capsule's ref namespace (docs/DESIGN.md §6, §10).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""PolicySnapshot 1.0 (SPEC §3): compile sources, canonical bytes, content hash, load.
+"""PolicySnapshot 1.0 (docs/DESIGN.md §3): compile sources, canonical bytes, content hash, load.
 
 ``hash`` is the SHA-256 of the RFC 8785 canonical JSON of the *content* — the
 schema version, the policy blocks, ``source_files`` and ``source_digests`` — and
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = "1.0"
 SUPPORTED_MAJOR = 1
-# The policy tables of SPEC §2, as checks.POLICY_BLOCKS (tests/test_snapshot.py holds
+# The policy tables of docs/DESIGN.md §2, as checks.POLICY_BLOCKS (tests/test_snapshot.py holds
 # the two equal): written out here so that a capture served from the compiled cache
 # does not import the TOML checker at all.
 POLICY_BLOCKS = ("routing", "capture", "budgets", "gates", "model_config", "weights", "prompts")
@@ -40,7 +40,7 @@ class Compiled:
 
     __slots__ = ("content", "hash", "validated", "issues")
 
-    def __init__(self, content: dict[str, Any], hash: str, validated: bool,  # noqa: A002 -- the SPEC's field name
+    def __init__(self, content: dict[str, Any], hash: str, validated: bool,  # noqa: A002 -- the snapshot's field name
                  issues: tuple[PolicyIssue, ...]) -> None:
         self.content = content
         self.hash = hash

@@ -1,7 +1,7 @@
 """``git speckit-policy``: a thin click layer over the library.
 
 Errors are turned into one line on stderr and an exit code here, in one place
-(SPEC §9: 1 = a check failed or a decision was denied, 2 = bad usage or input).
+(docs/DESIGN.md §9: 1 = a check failed or a decision was denied, 2 = bad usage or input).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Enforcement commands (SPEC §7, §9): route, budget tokens|cost, gate.
+"""Enforcement commands (docs/DESIGN.md §7, §9): route, budget tokens|cost, gate.
 
 Exit 0 for allow/pass (a cost warning too), 1 for deny/fail or a stage with no
 budget, 2 for bad input.

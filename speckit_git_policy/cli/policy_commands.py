@@ -24,7 +24,7 @@ from speckit_git_policy.cli.common import (
 @json_option
 @click.pass_context
 def validate(ctx: click.Context, staged: bool, output_format: str, as_json: bool) -> None:
-    """Doc and policy lint of the sources (SPEC §8)."""
+    """Doc and policy lint of the sources: both exist, the policy follows the rules."""
     from speckit_git_policy.evidence.annotations import GITHUB, github_annotation, resolve_format
     from speckit_git_policy.policy.lint import validate as run_validate
     from speckit_git_policy.policy.sources import INDEX, WORKTREE
@@ -58,7 +58,7 @@ def capture(ctx: click.Context, commit: str | None, allow_invalid: bool, as_json
     from speckit_git_policy.policy.sources import WORKTREE
 
     repo, stores = stores_from(ctx)
-    # Bad input changes nothing (SPEC §10): check before anything is written.
+    # Bad input changes nothing (docs/DESIGN.md §10): check before anything is written.
     origin = repo.resolve_commit(commit) if commit is not None else WORKTREE
     issues = run_validate(repo, origin)
     if issues and not allow_invalid:
@@ -156,7 +156,7 @@ def diff(ctx: click.Context, old: str, new: str, as_json: bool) -> None:
 @json_option
 def schema(as_json: bool) -> None:
     """JSON Schema (draft 2020-12) of model_policy.toml, for editors."""
-    del as_json  # the schema is JSON either way; --json is accepted as on every data command (SPEC §9)
+    del as_json  # the schema is JSON either way; --json is accepted as on every data command (docs/DESIGN.md §9)
     from speckit_git_policy.policy.model import json_schema
 
     emit_json(json_schema())

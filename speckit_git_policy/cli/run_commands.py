@@ -1,4 +1,4 @@
-"""Run commands (SPEC §6, §9): run start|stage|checkpoint|show|list, trace, blame."""
+"""Run commands (docs/DESIGN.md §6, §9): run start|stage|checkpoint|show|list, trace, blame."""
 
 from __future__ import annotations
 

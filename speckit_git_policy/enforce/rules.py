@@ -1,4 +1,4 @@
-"""Enforcement (SPEC §7): routing, budgets and gates, decided under a stored snapshot.
+"""Enforcement (docs/DESIGN.md §7): routing, budgets and gates, decided under a stored snapshot.
 
 Every decision is a frozen dataclass that names the snapshot it was made under
 (``policy_id``, ``policy_hash``, ``policy_uri``) and turns into a JSON document

@@ -1,4 +1,4 @@
-"""Install, uninstall and check the git hooks (SPEC §5, §9 ``install``/``uninstall``/``doctor``).
+"""Install, uninstall and check the git hooks (docs/DESIGN.md §5, §9 ``install``/``uninstall``/``doctor``).
 
 Hooks are written from one template (``templates/hook.sh``, also ``hooks/hook.sh``
 in the source tree) that carries a marker line, into the directory git itself

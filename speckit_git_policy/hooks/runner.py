@@ -9,7 +9,7 @@ Exit codes, read by the sh hook: 0 = done (or nothing to do), 3 = pre-commit
 refuses an invalid staged policy. Anything else is the tool's own failure, which
 the hook reports loudly without blocking the commit. The post-* hooks never
 return non-zero for a failure of ours: a commit is never lost or blocked by the
-tool (SPEC §10), and a capture missed here is found by ``doctor`` / ``verify``.
+tool (docs/DESIGN.md §10), and a capture missed here is found by ``doctor`` / ``verify``.
 """
 
 from __future__ import annotations

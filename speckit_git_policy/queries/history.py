@@ -1,4 +1,4 @@
-"""``log``: the policy's history, one entry per binding, newest first (SPEC §9).
+"""``log``: the policy's history, one entry per binding, newest first (docs/DESIGN.md §9).
 
 The cost follows the number of bindings, never the number of commits: the
 bindings come from the stores, and the author, date and subject of every bound

@@ -1,4 +1,4 @@
-"""``prune``: retention of the filesystem copies (SPEC §9). The capsule is never pruned
+"""``prune``: retention of the filesystem copies (docs/DESIGN.md §9). The capsule is never pruned
 here, and a snapshot that any run event refers to is never removed, so a pruned copy
 can always be restored with ``verify --repair``."""
 

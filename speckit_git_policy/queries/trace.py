@@ -1,4 +1,4 @@
-"""From a run to the policy that governed it: ``trace`` and ``blame`` (SPEC §9).
+"""From a run to the policy that governed it: ``trace`` and ``blame`` (docs/DESIGN.md §9).
 
 ``trace``: the run's events and, for each distinct snapshot that governed it, the
 commit its sources came from, with author, date and subject. The commit is the

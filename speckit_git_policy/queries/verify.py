@@ -1,4 +1,4 @@
-"""``verify``: both copies of every snapshot, the event lint and missed captures (SPEC §4, §8).
+"""``verify``: both copies of every snapshot, the event lint and missed captures (docs/DESIGN.md §4, §8).
 
 A copy that is missing or corrupted is restored from the other copy, but only
 after that one's hash checks out (``repair=True``); nothing is ever restored

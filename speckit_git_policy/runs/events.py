@@ -36,7 +36,7 @@ BUILTIN_TYPES = (POLICY_SNAPSHOT_REF, STAGE_TRANSITION, CHECKPOINT)
 SPEC_KIT_STAGES = ("specify", "plan", "tasks", "implement")
 
 
-# What each capture.mode keeps of a payload (SPEC §6). An unknown or missing mode
+# What each capture.mode keeps of a payload (docs/DESIGN.md §6). An unknown or missing mode
 # (a snapshot that failed validation) keeps nothing: the safe reading.
 CAPTURE_MODES: dict[str, tuple[str, ...]] = {
     "none": (),

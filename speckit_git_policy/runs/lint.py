@@ -27,7 +27,7 @@ class EventProblem(TypedDict):
     message: str
 
 
-# ---- event lint (SPEC §8), for verify ------------------------------------------------
+# ---- event lint (docs/DESIGN.md §8), for verify ------------------------------------------------
 def lint_events(repo: RepoLike = None, stores: Stores | None = None) -> list[EventProblem]:
     """Every event whose snapshot reference does not hold.
 

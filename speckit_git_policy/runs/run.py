@@ -1,4 +1,4 @@
-"""Runs and their event logs (SPEC §5 run start and stage boundary, §6, §8 event lint).
+"""Runs and their event logs (docs/DESIGN.md §5 run start and stage boundary, §6, §8 event lint).
 
 A run's log lives in the capsule (``mv2://<workspace>/runs/<run_id>``); every event
 is bound to the policy snapshot in force when it was appended. An agent runner
@@ -9,7 +9,7 @@ the stores opened and the snapshot loaded once, not once per event::
 
     run = start_run(".")                       # PolicySnapshotRef, seq 0
     run.stage("plan")                          # StageTransition None -> plan
-    run.decision(route_decision.as_event())    # a decision of SPEC §7, mid-stage
+    run.decision(route_decision.as_event())    # a decision (docs/DESIGN.md §7), mid-stage
     run.checkpoint("reviewed", payload={"prompt": p, "output": o})
 
 The policy changes only at a stage boundary (``stage``/``checkpoint``): there the
@@ -198,7 +198,7 @@ class Run:
         return self._append(CHECKPOINT, policy, {"label": label}, payload)
 
     def decision(self, decision: dict[str, Any]) -> Event:
-        """Record a decision of SPEC §7 (``Decision.as_event()``) under the snapshot in force.
+        """Record a decision (docs/DESIGN.md §7) (``Decision.as_event()``) under the snapshot in force.
 
         A decision made under another snapshot is refused: the log must never say a
         run was governed by a policy it was not.
@@ -331,7 +331,7 @@ def checkpoint(repo: RepoLike, run_id: str, label: str | None = None,
 
 
 def append_decision(repo: RepoLike, run_id: str, decision: dict[str, Any]) -> Event:
-    """Record a decision of SPEC §7 (``decision.as_event()``) in the run's log."""
+    """Record a decision (docs/DESIGN.md §7) (``decision.as_event()``) in the run's log."""
     return Run.open(repo, run_id).decision(decision)
 
 

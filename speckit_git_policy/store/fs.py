@@ -1,4 +1,4 @@
-"""The filesystem copy: ``.speckit/policies/snapshot-<policy_id>.json`` (SPEC §4).
+"""The filesystem copy: ``.speckit/policies/snapshot-<policy_id>.json`` (docs/DESIGN.md §4).
 
 Snapshot files are immutable and written atomically (temp file, fsync, rename).
 Two small indexes sit beside them so that no lookup reads every snapshot:
@@ -40,7 +40,7 @@ class FilesystemStore:
     def _writable(self, directory: Path) -> Path:
         """``directory`` when it really lies under the work tree's ``.speckit/``: a
         ``.speckit`` symlink (committed in a cloned repository, say) must not make us
-        write or delete files elsewhere (SPEC §10)."""
+        write or delete files elsewhere (docs/DESIGN.md §10)."""
         try:
             inside = directory.resolve().is_relative_to(self.work_tree.resolve() / SPECKIT_DIR)
         except (OSError, RuntimeError):  # RuntimeError: a symlink loop

@@ -7,7 +7,7 @@ same path differently are resolved by kind:
 * ``bindings/<fan-out>/<id>.json``: ``store.bindings.merge``, union by commit; a binding
   whose commit the other side rewrote is folded into the rewritten one;
 * a run directory in a run shard: union of events by ``event_id``, ordered by
-  ``timestamp`` then ``event_id``, ``seq`` renumbered 0..n-1 (SPEC §6) and
+  ``timestamp`` then ``event_id``, ``seq`` renumbered 0..n-1 (docs/DESIGN.md §6) and
   chunked again (``capsule_runs``); an event whose seq is unchanged keeps its
   exact bytes;
 * anything else (a snapshot replaced by ``verify --repair`` on one side): the

@@ -1,4 +1,4 @@
-"""push/pull of the capsule namespace through any git remote (SPEC §4).
+"""push/pull of the capsule namespace through any git remote (docs/DESIGN.md §4).
 
 Transport is plain git with the refspec ``refs/speckit/*:refs/speckit/*`` (the
 same one a user can push and fetch by hand). ``pull`` fetches the remote's capsule
