@@ -52,14 +52,26 @@ def policy_id(i: int) -> str:
 
 def snapshot_bytes(i: int) -> tuple[str, bytes]:
     content_hash = hashlib.sha256(f"content-{i}".encode()).hexdigest()
-    document = {"schema_version": "1.0", "policy_id": policy_id(i), "hash": content_hash,
-                "created_at": f"2026-01-12T10:30:00.{i % 1_000_000:06d}Z", "routing": {"n": i}}
+    document = {
+        "schema_version": "1.0",
+        "policy_id": policy_id(i),
+        "hash": content_hash,
+        "created_at": f"2026-01-12T10:30:00.{i % 1_000_000:06d}Z",
+        "routing": {"n": i},
+    }
     return content_hash, canonical_bytes(document)
 
 
 def event_bytes(run: str, seq: int) -> bytes:
-    return canonical_bytes({"event_id": f"{run}-{seq}", "run_id": run, "seq": seq,
-                            "timestamp": "2026-01-12T10:30:00.000000Z", "type": "Checkpoint"})
+    return canonical_bytes(
+        {
+            "event_id": f"{run}-{seq}",
+            "run_id": run,
+            "seq": seq,
+            "timestamp": "2026-01-12T10:30:00.000000Z",
+            "type": "Checkpoint",
+        }
+    )
 
 
 def _data(payload: bytes) -> bytes:
@@ -87,7 +99,9 @@ def fast_import_stream(runs: int, snapshots: int) -> Iterator[bytes]:
     for i in range(runs):
         by_shard[layout.run_shard(run_id(i))].append(run_id(i))
     for shard, ids in sorted(by_shard.items()):
-        files = ((layout.event_path(r, s), event_bytes(r, s)) for r in ids for s in range(EVENTS_PER_RUN))
+        files = (
+            (layout.event_path(r, s), event_bytes(r, s)) for r in ids for s in range(EVENTS_PER_RUN)
+        )
         yield from _commit(f"{layout.runs_prefix(WORKSPACE)}/{shard}", files)
 
 
@@ -129,8 +143,9 @@ class CountingStore:
         return getattr(self.store, name)
 
 
-def measure(lookup: Callable[[Capsule, int], object], path: Path, picks: list[int], cold: bool
-            ) -> tuple[float, float]:
+def measure(
+    lookup: Callable[[Capsule, int], object], path: Path, picks: list[int], cold: bool
+) -> tuple[float, float]:
     """(median ms, mean objects read) per lookup."""
     warm = open_capsule(path)
     times, reads = [], []
@@ -151,6 +166,7 @@ Lookup = Callable[[Capsule, int], object]
 
 def operations() -> dict[str, tuple[Lookup, bool]]:
     """name -> (lookup of the i-th snapshot or run, whether i counts snapshots)."""
+
     def show(c: Capsule, i: int) -> object:
         data = c.get_snapshot(policy_id(i))
         assert data is not None
@@ -188,12 +204,16 @@ def main() -> None:
             snapshots = max(runs // 10, 1)
             paths[runs] = Path(tmp) / f"capsule-{runs}"
             took = build(paths[runs], runs, snapshots)
-            print(f"built {runs:,} runs ({runs * EVENTS_PER_RUN:,} events) and {snapshots:,} "
-                  f"snapshots in {took:.1f} s; refs packed: "
-                  f"{len((paths[runs] / '.git' / 'packed-refs').read_text().splitlines()) - 1}")
+            print(
+                f"built {runs:,} runs ({runs * EVENTS_PER_RUN:,} events) and {snapshots:,} "
+                f"snapshots in {took:.1f} s; refs packed: "
+                f"{len((paths[runs] / '.git' / 'packed-refs').read_text().splitlines()) - 1}"
+            )
         print()
-        header = (f"{'median per lookup':<30}{f'{sizes[0]:,} runs':>13}{f'{sizes[1]:,} runs':>15}"
-                  f"{'ratio':>7}   objects read")
+        header = (
+            f"{'median per lookup':<30}{f'{sizes[0]:,} runs':>13}{f'{sizes[1]:,} runs':>15}"
+            f"{'ratio':>7}   objects read"
+        )
         print(header)
         print("-" * (len(header) + 4))
         for mode in ("warm", "cold"):
@@ -207,8 +227,10 @@ def main() -> None:
                     picks = rng.sample(range(population), min(SAMPLES, population))
                     results.append(measure(lookup, paths[runs], picks, cold=mode == "cold"))
                 (small_ms, small_reads), (large_ms, large_reads) = results
-                print(f"{f'{name} ({mode})':<30}{small_ms:>10.3f} ms{large_ms:>12.3f} ms"
-                      f"{large_ms / small_ms:>7.2f}   {small_reads:.1f} / {large_reads:.1f}")
+                print(
+                    f"{f'{name} ({mode})':<30}{small_ms:>10.3f} ms{large_ms:>12.3f} ms"
+                    f"{large_ms / small_ms:>7.2f}   {small_reads:.1f} / {large_reads:.1f}"
+                )
 
 
 if __name__ == "__main__":

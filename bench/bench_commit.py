@@ -52,8 +52,9 @@ def timed_commits(root: Path, runs: int, change: Callable[[Path, int], None]) ->
         change(root, n)
         git(root, "add", "-A")
         start = time.perf_counter()
-        subprocess.run(["git", "commit", "-q", "-m", f"change {n}"], cwd=root, check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", "commit", "-q", "-m", f"change {n}"], cwd=root, check=True, capture_output=True
+        )
         elapsed = time.perf_counter() - start
         if n:  # the first commit warms caches (and the pre-commit framework's set-up)
             times.append(elapsed)
@@ -70,8 +71,11 @@ def touch_policy(root: Path, n: int) -> None:
 
 
 def install_ours(root: Path) -> None:
-    subprocess.run([sys.executable, "-m", "speckit_git_policy", "-C", str(root), "install"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "speckit_git_policy", "-C", str(root), "install"],
+        check=True,
+        capture_output=True,
+    )
 
 
 def install_bare_python(root: Path) -> None:
@@ -90,11 +94,15 @@ def install_pre_commit_framework(root: Path) -> None:
     framework = shutil.which("pre-commit")
     if framework is None:
         raise SystemExit("pre-commit is not installed: pip install 'speckit-git-policy[dev]'")
-    subprocess.run([framework, "install", "-t", "pre-commit"], cwd=root, check=True, capture_output=True)
+    subprocess.run(
+        [framework, "install", "-t", "pre-commit"], cwd=root, check=True, capture_output=True
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=15)
     options = parser.parse_args()
     cases: list[tuple[str, Callable[[Path], None] | None, Callable[[Path, int], None]]] = [
@@ -127,14 +135,20 @@ def main() -> None:
     print(f"median wall time of `git commit`, {options.runs} runs each\n")
     print(f"{'case':<{width}}  {'ms':>7}  {'/bare py':>8}  {'/pre-commit':>11}")
     for label, seconds in results.items():
-        print(f"{label:<{width}}  {seconds * 1000:7.1f}  {seconds / bare:8.2f}  {seconds / framework:11.2f}")
+        print(
+            f"{label:<{width}}  {seconds * 1000:7.1f}  {seconds / bare:8.2f}  {seconds / framework:11.2f}"
+        )
     ours_other = results["speckit hooks, non-policy commit"]
     ours_policy = results["speckit hooks, policy-changing commit"]
     print()
-    print(f"non-policy commit with our hooks <= bare python hook: "
-          f"{'yes' if ours_other <= bare else 'NO'} ({ours_other * 1000:.1f} vs {bare * 1000:.1f} ms)")
-    print(f"policy-changing commit < pre-commit framework no-op:  "
-          f"{'yes' if ours_policy < framework else 'NO'} ({ours_policy * 1000:.1f} vs {framework * 1000:.1f} ms)")
+    print(
+        f"non-policy commit with our hooks <= bare python hook: "
+        f"{'yes' if ours_other <= bare else 'NO'} ({ours_other * 1000:.1f} vs {bare * 1000:.1f} ms)"
+    )
+    print(
+        f"policy-changing commit < pre-commit framework no-op:  "
+        f"{'yes' if ours_policy < framework else 'NO'} ({ours_policy * 1000:.1f} vs {framework * 1000:.1f} ms)"
+    )
 
 
 if __name__ == "__main__":

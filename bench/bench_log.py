@@ -28,10 +28,14 @@ from speckit_git_policy.store import Stores
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--commits", type=int, default=10_000)
     parser.add_argument("--snapshots", type=int, default=1_000)
-    parser.add_argument("--capsule", action="store_true", help="store the capsule copy too (slower set-up)")
+    parser.add_argument(
+        "--capsule", action="store_true", help="store the capsule copy too (slower set-up)"
+    )
     parser.add_argument("--runs", type=int, default=5)
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="speckit-bench-log-") as temp:
@@ -46,8 +50,10 @@ def main() -> None:
         start = time.perf_counter()
         bind_snapshots(root, shas)
         bound = time.perf_counter() - start
-        print(f"set-up: {options.commits} commits in {built:.1f} s, {len(shas)} snapshots in {bound:.1f} s "
-              f"(capsule {'on' if options.capsule else 'off'})")
+        print(
+            f"set-up: {options.commits} commits in {built:.1f} s, {len(shas)} snapshots in {bound:.1f} s "
+            f"(capsule {'on' if options.capsule else 'off'})"
+        )
 
         library = []
         for _ in range(options.runs):
@@ -59,18 +65,30 @@ def main() -> None:
         command = []
         for _ in range(options.runs):
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "speckit_git_policy", "-C", str(root), "log", "--json"],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "speckit_git_policy", "-C", str(root), "log", "--json"],
+                check=True,
+                capture_output=True,
+            )
             command.append(time.perf_counter() - start)
         limited = []
         for _ in range(options.runs):
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "speckit_git_policy", "-C", str(root), "log", "-n", "10"],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "speckit_git_policy", "-C", str(root), "log", "-n", "10"],
+                check=True,
+                capture_output=True,
+            )
             limited.append(time.perf_counter() - start)
-        print(f"policy_log(), {len(entries)} entries:        median {statistics.median(library) * 1000:7.1f} ms")
-        print(f"git speckit-policy log --json (process): median {statistics.median(command) * 1000:7.1f} ms")
-        print(f"git speckit-policy log -n 10 (process):  median {statistics.median(limited) * 1000:7.1f} ms")
+        print(
+            f"policy_log(), {len(entries)} entries:        median {statistics.median(library) * 1000:7.1f} ms"
+        )
+        print(
+            f"git speckit-policy log --json (process): median {statistics.median(command) * 1000:7.1f} ms"
+        )
+        print(
+            f"git speckit-policy log -n 10 (process):  median {statistics.median(limited) * 1000:7.1f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -48,9 +48,14 @@ def add_policy(path: Path) -> None:
     """Commit the example policy sources, as a team's repository would hold them."""
     (path / "docs").mkdir(exist_ok=True)
     (path / "model_policy.toml").write_bytes((ROOT / "model_policy.toml").read_bytes())
-    (path / "docs" / "MODEL-POLICY.md").write_bytes((ROOT / "docs" / "MODEL-POLICY.md").read_bytes())
-    for key, value in (("user.name", "Bench"), ("user.email", "bench@example.com"),
-                       ("commit.gpgsign", "false")):
+    (path / "docs" / "MODEL-POLICY.md").write_bytes(
+        (ROOT / "docs" / "MODEL-POLICY.md").read_bytes()
+    )
+    for key, value in (
+        ("user.name", "Bench"),
+        ("user.email", "bench@example.com"),
+        ("commit.gpgsign", "false"),
+    ):
         git(path, "config", key, value)
     git(path, "add", "model_policy.toml", "docs/MODEL-POLICY.md")
     git(path, "commit", "-q", "-m", "Add model policy")
@@ -74,8 +79,9 @@ class CapsuleTimer:
             self.seconds += time.perf_counter() - started
 
 
-def timed_appends(run: runs.Run, count: int, append: Callable[[runs.Run, int], object]
-                  ) -> tuple[float, float]:
+def timed_appends(
+    run: runs.Run, count: int, append: Callable[[runs.Run, int], object]
+) -> tuple[float, float]:
     """(events/s, share of the time spent inside capsule.append_event)."""
     timer = CapsuleTimer(run.capsule)
     run.capsule = timer  # type: ignore[assignment]
@@ -97,14 +103,20 @@ def bench_append(tmp: Path, events: int) -> None:
     kinds: dict[str, Callable[[runs.Run, int], object]] = {
         "checkpoint + payload": lambda run, i: run.checkpoint(f"step {i}", payload),
         "stage transition": lambda run, i: run.stage(
-            stages[i % 4] if stages[i % 4] != run.current_stage else stages[(i + 1) % 4]),
+            stages[i % 4] if stages[i % 4] != run.current_stage else stages[(i + 1) % 4]
+        ),
         "decision (no boundary)": lambda run, i: run.decision(
-            {"type": "BudgetDecision", "policy_id": run.policy_id, "tokens": i, "decision": "allow"}),
+            {"type": "BudgetDecision", "policy_id": run.policy_id, "tokens": i, "decision": "allow"}
+        ),
     }
     segment = min(200, events)
-    print(f"append through a held Run: events/s (x the {TARGET_EVENTS_PER_SECOND}/s target) "
-          f"and the capsule's share of the time")
-    print(f"{'':<26}{'events 1-' + str(segment):>28}{f'events {events - segment + 1}-{events}':>30}")
+    print(
+        f"append through a held Run: events/s (x the {TARGET_EVENTS_PER_SECOND}/s target) "
+        f"and the capsule's share of the time"
+    )
+    print(
+        f"{'':<26}{'events 1-' + str(segment):>28}{f'events {events - segment + 1}-{events}':>30}"
+    )
     for name, append in kinds.items():
         run = runs.start_run(repo, f"bench-{name.split()[0]}")
         cells = []
@@ -113,8 +125,10 @@ def bench_append(tmp: Path, events: int) -> None:
                 for i in range(segment, events - segment):
                     append(run, i)  # grow the run to its last segment
             per_second, share = timed_appends(run, segment, append)
-            cells.append(f"{per_second:7.0f}/s ({per_second / TARGET_EVENTS_PER_SECOND:4.1f}x) "
-                         f"capsule {share:4.0%}")
+            cells.append(
+                f"{per_second:7.0f}/s ({per_second / TARGET_EVENTS_PER_SECOND:4.1f}x) "
+                f"capsule {share:4.0%}"
+            )
         print(f"  {name:<24}{cells[0]:>28}{cells[1]:>30}")
 
     few = 20
@@ -122,8 +136,10 @@ def bench_append(tmp: Path, events: int) -> None:
     for i in range(few):
         runs.checkpoint(path, "bench-checkpoint", f"one-call {i}")
     took = time.perf_counter() - started
-    print(f"  one-call API, opening the {events:,}-event run each time: {few / took:.0f}/s "
-          f"(a runner holds a Run instead)")
+    print(
+        f"  one-call API, opening the {events:,}-event run each time: {few / took:.0f}/s "
+        f"(a runner holds a Run instead)"
+    )
 
     # The boundary check stays exact while it is fast: an edit is seen at once.
     run = runs.open_run(repo, "bench-checkpoint")
@@ -147,8 +163,10 @@ def bench_trace(tmp: Path, sizes: list[int]) -> None:
             run = runs.start_run(repo, run_id)
             run.stage("plan")
             run.checkpoint("reviewed")
-        print(f"built {count:,} runs + {snapshots:,} snapshots in {took:.1f} s; "
-              f"{REAL_RUNS} real runs of 3 events added")
+        print(
+            f"built {count:,} runs + {snapshots:,} snapshots in {took:.1f} s; "
+            f"{REAL_RUNS} real runs of 3 events added"
+        )
         stores = Stores(repo)
         picks = [real[i % REAL_RUNS] for i in range(TRACE_SAMPLES)]
         for mode in ("warm", "cold"):

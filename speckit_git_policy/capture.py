@@ -64,8 +64,12 @@ def worktree_matches_commit(repo: GitRepo, sources: Sources, commit: str) -> boo
     again; a symlink or other non-file entry takes the careful path.
     """
     entries = git_entries(repo, commit, sources.paths.all())
-    if set(entries) == set(sources.files) and all(mode.startswith("100") for mode, _, _ in entries.values()):
-        return all(blob_id(sources.files[path], len(obj)) == obj for path, (_, obj, _) in entries.items())
+    if set(entries) == set(sources.files) and all(
+        mode.startswith("100") for mode, _, _ in entries.values()
+    ):
+        return all(
+            blob_id(sources.files[path], len(obj)) == obj for path, (_, obj, _) in entries.items()
+        )
     try:
         committed = read_sources(repo, commit, sources.paths)
     except PolicyInvalid:
@@ -228,7 +232,9 @@ def missed_captures(repo: GitRepo, limit: int = MISSED_CAPTURE_SCAN) -> list[str
         return []
     # A commit that deleted the policy has nothing to capture.
     policies = object_infos(repo, [f"{sha}:{paths.policy}" for sha in candidates])
-    candidates = [sha for sha, info in zip(candidates, policies) if info is not None and info.kind == "blob"]
+    candidates = [
+        sha for sha, info in zip(candidates, policies) if info is not None and info.kind == "blob"
+    ]
     if not candidates:
         return []
     from speckit_git_policy.store import Stores

@@ -24,7 +24,14 @@ def _format(microseconds: int) -> str:
     seconds, fraction = divmod(microseconds, 1_000_000)
     t = time.gmtime(seconds)
     return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (
-        t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, fraction)
+        t.tm_year,
+        t.tm_mon,
+        t.tm_mday,
+        t.tm_hour,
+        t.tm_min,
+        t.tm_sec,
+        fraction,
+    )
 
 
 def _now_microseconds() -> int:
@@ -73,4 +80,11 @@ def parse(text: str) -> datetime.datetime:
 def run_stamp() -> str:
     """The time part of a new run id, to the second: ``20260112T103000Z``."""
     t = time.gmtime()
-    return "%04d%02d%02dT%02d%02d%02dZ" % (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+    return "%04d%02d%02dT%02d%02d%02dZ" % (
+        t.tm_year,
+        t.tm_mon,
+        t.tm_mday,
+        t.tm_hour,
+        t.tm_min,
+        t.tm_sec,
+    )

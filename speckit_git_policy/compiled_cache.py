@@ -141,11 +141,19 @@ def _verified(data: bytes, identity: dict[str, object], paths: SourcePaths) -> C
         entry = parse_json_bytes(data)
     except (ValueError, UnicodeDecodeError):
         return None
-    if not isinstance(entry, dict) or any(entry.get(key) != value for key, value in identity.items()):
+    if not isinstance(entry, dict) or any(
+        entry.get(key) != value for key, value in identity.items()
+    ):
         return None
     content = entry.get("content")
-    if not isinstance(content, dict) or entry.get("checksum") != hashlib.sha256(_json(content)).hexdigest():
+    if (
+        not isinstance(content, dict)
+        or entry.get("checksum") != hashlib.sha256(_json(content)).hexdigest()
+    ):
         return None
-    if content.get("source_files") != paths.all() or sorted(content.get("source_digests") or {}) != paths.all():
+    if (
+        content.get("source_files") != paths.all()
+        or sorted(content.get("source_digests") or {}) != paths.all()
+    ):
         return None
     return Compiled(content=content, hash=content_hash(content), validated=True, issues=())

@@ -54,31 +54,46 @@ def _replace(path: str, pattern: str, replacement: str) -> Callable[[Path], None
 TOOL = ["git", "speckit-policy"]
 
 STEPS = [
-    Step("Create a repository and adopt speckit-git-policy (example policy + hooks)",
-         [*TOOL, "init"]),
-    Step("Commit the policy: the pre-commit hook validates it, post-commit snapshots it",
-         ["git", "commit", "-q", "-m", "Adopt model policy"], author="Ada Architect <ada@example.com>",
-         edit=lambda root: _git_add_all(root)),
+    Step(
+        "Create a repository and adopt speckit-git-policy (example policy + hooks)", [*TOOL, "init"]
+    ),
+    Step(
+        "Commit the policy: the pre-commit hook validates it, post-commit snapshots it",
+        ["git", "commit", "-q", "-m", "Adopt model policy"],
+        author="Ada Architect <ada@example.com>",
+        edit=lambda root: _git_add_all(root),
+    ),
     Step("List snapshots (one per distinct policy content)", [*TOOL, "list"]),
-    Step("Raise the plan budget and commit it as another author",
-         ["git", "commit", "-q", "-am", "Raise the plan token budget"],
-         author="Bo Budget <bo@example.com>",
-         edit=_replace("model_policy.toml", r"^plan = \d+", "plan = 12000")),
-    Step("Start an agent run: it is bound to the snapshot in force",
-         [*TOOL, "run", "start", "--run-id", DEMO_RUN]),
-    Step("Mid-run, someone switches capture to full_io and commits",
-         ["git", "commit", "-q", "-am", "Capture model outputs too"],
-         author="Cy Compliance <cy@example.com>",
-         edit=_replace("model_policy.toml", r'^mode = "prompts_only"', 'mode = "full_io"')),
-    Step("The run crosses a stage boundary: the changed policy is snapshotted first",
-         [*TOOL, "run", "stage", DEMO_RUN, "plan"]),
+    Step(
+        "Raise the plan budget and commit it as another author",
+        ["git", "commit", "-q", "-am", "Raise the plan token budget"],
+        author="Bo Budget <bo@example.com>",
+        edit=_replace("model_policy.toml", r"^plan = \d+", "plan = 12000"),
+    ),
+    Step(
+        "Start an agent run: it is bound to the snapshot in force",
+        [*TOOL, "run", "start", "--run-id", DEMO_RUN],
+    ),
+    Step(
+        "Mid-run, someone switches capture to full_io and commits",
+        ["git", "commit", "-q", "-am", "Capture model outputs too"],
+        author="Cy Compliance <cy@example.com>",
+        edit=_replace("model_policy.toml", r'^mode = "prompts_only"', 'mode = "full_io"'),
+    ),
+    Step(
+        "The run crosses a stage boundary: the changed policy is snapshotted first",
+        [*TOOL, "run", "stage", DEMO_RUN, "plan"],
+    ),
     Step("The policy's history, like git log", [*TOOL, "log"]),
-    Step("Trace the run to the snapshots, commits and authors that governed it",
-         [*TOOL, "trace", DEMO_RUN]),
-    Step("Blame one key: which commit, author and line set it",
-         [*TOOL, "blame", DEMO_RUN, "budgets.tokens.plan"]),
-    Step("Check both copies (working tree and capsule refs) and the event log",
-         [*TOOL, "verify"]),
+    Step(
+        "Trace the run to the snapshots, commits and authors that governed it",
+        [*TOOL, "trace", DEMO_RUN],
+    ),
+    Step(
+        "Blame one key: which commit, author and line set it",
+        [*TOOL, "blame", DEMO_RUN, "budgets.tokens.plan"],
+    ),
+    Step("Check both copies (working tree and capsule refs) and the event log", [*TOOL, "verify"]),
 ]
 
 
@@ -106,8 +121,11 @@ def _environment(author: str | None) -> dict[str, str]:
 def make_repo(parent: Path | None = None) -> Path:
     root = Path(tempfile.mkdtemp(prefix="speckit-demo-", dir=parent))
     subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True, capture_output=True)
-    for key, value in (("user.name", "Demo User"), ("user.email", "demo@example.com"),
-                       ("commit.gpgsign", "false")):
+    for key, value in (
+        ("user.name", "Demo User"),
+        ("user.email", "demo@example.com"),
+        ("commit.gpgsign", "false"),
+    ):
         subprocess.run(["git", "-C", str(root), "config", key, value], check=True)
     return root
 
@@ -118,8 +136,12 @@ def run_demo(root: Path) -> Iterator[StepResult]:
         if step.edit is not None:
             step.edit(root)
         result = subprocess.run(
-            step.argv, cwd=root, env=_environment(step.author),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            step.argv,
+            cwd=root,
+            env=_environment(step.author),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         yield StepResult(step, result.returncode, result.stdout)
         if result.returncode != 0:

@@ -14,11 +14,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     PathLike = str | os.PathLike[str]
 
-_CREATE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+_CREATE_FLAGS = (
+    os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+)
 
 
-def new_temp_file(directory: PathLike, prefix: str, suffix: str = "",
-                  mode: int = 0o600) -> tuple[int, str]:
+def new_temp_file(
+    directory: PathLike, prefix: str, suffix: str = "", mode: int = 0o600
+) -> tuple[int, str]:
     """Create a new, empty file of a random name in ``directory`` (by default mode
     0600, as ``tempfile.mkstemp``; the umask applies): the open descriptor and the path."""
     for _attempt in range(100):
@@ -30,8 +33,15 @@ def new_temp_file(directory: PathLike, prefix: str, suffix: str = "",
     raise FileExistsError(f"{directory}: no free temporary file name")
 
 
-def write_temp_file(directory: PathLike, data: bytes, *, prefix: str, suffix: str = "",
-                    mode: int | None = None, durable: bool = True) -> str:
+def write_temp_file(
+    directory: PathLike,
+    data: bytes,
+    *,
+    prefix: str,
+    suffix: str = "",
+    mode: int | None = None,
+    durable: bool = True,
+) -> str:
     """A new temp file in ``directory`` holding ``data``, closed: its path (the caller
     renames or links it into place, and removes it if that fails).
 
@@ -45,7 +55,7 @@ def write_temp_file(directory: PathLike, data: bytes, *, prefix: str, suffix: st
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             if durable:
                 os.fsync(fd)
         finally:
@@ -58,7 +68,9 @@ def write_temp_file(directory: PathLike, data: bytes, *, prefix: str, suffix: st
     return path
 
 
-def atomic_write(path: PathLike, data: bytes, *, mode: int | None = None, durable: bool = True) -> None:
+def atomic_write(
+    path: PathLike, data: bytes, *, mode: int | None = None, durable: bool = True
+) -> None:
     """Replace ``path`` with ``data`` so that a reader or a kill sees the old file or the
     new one, never a part of either.
 
@@ -70,8 +82,14 @@ def atomic_write(path: PathLike, data: bytes, *, mode: int | None = None, durabl
     target = os.fspath(path)
     directory = os.path.dirname(target) or "."
     os.makedirs(directory, exist_ok=True)
-    temp = write_temp_file(directory, data, prefix=f".{os.path.basename(target)}.", suffix=".tmp",
-                           mode=mode, durable=durable)
+    temp = write_temp_file(
+        directory,
+        data,
+        prefix=f".{os.path.basename(target)}.",
+        suffix=".tmp",
+        mode=mode,
+        durable=durable,
+    )
     try:
         os.replace(temp, target)
     except BaseException:

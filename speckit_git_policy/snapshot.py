@@ -40,16 +40,25 @@ class Compiled:
 
     __slots__ = ("content", "hash", "validated", "issues")
 
-    def __init__(self, content: dict[str, Any], hash: str, validated: bool,  # noqa: A002 -- the snapshot's field name
-                 issues: tuple[PolicyIssue, ...]) -> None:
+    def __init__(
+        self,
+        content: dict[str, Any],
+        hash: str,
+        validated: bool,  # noqa: A002 -- the snapshot's field name
+        issues: tuple[PolicyIssue, ...],
+    ) -> None:
         self.content = content
         self.hash = hash
         self.validated = validated
         self.issues = issues
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Compiled) and (self.content, self.hash, self.validated, self.issues) == (
-            other.content, other.hash, other.validated, other.issues)
+        return isinstance(other, Compiled) and (
+            self.content,
+            self.hash,
+            self.validated,
+            self.issues,
+        ) == (other.content, other.hash, other.validated, other.issues)
 
     __hash__ = None  # type: ignore[assignment]  # mutable content: not hashable
 
@@ -86,8 +95,11 @@ def compile_content(sources: Sources) -> tuple[dict[str, Any], bool, tuple[Polic
         blocks = check_document(document, lines, policy_file)
         validated = True
     except PolicyInvalid as invalid:
-        unrepresentable = [i for i in invalid.issues if i.key.split(".")[0] in FREE_FORM_TABLES
-                           and "JSON" in i.message]
+        unrepresentable = [
+            i
+            for i in invalid.issues
+            if i.key.split(".")[0] in FREE_FORM_TABLES and "JSON" in i.message
+        ]
         if unrepresentable:
             raise PolicyInvalid(unrepresentable) from invalid
         issues = tuple(invalid.issues)
@@ -162,7 +174,9 @@ def load_document(data: bytes, where: str) -> dict[str, Any]:
             f"schema_version {version} is not supported (this tool reads {SUPPORTED_MAJOR}.x); "
             "upgrade speckit-git-policy",
         )
-    missing = [key for key in (*CONTENT_KEYS, "policy_id", "hash", "created_at") if key not in document]
+    missing = [
+        key for key in (*CONTENT_KEYS, "policy_id", "hash", "created_at") if key not in document
+    ]
     if missing:
         raise SnapshotCorrupt(where, f"missing {', '.join(missing)}")
     if not isinstance(document["policy_id"], str) or not is_policy_id(document["policy_id"]):
@@ -172,7 +186,9 @@ def load_document(data: bytes, where: str) -> dict[str, Any]:
     except Exception as e:
         raise SnapshotCorrupt(where, f"content cannot be canonicalized ({e})") from e
     if actual != document["hash"]:
-        raise SnapshotCorrupt(where, f"hash mismatch: recorded {document['hash']}, content hashes to {actual}")
+        raise SnapshotCorrupt(
+            where, f"hash mismatch: recorded {document['hash']}, content hashes to {actual}"
+        )
     return document
 
 
@@ -193,6 +209,7 @@ def policy_keys(document: dict[str, Any]) -> dict[str, Any]:
 
 def diff_documents(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
     """Key-level differences of the policy blocks and source digests."""
+
     def keyed(document: dict[str, Any]) -> dict[str, Any]:
         keys = policy_keys(document)
         keys.update(flatten(document.get("source_digests", {}), "source_digests"))

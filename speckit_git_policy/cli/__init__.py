@@ -42,8 +42,10 @@ class SpeckitGroup(click.Group):
         except BrokenPipeError:
             ctx.exit(141)
         except Exception as e:  # noqa: BLE001 -- the tool's own bug: one line, never a traceback
-            click.echo(f"error: internal error: {type(e).__name__}: {e} "
-                       "(set SPECKIT_DEBUG=1 for details)", err=True)
+            click.echo(
+                f"error: internal error: {type(e).__name__}: {e} (set SPECKIT_DEBUG=1 for details)",
+                err=True,
+            )
             import os
 
             if os.environ.get("SPECKIT_DEBUG"):
@@ -54,8 +56,9 @@ class SpeckitGroup(click.Group):
 
 
 @click.group(cls=SpeckitGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-C", "directory", metavar="PATH", default=None,
-              help="Run as if started in PATH (like git -C).")
+@click.option(
+    "-C", "directory", metavar="PATH", default=None, help="Run as if started in PATH (like git -C)."
+)
 @click.version_option(__version__, prog_name="git-speckit-policy")
 @click.pass_context
 def cli(ctx: click.Context, directory: str | None) -> None:

@@ -36,36 +36,60 @@ def verify(ctx: click.Context, repair: bool, output_format: str, as_json: bool) 
         for problem in report.problems:
             status = "repaired" if problem.repaired else problem.severity
             where = problem.uri or problem.path or ""
-            click.echo(f"{status}: {where + ': ' if where else ''}{problem.message}",
-                       err=not problem.repaired)
+            click.echo(
+                f"{status}: {where + ': ' if where else ''}{problem.message}",
+                err=not problem.repaired,
+            )
         broken = sum(problem.broken for problem in report.problems)
-        click.echo(f"checked {report.checked} snapshot(s): "
-                   + ("ok" if report.ok else f"{broken} problem(s); try: git speckit-policy verify --repair"))
+        click.echo(
+            f"checked {report.checked} snapshot(s): "
+            + (
+                "ok"
+                if report.ok
+                else f"{broken} problem(s); try: git speckit-policy verify --repair"
+            )
+        )
     if not report.ok:
         ctx.exit(1)
 
 
 @click.command()
 @click.option("--keep", type=click.IntRange(min=0), help="Keep the newest N snapshots.")
-@click.option("--older-than", "older_than", type=click.FloatRange(min=0), metavar="DAYS",
-              help="Remove only snapshots older than DAYS.")
+@click.option(
+    "--older-than",
+    "older_than",
+    type=click.FloatRange(min=0),
+    metavar="DAYS",
+    help="Remove only snapshots older than DAYS.",
+)
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 @json_option
 @click.pass_context
-def prune(ctx: click.Context, keep: int | None, older_than: float | None, dry_run: bool,
-          as_json: bool) -> None:
+def prune(
+    ctx: click.Context, keep: int | None, older_than: float | None, dry_run: bool, as_json: bool
+) -> None:
     """Remove filesystem snapshots by count or age (never one a run refers to)."""
     from speckit_git_policy.queries.prune import prune as run_prune
 
     if keep is None and older_than is None:
         raise BadInput("prune needs --keep N and/or --older-than DAYS")
     _, stores = stores_from(ctx)
-    result = run_prune(stores, keep=keep, older_than_days=older_than, dry_run=dry_run,
-                       progress=Progress("reading snapshots"))
+    result = run_prune(
+        stores,
+        keep=keep,
+        older_than_days=older_than,
+        dry_run=dry_run,
+        progress=Progress("reading snapshots"),
+    )
     if as_json:
-        emit_json({"removed": result.removed, "dry_run": dry_run,
-                   "kept_for_runs": result.kept_for_runs,
-                   "kept_without_capsule_copy": result.kept_without_capsule_copy})
+        emit_json(
+            {
+                "removed": result.removed,
+                "dry_run": dry_run,
+                "kept_for_runs": result.kept_for_runs,
+                "kept_without_capsule_copy": result.kept_without_capsule_copy,
+            }
+        )
         return
     verb = "would remove" if dry_run else "removed"
     for policy_id in result.removed:
@@ -126,7 +150,9 @@ def pull(ctx: click.Context, remote: str | None, as_json: bool) -> None:
     """Fetch a remote's capsule and merge it into this one, without loss."""
     from speckit_git_policy.store.capsule.sync import pull as run_pull
 
-    _report_sync(run_pull(repo_from(ctx), remote, progress=Progress("merging capsule refs")), as_json, "pull")
+    _report_sync(
+        run_pull(repo_from(ctx), remote, progress=Progress("merging capsule refs")), as_json, "pull"
+    )
 
 
 COMMANDS = [verify, prune, resolve, push, pull]

@@ -13,9 +13,14 @@ from speckit_git_policy.store import Stores
 
 json_option = click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 format_option = click.option(
-    "--format", "output_format", type=click.Choice(["auto", "plain", "github"]), default="auto",
-    show_default=True, help="Problem format: plain file:line, or GitHub Actions annotations "
-    "(auto: github when GITHUB_ACTIONS=true).")
+    "--format",
+    "output_format",
+    type=click.Choice(["auto", "plain", "github"]),
+    default="auto",
+    show_default=True,
+    help="Problem format: plain file:line, or GitHub Actions annotations "
+    "(auto: github when GITHUB_ACTIONS=true).",
+)
 
 
 def repo_from(ctx: click.Context) -> GitRepo:
@@ -47,7 +52,9 @@ def emit_table(rows: list[list[str]]) -> None:
     widths = [max(len(click.unstyle(row[i])) for row in rows) for i in range(len(rows[0]) - 1)]
     lines = []
     for row in rows:
-        cells = [cell + " " * (width - len(click.unstyle(cell))) for cell, width in zip(row, widths)]
+        cells = [
+            cell + " " * (width - len(click.unstyle(cell))) for cell, width in zip(row, widths)
+        ]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     emit_paged(lines)
 
@@ -121,6 +128,8 @@ class Progress:
 
     def __call__(self, done: int, total: int) -> None:
         if self.enabled and total:
-            click.echo(f"\r{self.label}: {done}/{total} ({100 * done // total}%)", err=True, nl=False)
+            click.echo(
+                f"\r{self.label}: {done}/{total} ({100 * done // total}%)", err=True, nl=False
+            )
             if done >= total:
                 click.echo("", err=True)

@@ -11,8 +11,12 @@ import click
 
 
 @click.command()
-@click.option("--dir", "parent", type=click.Path(file_okay=False, path_type=Path),
-              help="Create the throwaway repository under this directory.")
+@click.option(
+    "--dir",
+    "parent",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Create the throwaway repository under this directory.",
+)
 @click.option("--cleanup", is_flag=True, help="Remove the repository afterwards.")
 @click.pass_context
 def demo(ctx: click.Context, parent: Path | None, cleanup: bool) -> None:

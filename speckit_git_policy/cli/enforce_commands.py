@@ -18,11 +18,19 @@ if TYPE_CHECKING:
     from speckit_git_policy.runs.records import PolicyInForce
 
 policy_option = click.option(
-    "--policy", "policy", metavar="ID|PREFIX|URI|current", default=None,
-    help="Decide under this snapshot (default: the run's snapshot with --run, else HEAD's policy).")
+    "--policy",
+    "policy",
+    metavar="ID|PREFIX|URI|current",
+    default=None,
+    help="Decide under this snapshot (default: the run's snapshot with --run, else HEAD's policy).",
+)
 run_option = click.option(
-    "--run", "run_id", metavar="RUN", default=None,
-    help="Record the decision in this run's event log (decided under the run's snapshot).")
+    "--run",
+    "run_id",
+    metavar="RUN",
+    default=None,
+    help="Record the decision in this run's event log (decided under the run's snapshot).",
+)
 
 
 def decision_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -57,27 +65,46 @@ def _finish(ctx: click.Context, decision: Decision, as_json: bool, lines: list[s
     else:
         for line in lines:
             click.echo(line)
-        click.echo(f"  under {decision.policy.policy_uri} (hash {decision.policy.policy_hash[:12]})")
+        click.echo(
+            f"  under {decision.policy.policy_uri} (hash {decision.policy.policy_hash[:12]})"
+        )
     if not decision.ok:
         ctx.exit(1)
 
 
 def _criteria_lines(decision: GateDecision) -> list[str]:
-    return [f"  {'pass' if c.passed else 'FAIL'}  {c.name}: measured {c.measured} "
-            f"{c.comparison} {c.threshold}{'' if c.required else ' (not required)'} — {c.detail}"
-            for c in decision.criteria]
+    return [
+        f"  {'pass' if c.passed else 'FAIL'}  {c.name}: measured {c.measured} "
+        f"{c.comparison} {c.threshold}{'' if c.required else ' (not required)'} — {c.detail}"
+        for c in decision.criteria
+    ]
 
 
 @click.command()
 @click.argument("role")
-@click.option("--reflex-samples", type=click.Path(dir_okay=False), default=None,
-              help="Latency samples (ms) of the reflex model, for its promotion gate.")
-@click.option("--reflex-success", metavar="LOCAL/CLOUD", default=None,
-              help="Success counts of the reflex model and the cloud reference, e.g. 85/100.")
+@click.option(
+    "--reflex-samples",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Latency samples (ms) of the reflex model, for its promotion gate.",
+)
+@click.option(
+    "--reflex-success",
+    metavar="LOCAL/CLOUD",
+    default=None,
+    help="Success counts of the reflex model and the cloud reference, e.g. 85/100.",
+)
 @decision_options
 @click.pass_context
-def route(ctx: click.Context, role: str, reflex_samples: str | None, reflex_success: str | None,
-          policy: str | None, run_id: str | None, as_json: bool) -> None:
+def route(
+    ctx: click.Context,
+    role: str,
+    reflex_samples: str | None,
+    reflex_success: str | None,
+    policy: str | None,
+    run_id: str | None,
+    as_json: bool,
+) -> None:
     """Ordered candidate models for ROLE, and the reflex route when its gate passed."""
     from speckit_git_policy.enforce.rules import gate_reflex_promotion
     from speckit_git_policy.enforce.rules import route as decide_route
@@ -88,10 +115,15 @@ def route(ctx: click.Context, role: str, reflex_samples: str | None, reflex_succ
     governing = _policy(ctx, policy)
     gate = None
     if reflex_samples is not None and reflex_success is not None:
-        gate = gate_reflex_promotion(governing, load_samples(reflex_samples), *parse_success(reflex_success))
+        gate = gate_reflex_promotion(
+            governing, load_samples(reflex_samples), *parse_success(reflex_success)
+        )
     decision = decide_route(governing, role, gate)
-    reflex = (f"reflex: {decision.reflex_model} at {decision.reflex_endpoint}"
-              if decision.reflex_offered else f"reflex: not offered ({decision.reflex_reason})")
+    reflex = (
+        f"reflex: {decision.reflex_model} at {decision.reflex_endpoint}"
+        if decision.reflex_offered
+        else f"reflex: not offered ({decision.reflex_reason})"
+    )
     _finish(ctx, decision, as_json, [f"{role}: {', '.join(decision.candidates)}", reflex])
 
 
@@ -105,8 +137,14 @@ def budget() -> None:
 @click.argument("tokens", type=int)
 @decision_options
 @click.pass_context
-def tokens(ctx: click.Context, stage: str, tokens: int, policy: str | None, run_id: str | None,
-           as_json: bool) -> None:
+def tokens(
+    ctx: click.Context,
+    stage: str,
+    tokens: int,
+    policy: str | None,
+    run_id: str | None,
+    as_json: bool,
+) -> None:
     """Allow or deny TOKENS for STAGE (at or below the budget is allowed)."""
     from speckit_git_policy.enforce.rules import budget_tokens
 
@@ -118,8 +156,9 @@ def tokens(ctx: click.Context, stage: str, tokens: int, policy: str | None, run_
 @click.argument("amount")
 @decision_options
 @click.pass_context
-def cost(ctx: click.Context, amount: str, policy: str | None, run_id: str | None,
-         as_json: bool) -> None:
+def cost(
+    ctx: click.Context, amount: str, policy: str | None, run_id: str | None, as_json: bool
+) -> None:
     """A run's accumulated cost: ok, warn (exit 0) or deny (exit 1)."""
     from speckit_git_policy.enforce.rules import budget_cost
     from speckit_git_policy.enforce.samples import parse_amount
@@ -130,20 +169,46 @@ def cost(ctx: click.Context, amount: str, policy: str | None, run_id: str | None
 
 @click.command()
 @click.argument("name", metavar="reflex_promotion|local_memory_sunset")
-@click.option("--samples", type=click.Path(dir_okay=False), default=None,
-              help="Latency samples in ms: the reflex model's, or the local memory's retrieval.")
-@click.option("--success", metavar="LOCAL/CLOUD", default=None,
-              help="reflex_promotion: success counts, local and cloud reference, e.g. 85/100.")
-@click.option("--reference-samples", type=click.Path(dir_okay=False), default=None,
-              help="local_memory_sunset: retrieval samples (ms) of the reference memory.")
-@click.option("--retrieval-parity/--no-retrieval-parity", default=None,
-              help="local_memory_sunset: state retrieval p95 parity instead of giving samples.")
-@click.option("--stable-days", type=int, default=None, help="local_memory_sunset: days stable so far.")
+@click.option(
+    "--samples",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Latency samples in ms: the reflex model's, or the local memory's retrieval.",
+)
+@click.option(
+    "--success",
+    metavar="LOCAL/CLOUD",
+    default=None,
+    help="reflex_promotion: success counts, local and cloud reference, e.g. 85/100.",
+)
+@click.option(
+    "--reference-samples",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="local_memory_sunset: retrieval samples (ms) of the reference memory.",
+)
+@click.option(
+    "--retrieval-parity/--no-retrieval-parity",
+    default=None,
+    help="local_memory_sunset: state retrieval p95 parity instead of giving samples.",
+)
+@click.option(
+    "--stable-days", type=int, default=None, help="local_memory_sunset: days stable so far."
+)
 @decision_options
 @click.pass_context
-def gate(ctx: click.Context, name: str, samples: str | None, success: str | None,
-         reference_samples: str | None, retrieval_parity: bool | None, stable_days: int | None,
-         policy: str | None, run_id: str | None, as_json: bool) -> None:
+def gate(
+    ctx: click.Context,
+    name: str,
+    samples: str | None,
+    success: str | None,
+    reference_samples: str | None,
+    retrieval_parity: bool | None,
+    stable_days: int | None,
+    policy: str | None,
+    run_id: str | None,
+    as_json: bool,
+) -> None:
     """Evaluate a promotion gate against measured samples."""
     from speckit_git_policy.enforce.rules import (
         check_gate_name,
@@ -156,15 +221,20 @@ def gate(ctx: click.Context, name: str, samples: str | None, success: str | None
     governing = _policy(ctx, policy)
     if name == "reflex_promotion":
         if samples is None or success is None:
-            raise click.UsageError("reflex_promotion needs --samples FILE and --success LOCAL/CLOUD")
+            raise click.UsageError(
+                "reflex_promotion needs --samples FILE and --success LOCAL/CLOUD"
+            )
         decision = gate_reflex_promotion(governing, load_samples(samples), *parse_success(success))
     else:
         if stable_days is None:
             raise click.UsageError("local_memory_sunset needs --stable-days N")
         decision = gate_local_memory_sunset(
-            governing, stable_days, retrieval_parity=retrieval_parity,
+            governing,
+            stable_days,
+            retrieval_parity=retrieval_parity,
             local_samples=load_samples(samples) if samples else None,
-            reference_samples=load_samples(reference_samples) if reference_samples else None)
+            reference_samples=load_samples(reference_samples) if reference_samples else None,
+        )
     _finish(ctx, decision, as_json, [f"{name}: {decision.decision}", *_criteria_lines(decision)])
 
 

@@ -86,8 +86,14 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("-n", "--max-count", "limit", type=click.IntRange(min=0), default=None,
-              help="Show at most N entries.")
+@click.option(
+    "-n",
+    "--max-count",
+    "limit",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Show at most N entries.",
+)
 @json_option
 @click.pass_context
 def log(ctx: click.Context, limit: int | None, as_json: bool) -> None:
@@ -100,9 +106,18 @@ def log(ctx: click.Context, limit: int | None, as_json: bool) -> None:
         emit_json(entries)
         return
     oldest = entries[-1] if entries and (limit is None or len(entries) < limit) else None
-    emit_table([[paint(short(e["commit"]), fg="yellow"), e["policy_id"][:8], (e["date"] or "")[:10],
-                 e["author"] or "", f"{e['subject'] or ''}  {_changed_summary(e, e is oldest)}"]
-                for e in entries])
+    emit_table(
+        [
+            [
+                paint(short(e["commit"]), fg="yellow"),
+                e["policy_id"][:8],
+                (e["date"] or "")[:10],
+                e["author"] or "",
+                f"{e['subject'] or ''}  {_changed_summary(e, e is oldest)}",
+            ]
+            for e in entries
+        ]
+    )
 
 
 def _changed_summary(entry: LogEntry, first: bool) -> str:

@@ -19,7 +19,9 @@ from speckit_git_policy.cli.common import (
 
 
 @click.command()
-@click.option("--staged", is_flag=True, help="Validate what the index holds (what will be committed).")
+@click.option(
+    "--staged", is_flag=True, help="Validate what the index holds (what will be committed)."
+)
 @format_option
 @json_option
 @click.pass_context
@@ -34,7 +36,9 @@ def validate(ctx: click.Context, staged: bool, output_format: str, as_json: bool
         emit_json({"ok": not issues, "errors": [issue.as_json() for issue in issues]})
     elif resolve_format(output_format) == GITHUB:
         for issue in issues:
-            click.echo(github_annotation("error", issue.message, issue.file, issue.line, issue.key or None))
+            click.echo(
+                github_annotation("error", issue.message, issue.file, issue.line, issue.key or None)
+            )
     else:
         for issue in issues:
             click.echo(issue.render(), err=True)
@@ -46,8 +50,11 @@ def validate(ctx: click.Context, staged: bool, output_format: str, as_json: bool
 
 @click.command()
 @click.option("--commit", "commit", metavar="REV", help="Capture from this commit's tree.")
-@click.option("--allow-invalid", is_flag=True,
-              help="Record a policy that fails validation (marked), e.g. a --no-verify commit's.")
+@click.option(
+    "--allow-invalid",
+    is_flag=True,
+    help="Record a policy that fails validation (marked), e.g. a --no-verify commit's.",
+)
 @json_option
 @click.pass_context
 def capture(ctx: click.Context, commit: str | None, allow_invalid: bool, as_json: bool) -> None:
@@ -87,8 +94,17 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    emit_table([[paint(r["policy_id"][:8], fg="yellow"), (r["created_at"] or "")[:19].replace("T", " "),
-                 short(r["commit"]), r["hash"][:12]] for r in rows])
+    emit_table(
+        [
+            [
+                paint(r["policy_id"][:8], fg="yellow"),
+                (r["created_at"] or "")[:19].replace("T", " "),
+                short(r["commit"]),
+                r["hash"][:12],
+            ]
+            for r in rows
+        ]
+    )
 
 
 @click.command()
@@ -126,7 +142,9 @@ def current(ctx: click.Context, as_json: bool) -> None:
     policy = state["policy_id"] or "(never captured: run `git speckit-policy capture`)"
     click.echo(f"{policy}  commit {short(state['commit'])}  hash {state['hash'][:12]}")
     if state["drift"]:
-        click.echo("drift: the work tree's policy differs from HEAD's, or HEAD's was never captured")
+        click.echo(
+            "drift: the work tree's policy differs from HEAD's, or HEAD's was never captured"
+        )
 
 
 @click.command()

@@ -20,9 +20,15 @@ if TYPE_CHECKING:
     from speckit_git_policy.runs.records import Event
 
 payload_options = [
-    click.option("--prompt", default=None, help="Prompt text to record (kept if capture.mode allows)."),
-    click.option("--output", "output_text", default=None,
-                 help="Model output to record (kept only under capture.mode = full_io)."),
+    click.option(
+        "--prompt", default=None, help="Prompt text to record (kept if capture.mode allows)."
+    ),
+    click.option(
+        "--output",
+        "output_text",
+        default=None,
+        help="Model output to record (kept only under capture.mode = full_io).",
+    ),
 ]
 
 
@@ -47,8 +53,13 @@ def _event_line(event: Event) -> str:
         what = ""
     else:
         what = str((event.get("decision") or {}).get("decision") or "")
-    parts = [f"{event['seq']:>4}", event["timestamp"][:23].replace("T", " "),
-             f"{kind:<17}", what, f"policy {str(event.get('policy_id'))[:8]}"]
+    parts = [
+        f"{event['seq']:>4}",
+        event["timestamp"][:23].replace("T", " "),
+        f"{kind:<17}",
+        what,
+        f"policy {str(event.get('policy_id'))[:8]}",
+    ]
     if event.get("policy_changed"):
         parts.append(f"(policy changed, replaced {str(event.get('replaced_policy_id'))[:8]})")
     dropped = event.get("dropped")
@@ -92,8 +103,14 @@ def start(ctx: click.Context, run_id: str | None, as_json: bool) -> None:
 @_with_payload
 @json_option
 @click.pass_context
-def stage_command(ctx: click.Context, run_id: str, stage_name: str, prompt: str | None,
-                  output_text: str | None, as_json: bool) -> None:
+def stage_command(
+    ctx: click.Context,
+    run_id: str,
+    stage_name: str,
+    prompt: str | None,
+    output_text: str | None,
+    as_json: bool,
+) -> None:
     """Record a stage transition (the policy is re-checked at the boundary)."""
     from speckit_git_policy.runs.run import Run
 
@@ -108,8 +125,14 @@ def stage_command(ctx: click.Context, run_id: str, stage_name: str, prompt: str 
 @_with_payload
 @json_option
 @click.pass_context
-def checkpoint(ctx: click.Context, run_id: str, label: str | None, prompt: str | None,
-               output_text: str | None, as_json: bool) -> None:
+def checkpoint(
+    ctx: click.Context,
+    run_id: str,
+    label: str | None,
+    prompt: str | None,
+    output_text: str | None,
+    as_json: bool,
+) -> None:
     """Record a checkpoint (the policy is re-checked at the boundary)."""
     from speckit_git_policy.runs.run import Run
 
@@ -146,8 +169,18 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    emit_table([[r["run_id"], (r["started_at"] or "")[:19].replace("T", " "), f"{r['events']} events",
-                 r["stage"] or "-", (r["policy_id"] or "-")[:8]] for r in rows])
+    emit_table(
+        [
+            [
+                r["run_id"],
+                (r["started_at"] or "")[:19].replace("T", " "),
+                f"{r['events']} events",
+                r["stage"] or "-",
+                (r["policy_id"] or "-")[:8],
+            ]
+            for r in rows
+        ]
+    )
 
 
 @click.command()
@@ -166,7 +199,9 @@ def trace(ctx: click.Context, run_id: str, as_json: bool) -> None:
     lines = [f"run {run_id}: {len(result['events'])} events"]
     lines.extend(_event_line(event) for event in result["events"])
     for snapshot in result["snapshots"]:
-        lines.append(f"\npolicy {paint(snapshot['policy_id'], fg='yellow')}  hash {str(snapshot['hash'])[:12]}")
+        lines.append(
+            f"\npolicy {paint(snapshot['policy_id'], fg='yellow')}  hash {str(snapshot['hash'])[:12]}"
+        )
         lines.append(f"  uri     {snapshot['uri']}")
         if snapshot["commit"] is None:
             lines.append("  commit  - (captured from uncommitted edits)")
@@ -175,8 +210,10 @@ def trace(ctx: click.Context, run_id: str, as_json: bool) -> None:
         if snapshot["author"] is None:
             lines.append("          (commit not in this clone; try: git speckit-policy pull)")
         else:
-            lines.append(f"  author  {snapshot['author']}\n  date    {snapshot['date']}\n"
-                         f"  subject {snapshot['subject']}")
+            lines.append(
+                f"  author  {snapshot['author']}\n  date    {snapshot['date']}\n"
+                f"  subject {snapshot['subject']}"
+            )
     emit_paged(lines)
 
 
@@ -196,9 +233,18 @@ def blame(ctx: click.Context, run_id: str, key: str | None, as_json: bool) -> No
     if as_json:
         emit_json(rows)
         return
-    emit_table([[short(r["commit"]), (r["author"] or "-").split(" <")[0], (r["date"] or "")[:10],
-                 f"{r['line'] or '-':>3}", f"{r['key']} = {json.dumps(r['value'], ensure_ascii=False)}"]
-                for r in rows])
+    emit_table(
+        [
+            [
+                short(r["commit"]),
+                (r["author"] or "-").split(" <")[0],
+                (r["date"] or "")[:10],
+                f"{r['line'] or '-':>3}",
+                f"{r['key']} = {json.dumps(r['value'], ensure_ascii=False)}",
+            ]
+            for r in rows
+        ]
+    )
 
 
 COMMANDS = [run, trace, blame]

@@ -11,13 +11,26 @@ if TYPE_CHECKING:
     from typing import Any
 
 _EXPORTS = {
-    "PolicyInForce": "in_force", "policy_in_force": "in_force",
-    "Criterion": "decisions", "Decision": "decisions", "GateDecision": "decisions",
-    "RouteDecision": "decisions", "TokenBudgetDecision": "decisions", "CostBudgetDecision": "decisions",
-    "GATES": "rules", "route": "rules", "budget_tokens": "rules", "budget_cost": "rules",
-    "gate_reflex_promotion": "rules", "gate_local_memory_sunset": "rules", "check_gate_name": "rules",
-    "load_samples": "samples", "parse_samples": "samples", "parse_success": "samples",
-    "parse_amount": "samples", "p95": "samples",
+    "PolicyInForce": "in_force",
+    "policy_in_force": "in_force",
+    "Criterion": "decisions",
+    "Decision": "decisions",
+    "GateDecision": "decisions",
+    "RouteDecision": "decisions",
+    "TokenBudgetDecision": "decisions",
+    "CostBudgetDecision": "decisions",
+    "GATES": "rules",
+    "route": "rules",
+    "budget_tokens": "rules",
+    "budget_cost": "rules",
+    "gate_reflex_promotion": "rules",
+    "gate_local_memory_sunset": "rules",
+    "check_gate_name": "rules",
+    "load_samples": "samples",
+    "parse_samples": "samples",
+    "parse_success": "samples",
+    "parse_amount": "samples",
+    "p95": "samples",
 }
 
 

@@ -28,9 +28,15 @@ class Criterion:
     detail: str = ""
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "threshold": self.threshold, "measured": self.measured,
-                "comparison": self.comparison, "passed": self.passed,
-                "required": self.required, "detail": self.detail}
+        return {
+            "name": self.name,
+            "threshold": self.threshold,
+            "measured": self.measured,
+            "comparison": self.comparison,
+            "passed": self.passed,
+            "required": self.required,
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True)
@@ -62,8 +68,15 @@ class Decision:
 
     def as_json(self) -> dict[str, Any]:
         kind = {"kind": self.KIND} if self.KIND is not None else {}
-        return {"type": self.TYPE, **kind, **self.policy.ref(), **self.subject(),
-                "decision": self.decision, "ok": self.ok, **self.grounds()}
+        return {
+            "type": self.TYPE,
+            **kind,
+            **self.policy.ref(),
+            **self.subject(),
+            "decision": self.decision,
+            "ok": self.ok,
+            **self.grounds(),
+        }
 
     def as_event(self) -> dict[str, Any]:
         """What ``Run.decision`` records."""
@@ -97,8 +110,11 @@ class GateDecision(Decision):
         return {"gate": self.gate}
 
     def grounds(self) -> dict[str, Any]:
-        return {"passed": self.passed, "reason": self.reason,
-                "criteria": [c.as_json() for c in self.criteria]}
+        return {
+            "passed": self.passed,
+            "reason": self.reason,
+            "criteria": [c.as_json() for c in self.criteria],
+        }
 
 
 @dataclass(frozen=True)
@@ -126,11 +142,18 @@ class RouteDecision(Decision):
         return {"role": self.role}
 
     def grounds(self) -> dict[str, Any]:
-        reflex = ({"endpoint": self.reflex_endpoint, "model": self.reflex_model}
-                  if self.reflex_offered else None)
-        return {"candidates": list(self.candidates), "reflex": reflex,
-                "reflex_offered": self.reflex_offered, "reflex_reason": self.reflex_reason,
-                "gate": self.gate.as_json() if self.gate is not None else None}
+        reflex = (
+            {"endpoint": self.reflex_endpoint, "model": self.reflex_model}
+            if self.reflex_offered
+            else None
+        )
+        return {
+            "candidates": list(self.candidates),
+            "reflex": reflex,
+            "reflex_offered": self.reflex_offered,
+            "reflex_reason": self.reflex_reason,
+            "gate": self.gate.as_json() if self.gate is not None else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -165,8 +188,11 @@ class CostBudgetDecision(Decision):
     reason: str
 
     def subject(self) -> dict[str, Any]:
-        return {"amount": self.amount, "warn_threshold": self.warn_threshold,
-                "hard_limit": self.hard_limit}
+        return {
+            "amount": self.amount,
+            "warn_threshold": self.warn_threshold,
+            "hard_limit": self.hard_limit,
+        }
 
     def grounds(self) -> dict[str, Any]:
         return {"reason": self.reason}

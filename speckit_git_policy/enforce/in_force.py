@@ -14,7 +14,9 @@ from speckit_git_policy.store import Stores
 __all__ = ["PolicyInForce", "policy_in_force"]
 
 
-def policy_in_force(repo: GitRepo, stores: Stores | None = None, policy: str | None = None) -> PolicyInForce:
+def policy_in_force(
+    repo: GitRepo, stores: Stores | None = None, policy: str | None = None
+) -> PolicyInForce:
     """The snapshot decisions are made under.
 
     By default the snapshot of HEAD's committed policy, captured first when it
@@ -32,7 +34,9 @@ def policy_in_force(repo: GitRepo, stores: Stores | None = None, policy: str | N
         if policy_id is None:
             from speckit_git_policy.capture import capture
 
-            policy_id = capture(repo, commit=state["commit"], trigger="manual", stores=stores).policy_id
+            policy_id = capture(
+                repo, commit=state["commit"], trigger="manual", stores=stores
+            ).policy_id
     document = stores.load(policy_id)
     provenance = document.get("provenance") or {}
     commit = provenance.get("commit")

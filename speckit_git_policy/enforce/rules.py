@@ -42,21 +42,29 @@ from speckit_git_policy.runs.records import PolicyInForce
 GATES = ("reflex_promotion", "local_memory_sunset")
 
 
-def route(policy: PolicyInForce, role: str, reflex_gate: GateDecision | None = None) -> RouteDecision:
+def route(
+    policy: PolicyInForce, role: str, reflex_gate: GateDecision | None = None
+) -> RouteDecision:
     """Ordered cloud candidates for ``role``, and the reflex route when it is enabled and
     ``reflex_gate`` (a reflex_promotion decision under the same policy) passed."""
     cloud = policy.block("routing", "cloud")
     if role not in cloud:
-        raise BadInput(f"unknown role {role!r}{_did_you_mean(role, sorted(cloud))}; "
-                       f"routing.cloud names: {', '.join(sorted(cloud))}")
+        raise BadInput(
+            f"unknown role {role!r}{_did_you_mean(role, sorted(cloud))}; "
+            f"routing.cloud names: {', '.join(sorted(cloud))}"
+        )
     reflex = policy.block("routing").get("reflex") or {}
     endpoint = model = None
     if reflex_gate is not None:
         if reflex_gate.gate != "reflex_promotion":
-            raise BadInput(f"the reflex route needs a reflex_promotion gate decision, not {reflex_gate.gate}")
+            raise BadInput(
+                f"the reflex route needs a reflex_promotion gate decision, not {reflex_gate.gate}"
+            )
         if reflex_gate.policy.policy_hash != policy.policy_hash:
-            raise BadInput(f"the gate decision was made under {reflex_gate.policy.policy_id}, "
-                           f"not under {policy.policy_id}; evaluate the gate under this policy")
+            raise BadInput(
+                f"the gate decision was made under {reflex_gate.policy.policy_id}, "
+                f"not under {policy.policy_id}; evaluate the gate under this policy"
+            )
     if not reflex.get("enabled"):
         why = "routing.reflex.enabled is false"
     elif reflex_gate is None:
@@ -66,9 +74,15 @@ def route(policy: PolicyInForce, role: str, reflex_gate: GateDecision | None = N
     else:
         endpoint, model = reflex.get("endpoint"), reflex.get("model")
         why = "reflex enabled and reflex_promotion gate passed"
-    return RouteDecision(policy=policy, role=role, candidates=tuple(cloud[role]),
-                         reflex_endpoint=endpoint, reflex_model=model, reflex_reason=why,
-                         gate=reflex_gate)
+    return RouteDecision(
+        policy=policy,
+        role=role,
+        candidates=tuple(cloud[role]),
+        reflex_endpoint=endpoint,
+        reflex_model=model,
+        reflex_reason=why,
+        gate=reflex_gate,
+    )
 
 
 def budget_tokens(policy: PolicyInForce, stage: str, tokens: int) -> TokenBudgetDecision:
@@ -80,20 +94,41 @@ def budget_tokens(policy: PolicyInForce, stage: str, tokens: int) -> TokenBudget
     if budget is None:
         known = ", ".join(sorted(budgets)) or "none"
         return TokenBudgetDecision(
-            policy, stage, tokens, None, "no_budget",
+            policy,
+            stage,
+            tokens,
+            None,
+            "no_budget",
             f"stage {stage!r} has no token budget{_did_you_mean(stage, sorted(budgets))}; "
-            f"budgets.tokens names: {known}")
+            f"budgets.tokens names: {known}",
+        )
     if tokens <= budget:
-        return TokenBudgetDecision(policy, stage, tokens, budget, "allow",
-                                   f"{tokens} tokens is within the {stage} budget of {budget}")
-    return TokenBudgetDecision(policy, stage, tokens, budget, "deny",
-                               f"{tokens} tokens exceeds the {stage} budget of {budget} by {tokens - budget}")
+        return TokenBudgetDecision(
+            policy,
+            stage,
+            tokens,
+            budget,
+            "allow",
+            f"{tokens} tokens is within the {stage} budget of {budget}",
+        )
+    return TokenBudgetDecision(
+        policy,
+        stage,
+        tokens,
+        budget,
+        "deny",
+        f"{tokens} tokens exceeds the {stage} budget of {budget} by {tokens - budget}",
+    )
 
 
 def budget_cost(policy: PolicyInForce, amount: float) -> CostBudgetDecision:
     """A run's accumulated cost: deny at or above hard_limit, warn at or above warn_threshold."""
-    if isinstance(amount, bool) or not isinstance(amount, (int, float)) \
-            or not math.isfinite(amount) or amount < 0:
+    if (
+        isinstance(amount, bool)
+        or not isinstance(amount, (int, float))
+        or not math.isfinite(amount)
+        or amount < 0
+    ):
         raise BadInput(f"cost must be a finite, non-negative number, not {amount!r}")
     cost = policy.block("budgets", "cost")
     warn, hard = float(cost["warn_threshold"]), float(cost["hard_limit"])
@@ -126,14 +161,30 @@ def gate_reflex_promotion(
     parity = Fraction(local_successes * 100, cloud_successes)
     latency_ok = measured_p95 <= limit
     parity_ok = parity >= _exact(percent)
-    return GateDecision(policy, "reflex_promotion", (
-        Criterion("p95_latency_ms", limit, measured_p95, "<=", latency_ok,
-                  detail=f"p95 {measured_p95:g} ms of {len(latencies_ms)} samples "
-                         f"{'within' if latency_ok else 'above'} {limit:g} ms"),
-        Criterion("success_parity_percent", percent, float(parity), ">=", parity_ok,
-                  detail=f"{local_successes}/{cloud_successes} successes = {float(parity):g}% "
-                         f"{'meets' if parity_ok else 'below'} {percent:g}%"),
-    ))
+    return GateDecision(
+        policy,
+        "reflex_promotion",
+        (
+            Criterion(
+                "p95_latency_ms",
+                limit,
+                measured_p95,
+                "<=",
+                latency_ok,
+                detail=f"p95 {measured_p95:g} ms of {len(latencies_ms)} samples "
+                f"{'within' if latency_ok else 'above'} {limit:g} ms",
+            ),
+            Criterion(
+                "success_parity_percent",
+                percent,
+                float(parity),
+                ">=",
+                parity_ok,
+                detail=f"{local_successes}/{cloud_successes} successes = {float(parity):g}% "
+                f"{'meets' if parity_ok else 'below'} {percent:g}%",
+            ),
+        ),
+    )
 
 
 def gate_local_memory_sunset(
@@ -163,31 +214,55 @@ def gate_local_memory_sunset(
         reference_p95 = p95(_checked(reference_samples, "reference samples"))
         parity_ok = local_p95 <= reference_p95
         measured, threshold, comparison = local_p95, reference_p95, "<="
-        detail = f"local p95 {local_p95:g} {'<=' if parity_ok else '>'} reference p95 {reference_p95:g}"
+        detail = (
+            f"local p95 {local_p95:g} {'<=' if parity_ok else '>'} reference p95 {reference_p95:g}"
+        )
     elif retrieval_parity is not None:
         parity_ok = bool(retrieval_parity)
         measured, threshold, comparison = parity_ok, True, "=="
         detail = "parity stated" if parity_ok else "parity stated as not reached"
     elif required:
-        raise BadInput("gates.local_memory_sunset.retrieval_p95_parity is required: give local and "
-                       "reference retrieval samples, or state parity")
+        raise BadInput(
+            "gates.local_memory_sunset.retrieval_p95_parity is required: give local and "
+            "reference retrieval samples, or state parity"
+        )
     else:
         parity_ok, measured, threshold, comparison, detail = True, None, None, "==", ""
     if not required:
         parity_ok = True
-        detail = ("not required (gates.local_memory_sunset.retrieval_p95_parity = false)"
-                  + (f"; {detail}" if detail else ""))
+        detail = "not required (gates.local_memory_sunset.retrieval_p95_parity = false)" + (
+            f"; {detail}" if detail else ""
+        )
     days_needed = int(gate["stability_days"])
     days_ok = stable_days >= days_needed
-    return GateDecision(policy, "local_memory_sunset", (
-        Criterion("retrieval_p95_parity", threshold, measured, comparison, parity_ok,
-                  required=required, detail=detail),
-        Criterion("stability_days", days_needed, stable_days, ">=", days_ok,
-                  detail=f"{stable_days} stable days {'meets' if days_ok else 'below'} {days_needed}"),
-    ))
+    return GateDecision(
+        policy,
+        "local_memory_sunset",
+        (
+            Criterion(
+                "retrieval_p95_parity",
+                threshold,
+                measured,
+                comparison,
+                parity_ok,
+                required=required,
+                detail=detail,
+            ),
+            Criterion(
+                "stability_days",
+                days_needed,
+                stable_days,
+                ">=",
+                days_ok,
+                detail=f"{stable_days} stable days {'meets' if days_ok else 'below'} {days_needed}",
+            ),
+        ),
+    )
 
 
 def check_gate_name(name: str) -> str:
     if name not in GATES:
-        raise BadInput(f"unknown gate {name!r}{_did_you_mean(name, GATES)}; gates: {', '.join(GATES)}")
+        raise BadInput(
+            f"unknown gate {name!r}{_did_you_mean(name, GATES)}; gates: {', '.join(GATES)}"
+        )
     return name

@@ -1,5 +1,4 @@
-"""Measured samples (latencies), counts and amounts, parsed strictly, and the p95 of samples.
-"""
+"""Measured samples (latencies), counts and amounts, parsed strictly, and the p95 of samples."""
 
 from __future__ import annotations
 
@@ -101,7 +100,9 @@ def load_samples(path: str | Path) -> tuple[float, ...]:
     try:
         size = path.stat().st_size
         if size > MAX_SAMPLES_BYTES:
-            raise BadInput(f"{path}: {size} bytes is more than the {MAX_SAMPLES_BYTES} a samples file may hold")
+            raise BadInput(
+                f"{path}: {size} bytes is more than the {MAX_SAMPLES_BYTES} a samples file may hold"
+            )
         data = path.read_bytes()
     except OSError as e:
         raise BadInput(f"{path}: cannot read samples: {e.strerror or e}") from e

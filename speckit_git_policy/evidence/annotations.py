@@ -24,8 +24,13 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def github_annotation(level: str, message: str, file: str | None = None, line: int | None = None,
-                      title: str | None = None) -> str:
+def github_annotation(
+    level: str,
+    message: str,
+    file: str | None = None,
+    line: int | None = None,
+    title: str | None = None,
+) -> str:
     """One workflow command line; ``level`` is error, warning or notice."""
     properties = []
     if file:

@@ -139,7 +139,11 @@ class ObjectInfo:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ObjectInfo) and (self.oid, self.kind, self.size, self.data) == (
-            other.oid, other.kind, other.size, other.data)
+            other.oid,
+            other.kind,
+            other.size,
+            other.data,
+        )
 
     def __hash__(self) -> int:
         return hash((self.oid, self.kind, self.size, self.data))
@@ -165,7 +169,7 @@ def parse_batch(out: bytes, with_contents: bool) -> list[ObjectInfo | None]:
         size = int(fields[2])
         data = None
         if with_contents:
-            data = out[position:position + size]
+            data = out[position : position + size]
             position += size + 1  # the contents and their closing newline
         found.append(ObjectInfo(fields[0], fields[1], size, data))
     return found
@@ -187,7 +191,9 @@ def read_objects(repo: GitRepo, names: list[str]) -> list[ObjectInfo | None]:
 
 def existing_commits(repo: GitRepo, shas: list[str]) -> list[str]:
     """The SHAs that name a commit present here (a binding may come from another clone)."""
-    return [info.oid for info in object_infos(repo, shas) if info is not None and info.kind == "commit"]
+    return [
+        info.oid for info in object_infos(repo, shas) if info is not None and info.kind == "commit"
+    ]
 
 
 # ---- diff-tree / diff --raw -z -------------------------------------------------------
@@ -211,7 +217,7 @@ def parse_raw_diff(out: bytes) -> dict[str, list[str]]:
             status = token.rsplit(b" ", 1)[-1]
             count = 2 if status[:1] in (b"R", b"C") else 1
             paths = changed.setdefault(current, [])
-            paths.extend(_path(raw) for raw in tokens[position:position + count])
+            paths.extend(_path(raw) for raw in tokens[position : position + count])
             position += count
         else:
             current = token.decode().strip()
@@ -221,7 +227,9 @@ def parse_raw_diff(out: bytes) -> dict[str, list[str]]:
 
 def changed_paths(repo: GitRepo, commit: str) -> list[str]:
     """Paths the commit changed against its first parent (all files for a root commit)."""
-    out = repo.git("diff-tree", "--no-commit-id", "-r", "-z", "--root", "-m", "--first-parent", commit)
+    out = repo.git(
+        "diff-tree", "--no-commit-id", "-r", "-z", "--root", "-m", "--first-parent", commit
+    )
     return parse_raw_diff(out).get("", [])
 
 
@@ -230,8 +238,19 @@ def commits_touching(repo: GitRepo, commits: list[str], pathspecs: list[str]) ->
     one of ``pathspecs`` (literal paths), in one ``diff-tree --stdin`` call."""
     if not commits:
         return set()
-    out = repo.git("--literal-pathspecs", "diff-tree", "--stdin", "-r", "-z", "--root", "-m",
-                   "--first-parent", "--", *pathspecs, input_bytes=_request(commits))
+    out = repo.git(
+        "--literal-pathspecs",
+        "diff-tree",
+        "--stdin",
+        "-r",
+        "-z",
+        "--root",
+        "-m",
+        "--first-parent",
+        "--",
+        *pathspecs,
+        input_bytes=_request(commits),
+    )
     wanted = set(commits)
     return {commit for commit, paths in parse_raw_diff(out).items() if paths and commit in wanted}
 
@@ -239,8 +258,9 @@ def commits_touching(repo: GitRepo, commits: list[str], pathspecs: list[str]) ->
 def staged_paths(repo: GitRepo, pathspecs: list[str]) -> list[str]:
     """Those of ``pathspecs`` (literal paths) whose staged content differs from HEAD
     (on an unborn branch ``--cached`` compares against the empty tree by itself)."""
-    out = repo.git("--literal-pathspecs", "diff", "--cached", "--raw", "-z", "--no-ext-diff",
-                   "--", *pathspecs)
+    out = repo.git(
+        "--literal-pathspecs", "diff", "--cached", "--raw", "-z", "--no-ext-diff", "--", *pathspecs
+    )
     return parse_raw_diff(out).get("", [])
 
 
@@ -252,12 +272,21 @@ _COMMIT_FIELDS = 5
 
 def parse_commit_log(out: bytes) -> list[CommitInfo]:
     """``git log -z`` / ``git show -s -z`` output in ``COMMIT_FORMAT``, one item per commit."""
-    fields = [raw.decode("utf-8", "replace") for raw in out.split(b"\0")[:-1]]  # the last NUL ends the output
+    fields = [
+        raw.decode("utf-8", "replace") for raw in out.split(b"\0")[:-1]
+    ]  # the last NUL ends the output
     infos: list[CommitInfo] = []
     for start in range(0, len(fields) - _COMMIT_FIELDS + 1, _COMMIT_FIELDS):
-        sha, author, date, timestamp, subject = fields[start:start + _COMMIT_FIELDS]
-        infos.append({"commit": sha, "author": author, "date": date, "time": int(timestamp),
-                      "subject": subject})
+        sha, author, date, timestamp, subject = fields[start : start + _COMMIT_FIELDS]
+        infos.append(
+            {
+                "commit": sha,
+                "author": author,
+                "date": date,
+                "time": int(timestamp),
+                "subject": subject,
+            }
+        )
     return infos
 
 
@@ -272,7 +301,9 @@ def commit_infos(repo: GitRepo, shas: list[str]) -> dict[str, CommitInfo]:
     present = existing_commits(repo, shas)
     if not present:
         return {}
-    out = repo.git("log", "-z", "--no-walk=unsorted", "--stdin", COMMIT_FORMAT, input_bytes=_request(present))
+    out = repo.git(
+        "log", "-z", "--no-walk=unsorted", "--stdin", COMMIT_FORMAT, input_bytes=_request(present)
+    )
     return {info["commit"]: info for info in parse_commit_log(out)}
 
 
@@ -282,8 +313,9 @@ def parse_object_ids(out: bytes) -> list[str]:
     return out.decode().split()
 
 
-def rev_list(repo: GitRepo, *args: str, pathspecs: list[str] | None = None,
-             check: bool = True) -> list[str]:
+def rev_list(
+    repo: GitRepo, *args: str, pathspecs: list[str] | None = None, check: bool = True
+) -> list[str]:
     """``git rev-list <args> [-- <literal paths>]``: commit ids, newest first by default."""
     literal = ("--literal-pathspecs",) if pathspecs else ()
     out = repo.git(*literal, "rev-list", *args, "--", *(pathspecs or ()), check=check)
@@ -313,13 +345,15 @@ def parse_blame_porcelain(out: bytes) -> dict[int, tuple[str, int]]:
         elif raw.startswith(b"\t"):
             expect_header = True
         elif raw.startswith(b"author-time "):
-            value = raw[len(b"author-time "):].decode("utf-8", "replace")
+            value = raw[len(b"author-time ") :].decode("utf-8", "replace")
             if value.isdigit():
                 times[current] = int(value)
     return {number: (sha, times.get(sha, 0)) for number, sha in line_commits.items()}
 
 
-def blame_lines(repo: GitRepo, commit: str, path: str, lines: list[int]) -> dict[int, tuple[str, int]]:
+def blame_lines(
+    repo: GitRepo, commit: str, path: str, lines: list[int]
+) -> dict[int, tuple[str, int]]:
     """Line number → (commit, author time) for ``lines`` of ``path`` at ``commit``, in one call."""
     if not lines:
         return {}

@@ -1,5 +1,4 @@
-"""Running the git binary: the one place a process is spawned (``posix_spawn`` and pipes).
-"""
+"""Running the git binary: the one place a process is spawned (``posix_spawn`` and pipes)."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ from speckit_git_policy.errors import GitError
 # path must not pay for them.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-
     pass
 
 
@@ -51,8 +49,9 @@ def _find_git(env: dict[str, str]) -> str:
     raise FileNotFoundError("git")
 
 
-def _spawn_git(args: list[str], cwd: Path | None, input_bytes: bytes | None,
-               env: dict[str, str]) -> tuple[int, bytes, bytes]:
+def _spawn_git(
+    args: list[str], cwd: Path | None, input_bytes: bytes | None, env: dict[str, str]
+) -> tuple[int, bytes, bytes]:
     """``subprocess.run(["git", ...], cwd=, input=, capture_output=True)`` through
     ``posix_spawn`` and pipes: importing subprocess costs a git hook more than the
     git call. ``git -C`` stands for ``cwd`` (posix_spawn has no chdir before 3.13);
@@ -67,9 +66,13 @@ def _spawn_git(args: list[str], cwd: Path | None, input_bytes: bytes | None,
     actions = [(os.POSIX_SPAWN_DUP2, out_write, 1), (os.POSIX_SPAWN_DUP2, err_write, 2)]
     if input_bytes is not None:
         actions.append((os.POSIX_SPAWN_DUP2, in_read, 0))
-    default_signals = [getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name)]
+    default_signals = [
+        getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name)
+    ]
     try:
-        pid = os.posix_spawn(_find_git(env), argv, env, file_actions=actions, setsigdef=default_signals)
+        pid = os.posix_spawn(
+            _find_git(env), argv, env, file_actions=actions, setsigdef=default_signals
+        )
     except BaseException:
         for fd in (out_read, out_write, err_read, err_write, in_read, in_write):
             if fd >= 0:
@@ -97,11 +100,13 @@ def _spawn_git(args: list[str], cwd: Path | None, input_bytes: bytes | None,
             for fd, _event in poller.poll():
                 if fd == in_write:
                     try:
-                        pending = pending[os.write(fd, pending[:65536]):]
+                        pending = pending[os.write(fd, pending[:65536]) :]
                     except BlockingIOError:
                         continue
                     except BrokenPipeError:
-                        pending = memoryview(b"")  # git stopped reading: as subprocess, not an error
+                        pending = memoryview(
+                            b""
+                        )  # git stopped reading: as subprocess, not an error
                     if not pending:
                         poller.unregister(fd)
                         os.close(fd)
@@ -126,9 +131,12 @@ def _spawn_git(args: list[str], cwd: Path | None, input_bytes: bytes | None,
     return os.waitstatus_to_exitcode(status), b"".join(chunks[out_read]), b"".join(chunks[err_read])
 
 
-def _subprocess_git(args: list[str], cwd: Path | None, input_bytes: bytes | None,
-                    env: dict[str, str]) -> tuple[int, bytes, bytes]:  # pragma: no cover -- Windows
+def _subprocess_git(
+    args: list[str], cwd: Path | None, input_bytes: bytes | None, env: dict[str, str]
+) -> tuple[int, bytes, bytes]:  # pragma: no cover -- Windows
     import subprocess
 
-    result = subprocess.run(["git", *args], cwd=cwd, input=input_bytes, capture_output=True, env=env)
+    result = subprocess.run(
+        ["git", *args], cwd=cwd, input=input_bytes, capture_output=True, env=env
+    )
     return result.returncode, result.stdout, result.stderr

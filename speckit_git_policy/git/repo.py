@@ -36,8 +36,14 @@ class GitRepo:
             raise NotFound(f"{start}: no such directory")
         try:
             out = run_git(
-                ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
-                 "--is-inside-work-tree", "--show-toplevel"],
+                [
+                    "rev-parse",
+                    "--path-format=absolute",
+                    "--git-dir",
+                    "--git-common-dir",
+                    "--is-inside-work-tree",
+                    "--show-toplevel",
+                ],
                 cwd=start,
                 check=True,
             )
@@ -45,8 +51,13 @@ class GitRepo:
             # A bare repository has no top level: ask again without it.
             try:
                 out = run_git(
-                    ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
-                     "--is-inside-work-tree"],
+                    [
+                        "rev-parse",
+                        "--path-format=absolute",
+                        "--git-dir",
+                        "--git-common-dir",
+                        "--is-inside-work-tree",
+                    ],
                     cwd=start,
                 )
             except GitError:
@@ -70,7 +81,6 @@ class GitRepo:
     def git_text(self, *args: str) -> str:
         return self.git(*args).decode("utf-8", "replace")
 
-
     # ---- config ---------------------------------------------------------------
     def speckit_config(self) -> dict[str, str | None]:
         """Every ``speckit.*`` setting (lower-case keys; the last value wins), in one git call,
@@ -78,8 +88,10 @@ class GitRepo:
         if self._config is not None:
             return self._config
         out = self.git("config", "-z", "--get-regexp", r"^speckit\.", check=False)
-        return {key: value.decode("utf-8", "replace") if value is not None else None
-                for key, value in parse_config_z(out).items()}
+        return {
+            key: value.decode("utf-8", "replace") if value is not None else None
+            for key, value in parse_config_z(out).items()
+        }
 
     def keep_speckit_config(self, listed: str | None = None) -> None:
         """Serve ``speckit.*`` settings from memory from now on (short-lived processes: hooks).

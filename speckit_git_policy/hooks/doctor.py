@@ -1,5 +1,4 @@
-"""``doctor``: prove that the set-up works, check by check, each with its fix.
-"""
+"""``doctor``: prove that the set-up works, check by check, each with its fix."""
 
 from __future__ import annotations
 
@@ -45,8 +44,9 @@ def _check_hooks(repo: GitRepo, directory: Path) -> Check:
     if not_executable:
         problems.append(f"not executable: {', '.join(not_executable)}")
     if problems:
-        return Check("hooks", False, f"{directory}: {'; '.join(problems)}; "
-                                     "fix: git speckit-policy install")
+        return Check(
+            "hooks", False, f"{directory}: {'; '.join(problems)}; fix: git speckit-policy install"
+        )
     return Check("hooks", True, f"{len(HOOK_NAMES)} hooks installed and executable in {directory}")
 
 
@@ -61,12 +61,19 @@ def _installed_pythons(directory: Path) -> list[str]:
 
 def _check_interpreter(pythons: list[str]) -> Check:
     if not pythons:
-        return Check("interpreter", False, "no installed hook records an interpreter; "
-                                           "fix: git speckit-policy install")
+        return Check(
+            "interpreter",
+            False,
+            "no installed hook records an interpreter; fix: git speckit-policy install",
+        )
     gone = [p for p in pythons if not os.access(p, os.X_OK)]
     if gone:
-        return Check("interpreter", False, f"recorded interpreter missing: {', '.join(gone)}; fix: "
-                                           "reinstall speckit-git-policy, then git speckit-policy install")
+        return Check(
+            "interpreter",
+            False,
+            f"recorded interpreter missing: {', '.join(gone)}; fix: "
+            "reinstall speckit-git-policy, then git speckit-policy install",
+        )
     return Check("interpreter", True, ", ".join(pythons))
 
 
@@ -80,18 +87,25 @@ def _check_tool(pythons: list[str]) -> Check:
     env = dict(os.environ, PATH="/usr/bin:/bin")
     code = "import speckit_git_policy as s, speckit_git_policy.hooks.runner; print(s.__version__)"
     try:
-        result = subprocess.run([python, "-c", code], capture_output=True, text=True, env=env,
-                                timeout=60, check=False)
+        result = subprocess.run(
+            [python, "-c", code], capture_output=True, text=True, env=env, timeout=60, check=False
+        )
     except (OSError, subprocess.TimeoutExpired) as e:
         return Check("tool", False, f"{python} cannot run: {e}")
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["exit status " + str(result.returncode)])[-1]
-        return Check("tool", False, f"{python} cannot import speckit_git_policy ({last}); fix: "
-                                    f"{python} -m pip install speckit-git-policy, then git speckit-policy install")
+        return Check(
+            "tool",
+            False,
+            f"{python} cannot import speckit_git_policy ({last}); fix: "
+            f"{python} -m pip install speckit-git-policy, then git speckit-policy install",
+        )
     version = result.stdout.strip()
     detail = f"speckit-git-policy {version} importable by {python}"
     if version != __version__:
-        detail += f" (this command is {__version__}: run git speckit-policy install to update the hooks)"
+        detail += (
+            f" (this command is {__version__}: run git speckit-policy install to update the hooks)"
+        )
     return Check("tool", True, detail)
 
 
@@ -106,7 +120,9 @@ def _check_refspecs(repo: GitRepo) -> Check:
         return Check("capsule refspecs", True, "no remotes")
     missing, forced = [], []
     for remote in remotes:
-        values = repo.git("config", "--get-all", f"remote.{remote}.fetch", check=False).decode().split()
+        values = (
+            repo.git("config", "--get-all", f"remote.{remote}.fetch", check=False).decode().split()
+        )
         capsule = [value for value in values if "refs/speckit/" in value]
         if not capsule:
             missing.append(remote)
@@ -115,16 +131,30 @@ def _check_refspecs(repo: GitRepo) -> Check:
     problems, fixes = [], []
     if missing:
         problems.append(f"remote(s) {', '.join(missing)} do not fetch refs/speckit/*")
-        fixes += [f"git config --add remote.{r}.fetch 'refs/speckit/*:refs/speckit/*'" for r in missing]
+        fixes += [
+            f"git config --add remote.{r}.fetch 'refs/speckit/*:refs/speckit/*'" for r in missing
+        ]
     if forced:
-        problems.append(f"remote(s) {', '.join(forced)} force-fetch refs/speckit/* "
-                        "(would overwrite local capsule work not yet pushed)")
-        fixes += [f"drop the '+' of the refs/speckit fetch refspec of {r} (git config --edit)" for r in forced]
+        problems.append(
+            f"remote(s) {', '.join(forced)} force-fetch refs/speckit/* "
+            "(would overwrite local capsule work not yet pushed)"
+        )
+        fixes += [
+            f"drop the '+' of the refs/speckit fetch refspec of {r} (git config --edit)"
+            for r in forced
+        ]
     if problems:
-        return Check("capsule refspecs", False, f"{'; '.join(problems)}; fix: {'; '.join(fixes)} "
-                     "(push the capsule with git speckit-policy push)")
-    return Check("capsule refspecs", True,
-                 f"refs/speckit/* fetched from {', '.join(remotes)}; push it with git speckit-policy push")
+        return Check(
+            "capsule refspecs",
+            False,
+            f"{'; '.join(problems)}; fix: {'; '.join(fixes)} "
+            "(push the capsule with git speckit-policy push)",
+        )
+    return Check(
+        "capsule refspecs",
+        True,
+        f"refs/speckit/* fetched from {', '.join(remotes)}; push it with git speckit-policy push",
+    )
 
 
 def _check_missed(repo: GitRepo) -> Check:
@@ -133,12 +163,18 @@ def _check_missed(repo: GitRepo) -> Check:
     except (GitError, BadInput) as e:
         return Check("missed captures", False, str(e))
     if not missed:
-        return Check("missed captures", True,
-                     f"every recent commit that changed the policy has a snapshot (last {MISSED_CAPTURE_SCAN} checked)")
+        return Check(
+            "missed captures",
+            True,
+            f"every recent commit that changed the policy has a snapshot (last {MISSED_CAPTURE_SCAN} checked)",
+        )
     shown = ", ".join(sha[:12] for sha in missed[:5]) + (" …" if len(missed) > 5 else "")
     fix = "; ".join(f"git speckit-policy capture --commit {sha[:12]}" for sha in missed[:3])
-    return Check("missed captures", False,
-                 f"{len(missed)} commit(s) changed the policy but have no snapshot: {shown}; fix: {fix}")
+    return Check(
+        "missed captures",
+        False,
+        f"{len(missed)} commit(s) changed the policy but have no snapshot: {shown}; fix: {fix}",
+    )
 
 
 def doctor(repo: GitRepo) -> list[Check]:

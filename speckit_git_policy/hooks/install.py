@@ -83,8 +83,12 @@ def render_hook(hook: str, python: str, fast_path: str = "") -> str:
 
 
 # The modules a hook imports when a source changed (validate, capture, capsule).
-_HOOK_MODULES = ("speckit_git_policy.hooks.runner", "speckit_git_policy.policy.lint",
-                 "speckit_git_policy.capture", "speckit_git_policy.store.capsule.capsule")
+_HOOK_MODULES = (
+    "speckit_git_policy.hooks.runner",
+    "speckit_git_policy.policy.lint",
+    "speckit_git_policy.capture",
+    "speckit_git_policy.store.capsule.capsule",
+)
 
 
 _LIST_HOOK_PATHS = """
@@ -112,19 +116,35 @@ def fast_start_path(python: str) -> str:
     works. An empty string (the normal start) when it cannot.
     """
     try:
-        listed = subprocess.run([python, "-c", _LIST_HOOK_PATHS, *_HOOK_MODULES],
-                                capture_output=True, text=True, timeout=60)
-        no_site = subprocess.run([python, "-S", "-c", "import sys; print(chr(10).join(sys.path))"],
-                                 capture_output=True, text=True, timeout=60)
+        listed = subprocess.run(
+            [python, "-c", _LIST_HOOK_PATHS, *_HOOK_MODULES],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        no_site = subprocess.run(
+            [python, "-S", "-c", "import sys; print(chr(10).join(sys.path))"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return ""
     if listed.returncode != 0 or no_site.returncode != 0:
         return ""
     builtin = {os.path.abspath(p) for p in no_site.stdout.splitlines() if p}
-    extra = [p for p in listed.stdout.strip().split(os.pathsep) if p and os.path.abspath(p) not in builtin]
+    extra = [
+        p
+        for p in listed.stdout.strip().split(os.pathsep)
+        if p and os.path.abspath(p) not in builtin
+    ]
     path = os.pathsep.join(extra)
-    probe = subprocess.run([python, "-S", "-c", "import " + ", ".join(_HOOK_MODULES)],
-                           env={**os.environ, "PYTHONPATH": path}, capture_output=True, timeout=60)
+    probe = subprocess.run(
+        [python, "-S", "-c", "import " + ", ".join(_HOOK_MODULES)],
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        timeout=60,
+    )
     return path if probe.returncode == 0 else ""
 
 
@@ -177,7 +197,9 @@ def install(repo: GitRepo, python: str | None = None) -> list[HookChange]:
             os.rename(path, legacy)  # rename keeps bytes, mode and symlinks exactly
             kept = str(legacy)
         if is_ours(path):
-            same = path.read_text(encoding="utf-8", errors="replace") == text and os.access(path, os.X_OK)
+            same = path.read_text(encoding="utf-8", errors="replace") == text and os.access(
+                path, os.X_OK
+            )
             action = "unchanged" if same else "updated"
         else:
             action = "installed"

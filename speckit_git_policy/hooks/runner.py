@@ -76,8 +76,11 @@ def pre_commit(repo: GitRepo) -> int:
     for issue in issues:
         print(issue.render(), file=sys.stderr)
     say("pre-commit", "commit refused: the staged model policy is invalid (messages above).")
-    say("pre-commit", "fix it and `git add` it again, or commit on purpose without the check: "
-                      "git commit --no-verify (its snapshot is then marked not validated)")
+    say(
+        "pre-commit",
+        "fix it and `git add` it again, or commit on purpose without the check: "
+        "git commit --no-verify (its snapshot is then marked not validated)",
+    )
     return EXIT_BLOCK
 
 
@@ -99,8 +102,14 @@ def compile_staged(repo: GitRepo, paths: SourcePaths) -> bool:
     return True
 
 
-def capture_commit(repo: GitRepo, hook: str, commit: str, trigger: str, paths: SourcePaths,
-                   stores: Stores | None = None) -> CaptureResult | None:
+def capture_commit(
+    repo: GitRepo,
+    hook: str,
+    commit: str,
+    trigger: str,
+    paths: SourcePaths,
+    stores: Stores | None = None,
+) -> CaptureResult | None:
     """Capture from ``commit``'s tree (a full SHA from git); report, never raise (the commit is already made)."""
     from speckit_git_policy.capture import capture_commit_sha
     from speckit_git_policy.errors import SpeckitError
@@ -114,8 +123,11 @@ def capture_commit(repo: GitRepo, hook: str, commit: str, trigger: str, paths: S
     verb = "captured new" if result.created else "bound"
     say(hook, f"{verb} policy snapshot {result.policy_id[:8]} to commit {commit[:12]}")
     if not result.validated:
-        say(hook, "warning: this committed policy does not pass validation "
-                  "(committed with --no-verify?); see `git speckit-policy validate`")
+        say(
+            hook,
+            "warning: this committed policy does not pass validation "
+            "(committed with --no-verify?); see `git speckit-policy validate`",
+        )
     return result
 
 
@@ -145,7 +157,9 @@ def post_merge(repo: GitRepo, squash: bool) -> int:
         return 0
     paths = source_paths(repo)
     # Newest first.
-    touched = rev_list(repo, "--first-parent", "ORIG_HEAD..HEAD", pathspecs=paths.all(), check=False)
+    touched = rev_list(
+        repo, "--first-parent", "ORIG_HEAD..HEAD", pathspecs=paths.all(), check=False
+    )
     if not touched:
         if repo.verify("ORIG_HEAD") is not None:
             return 0
@@ -162,7 +176,9 @@ def post_merge(repo: GitRepo, squash: bool) -> int:
     return 0
 
 
-def source_blobs(repo: GitRepo, commits: Iterable[str], paths: SourcePaths) -> dict[str, tuple[str | None, ...]]:
+def source_blobs(
+    repo: GitRepo, commits: Iterable[str], paths: SourcePaths
+) -> dict[str, tuple[str | None, ...]]:
     """Object ids of the source files in each commit (None where a file is missing),
     in one ``cat-file --batch-check`` call."""
     commits = list(dict.fromkeys(commits))
@@ -170,7 +186,8 @@ def source_blobs(repo: GitRepo, commits: Iterable[str], paths: SourcePaths) -> d
     infos = object_infos(repo, [f"{commit}:{name}" for commit in commits for name in names])
     oids = [info.oid if info is not None else None for info in infos]
     return {
-        commit: tuple(oids[i * len(names):(i + 1) * len(names)]) for i, commit in enumerate(commits)
+        commit: tuple(oids[i * len(names) : (i + 1) * len(names)])
+        for i, commit in enumerate(commits)
     }
 
 
@@ -195,7 +212,9 @@ def post_rewrite(repo: GitRepo, kind: str, lines: Iterable[str]) -> int:
     paths = source_paths(repo)
     blobs = source_blobs(repo, [sha for pair in pairs for sha in pair], paths)
     # Sources missing from a commit never carry a binding over.
-    mapping = {old: new for old, new in pairs if blobs[old] == blobs[new] and None not in blobs[old]}
+    mapping = {
+        old: new for old, new in pairs if blobs[old] == blobs[new] and None not in blobs[old]
+    }
     stores = Stores(repo)
     if mapping:
         stores.rewrite(mapping)
@@ -239,10 +258,16 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 -- the tool's own failure must never block or lose a commit
         if isinstance(e, ModuleNotFoundError) and sys.flags.no_site:
             return 1  # started with -S and a module moved since install: the hook starts us again normally
-        say(hook, f"warning: internal error, the policy was not checked or captured: "
-                  f"{type(e).__name__}: {e}")
-        say(hook, "run `git speckit-policy doctor`; it lists commits to capture "
-                  "with `git speckit-policy capture --commit <sha>`")
+        say(
+            hook,
+            f"warning: internal error, the policy was not checked or captured: "
+            f"{type(e).__name__}: {e}",
+        )
+        say(
+            hook,
+            "run `git speckit-policy doctor`; it lists commits to capture "
+            "with `git speckit-policy capture --commit <sha>`",
+        )
         if os.environ.get("SPECKIT_DEBUG"):
             import traceback
 

@@ -22,7 +22,11 @@ def _ancestry_rank(repo: GitRepo, shas: list[str], timestamp: int) -> dict[str, 
     second, not the history.
     """
     wanted = set(shas)
-    order = [sha for sha in rev_list(repo, "--topo-order", f"--max-age={timestamp}", *shas) if sha in wanted]
+    order = [
+        sha
+        for sha in rev_list(repo, "--topo-order", f"--max-age={timestamp}", *shas)
+        if sha in wanted
+    ]
     return {sha: position for position, sha in enumerate(order)}
 
 
@@ -68,8 +72,11 @@ def _same_json(old: Any, new: Any) -> bool:
 
 def changed_keys(older: dict[str, Any], newer: dict[str, Any]) -> list[str]:
     """The keys ``snapshot.diff_documents(older, newer)`` reports, from pre-flattened documents."""
-    return [key for key in sorted(older.keys() | newer.keys())
-            if key not in older or key not in newer or not _same_json(older[key], newer[key])]
+    return [
+        key
+        for key in sorted(older.keys() | newer.keys())
+        if key not in older or key not in newer or not _same_json(older[key], newer[key])
+    ]
 
 
 class LogEntry(TypedDict):
@@ -86,8 +93,11 @@ class LogEntry(TypedDict):
 
 def policy_log(repo: GitRepo, stores: Stores, limit: int | None = None) -> list[LogEntry]:
     """One entry per binding, newest first."""
-    pairs = [(policy_id, binding["commit"])
-             for policy_id, bindings in stores.all_bindings().items() for binding in bindings]
+    pairs = [
+        (policy_id, binding["commit"])
+        for policy_id, bindings in stores.all_bindings().items()
+        for binding in bindings
+    ]
     commits = list(dict.fromkeys(commit for _, commit in pairs))
     infos = commit_infos(repo, commits)
 
@@ -121,7 +131,9 @@ def policy_log(repo: GitRepo, stores: Stores, limit: int | None = None) -> list[
         info = infos.get(sha)
         if info is None:  # commit not in this clone: after every dated entry
             return (1, 0, 0, (), policy_id, sha)
-        created = _negate(str((document(policy_id) or {}).get("created_at", ""))) if sha in shared else ()
+        created = (
+            _negate(str((document(policy_id) or {}).get("created_at", ""))) if sha in shared else ()
+        )
         # Negated so that one ascending sort gives newest first.
         return (0, -info["time"], rank.get(sha, 0), created, policy_id, sha)
 
@@ -136,20 +148,24 @@ def policy_log(repo: GitRepo, stores: Stores, limit: int | None = None) -> list[
             changed: list[str] = []
         elif older_id is None:
             changed = all_keys(current)  # the first entry sets every key
-        elif older_id == policy_id or (older is not None and older.get("hash") == current.get("hash")):
+        elif older_id == policy_id or (
+            older is not None and older.get("hash") == current.get("hash")
+        ):
             changed = []  # same content again (a revert, a cherry-pick, a merge)
         else:
             changed = changed_keys(flat(older_id), flat(policy_id)) if older is not None else []
         found = infos.get(sha)
-        entries.append({
-            "policy_id": policy_id,
-            "hash": current.get("hash") if current else None,
-            "commit": sha,
-            "author": found["author"] if found else None,
-            "date": found["date"] if found else None,
-            "subject": found["subject"] if found else None,
-            "changed": changed,
-        })
+        entries.append(
+            {
+                "policy_id": policy_id,
+                "hash": current.get("hash") if current else None,
+                "commit": sha,
+                "author": found["author"] if found else None,
+                "date": found["date"] if found else None,
+                "subject": found["subject"] if found else None,
+                "changed": changed,
+            }
+        )
     return entries
 
 

@@ -34,9 +34,15 @@ def referenced_by_runs(stores: Stores) -> set[str]:
     return referenced
 
 
-def prune(stores: Stores, *, keep: int | None, older_than_days: float | None, dry_run: bool,
-          now: datetime.datetime | None = None,
-          progress: Callable[[int, int], None] | None = None) -> PruneResult:
+def prune(
+    stores: Stores,
+    *,
+    keep: int | None,
+    older_than_days: float | None,
+    dry_run: bool,
+    now: datetime.datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> PruneResult:
     """Remove filesystem snapshots beyond the newest ``keep`` and/or older than the age given."""
     now = now or clock.now_datetime()
     dated = []
@@ -54,17 +60,25 @@ def prune(stores: Stores, *, keep: int | None, older_than_days: float | None, dr
     candidates = []
     for index, (created, policy_id) in enumerate(dated):
         beyond_keep = keep is not None and index >= keep
-        too_old = older_than_days is not None and (now - created).total_seconds() > older_than_days * 86400
+        too_old = (
+            older_than_days is not None
+            and (now - created).total_seconds() > older_than_days * 86400
+        )
         if (keep is None or beyond_keep) and (older_than_days is None or too_old):
             candidates.append(policy_id)
     protected = referenced_by_runs(stores) if candidates else set()
     capsule = stores.capsule
     # Never remove the only copy: the capsule must hold the same bytes.
-    unbacked = [p for p in candidates if capsule is None or capsule.get_snapshot(p) != stores.fs.read(p)]
+    unbacked = [
+        p for p in candidates if capsule is None or capsule.get_snapshot(p) != stores.fs.read(p)
+    ]
     removed = [p for p in candidates if p not in protected and p not in unbacked]
     if not dry_run:
         for policy_id in removed:
             stores.fs.mark_pruned(policy_id)
             stores.fs.remove(policy_id)
-    return PruneResult(removed=removed, kept_for_runs=sorted(set(candidates) & protected),
-                       kept_without_capsule_copy=sorted(set(unbacked) - protected))
+    return PruneResult(
+        removed=removed,
+        kept_for_runs=sorted(set(candidates) & protected),
+        kept_without_capsule_copy=sorted(set(unbacked) - protected),
+    )

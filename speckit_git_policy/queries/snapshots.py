@@ -24,12 +24,16 @@ def list_snapshots(stores: Stores) -> list[dict[str, Any]]:
         except ValueError:
             continue  # `verify` reports it; a listing shows what can be read
         bound = bindings.get(policy_id, [])
-        rows.append({
-            "policy_id": policy_id,
-            "hash": document.get("hash"),
-            "created_at": document.get("created_at"),
-            "commit": bound[0]["commit"] if bound else document.get("provenance", {}).get("commit"),
-            "uri": stores.uri(policy_id),
-        })
+        rows.append(
+            {
+                "policy_id": policy_id,
+                "hash": document.get("hash"),
+                "created_at": document.get("created_at"),
+                "commit": bound[0]["commit"]
+                if bound
+                else document.get("provenance", {}).get("commit"),
+                "uri": stores.uri(policy_id),
+            }
+        )
     rows.sort(key=lambda row: (row["created_at"] or "", row["policy_id"]), reverse=True)
     return rows

@@ -78,7 +78,11 @@ def trace(repo: RepoLike, run_id: str, *, stores: Stores | None = None) -> Trace
             infos[commit] = _commit_info(git_repo, commit)
         info = infos.get(commit) if commit else None
         if info:
-            row["author"], row["date"], row["subject"] = info["author"], info["date"], info["subject"]
+            row["author"], row["date"], row["subject"] = (
+                info["author"],
+                info["date"],
+                info["subject"],
+            )
         snapshots.append(row)
     return {"run_id": run_id, "events": events, "snapshots": snapshots}
 
@@ -117,8 +121,9 @@ def _bindings(stores: Stores, policy_id: str) -> list[Binding]:
         return []  # a snapshot only the filesystem holds has only filesystem bindings
 
 
-def governing_commits(bindings: list[Binding], event: Event | None,
-                      document: dict[str, Any] | None) -> list[str]:
+def governing_commits(
+    bindings: list[Binding], event: Event | None, document: dict[str, Any] | None
+) -> list[str]:
     """Commits that carry the snapshot's content, best first.
 
     First the binding of the commit the run read its sources at (the event's
@@ -129,7 +134,8 @@ def governing_commits(bindings: list[Binding], event: Event | None,
     """
     recorded = event.get("commit") if event is not None else None
     found = [
-        b["commit"] for b in bindings
+        b["commit"]
+        for b in bindings
         if recorded is not None and (b["commit"] == recorded or recorded in b["rewritten_from"])
     ]
     found += [b["commit"] for b in bindings]
@@ -167,8 +173,9 @@ class BlamedKey(_BlamedKey, total=False):
     subject: str | None  # present when a commit was found
 
 
-def blame(repo: RepoLike, run_id: str, key: str | None = None,
-          *, stores: Stores | None = None) -> list[BlamedKey]:
+def blame(
+    repo: RepoLike, run_id: str, key: str | None = None, *, stores: Stores | None = None
+) -> list[BlamedKey]:
     """Every policy key in force for the run's latest snapshot (or ``key``), in file order."""
     git_repo = as_repo(repo)
     stores = stores or Stores(git_repo)
@@ -190,14 +197,24 @@ def blame(repo: RepoLike, run_id: str, key: str | None = None,
     rows: list[BlamedKey] = []
     for name, value in keys.items():
         span = spans[name]
-        row: BlamedKey = {"key": name, "value": value, "commit": None, "author": None,
-                          "date": None, "line": span[0] if span else None,
-                          "end_line": span[1] if span else None, "policy_id": policy_id}
+        row: BlamedKey = {
+            "key": name,
+            "value": value,
+            "commit": None,
+            "author": None,
+            "date": None,
+            "line": span[0] if span else None,
+            "end_line": span[1] if span else None,
+            "policy_id": policy_id,
+        }
         if span:
             # The newest commit among the value's lines (author time), like a blame
             # of the whole value.
-            newest = max((by_line[n] for n in range(span[0], span[1] + 1) if n in by_line),
-                         key=lambda entry: entry[1], default=None)
+            newest = max(
+                (by_line[n] for n in range(span[0], span[1] + 1) if n in by_line),
+                key=lambda entry: entry[1],
+                default=None,
+            )
             if newest is not None:
                 sha = newest[0]
                 if sha not in infos:
@@ -235,8 +252,14 @@ def _policy_file(repo: GitRepo, document: dict[str, Any]) -> str:
     return tomls[0]
 
 
-def _commit_with_source(repo: GitRepo, stores: Stores, run_id: str, event: Event,
-                        document: dict[str, Any], policy_file: str) -> tuple[str, str]:
+def _commit_with_source(
+    repo: GitRepo,
+    stores: Stores,
+    run_id: str,
+    event: Event,
+    document: dict[str, Any],
+    policy_file: str,
+) -> tuple[str, str]:
     """The first commit carrying the snapshot whose policy file has the snapshot's bytes,
     and that file's text: blame must read the very lines that were compiled."""
     policy_id = str(document["policy_id"])

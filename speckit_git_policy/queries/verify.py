@@ -32,8 +32,13 @@ class Problem:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "kind": self.kind, "severity": self.severity, "uri": self.uri, "path": self.path,
-            "message": self.message, "repaired": self.repaired, **self.extra,
+            "kind": self.kind,
+            "severity": self.severity,
+            "uri": self.uri,
+            "path": self.path,
+            "message": self.message,
+            "repaired": self.repaired,
+            **self.extra,
         }
 
     @property
@@ -51,11 +56,16 @@ class Report:
         return not any(problem.broken for problem in self.problems)
 
     def as_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checked": self.checked,
-                "problems": [problem.as_json() for problem in self.problems]}
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "problems": [problem.as_json() for problem in self.problems],
+        }
 
 
-def _check(data: bytes | None, where: str, policy_id: str) -> tuple[dict[str, Any] | None, str | None]:
+def _check(
+    data: bytes | None, where: str, policy_id: str
+) -> tuple[dict[str, Any] | None, str | None]:
     """(document, None) when the copy verifies, else (None, reason); (None, None) when absent."""
     if data is None:
         return None, None
@@ -96,13 +106,23 @@ def check_snapshot(stores: Stores, policy_id: str, repair: bool) -> list[Problem
     elif fs_doc is None:
         copy_problem("filesystem", fs_bad, lambda: stores.fs.write(policy_id, good_bytes))
     if capsule is not None and capsule_doc is None:
-        copy_problem("capsule", capsule_bad, lambda: capsule.put_snapshot(
-            policy_id, good["hash"], good["created_at"], good_bytes))
+        copy_problem(
+            "capsule",
+            capsule_bad,
+            lambda: capsule.put_snapshot(policy_id, good["hash"], good["created_at"], good_bytes),
+        )
     if fs_doc is not None and capsule_doc is not None and fs_bytes != capsule_bytes:
         problems.append(Problem("parity", "both copies verify but their bytes differ", uri, path))
     if good.get("provenance", {}).get("validated") is False:
-        problems.append(Problem("unvalidated", "this snapshot's policy did not pass validation "
-                                "(committed with --no-verify?)", uri, path, severity=WARNING))
+        problems.append(
+            Problem(
+                "unvalidated",
+                "this snapshot's policy did not pass validation (committed with --no-verify?)",
+                uri,
+                path,
+                severity=WARNING,
+            )
+        )
     if capsule is not None and (capsule_doc is not None or repair):  # the capsule holds it now
         problems.extend(_binding_problems(stores, policy_id, repair))
     return problems
@@ -121,9 +141,13 @@ def _binding_problems(stores: Stores, policy_id: str, repair: bool) -> list[Prob
         commit = binding["commit"]
         if is_bound(in_capsule, commit):
             continue
-        problem = Problem("binding", f"commit {commit[:12]} is bound in .speckit/bindings only, "
-                          "not in the capsule", stores.uri(policy_id), stores.fs.relative_path(policy_id),
-                          extra={"commit": commit})
+        problem = Problem(
+            "binding",
+            f"commit {commit[:12]} is bound in .speckit/bindings only, not in the capsule",
+            stores.uri(policy_id),
+            stores.fs.relative_path(policy_id),
+            extra={"commit": commit},
+        )
         if repair:
             # The log's bind time when it has one: the binding was made then, not now.
             capsule.add_binding(policy_id, commit, binding["bound_at"] or None)
@@ -132,8 +156,9 @@ def _binding_problems(stores: Stores, policy_id: str, repair: bool) -> list[Prob
     return problems
 
 
-def verify(repo: GitRepo, *, repair: bool = False, progress: Callable[[int, int], None] | None = None
-           ) -> Report:
+def verify(
+    repo: GitRepo, *, repair: bool = False, progress: Callable[[int, int], None] | None = None
+) -> Report:
     stores = Stores(repo)
     if repair:
         stores.prepare()  # a fresh clone: keep the restored .speckit/ out of git status
@@ -154,8 +179,14 @@ def _event_problems(repo: GitRepo) -> list[Problem]:
 
     problems = []
     for item in lint_events(repo):
-        problems.append(Problem("event", f"run {item['run_id']} seq {item['seq']}: {item['message']}",
-                                uri=item.get("uri"), extra={"run_id": item["run_id"], "seq": item["seq"]}))
+        problems.append(
+            Problem(
+                "event",
+                f"run {item['run_id']} seq {item['seq']}: {item['message']}",
+                uri=item.get("uri"),
+                extra={"run_id": item["run_id"], "seq": item["seq"]},
+            )
+        )
     return problems
 
 
@@ -163,9 +194,11 @@ def _missed_capture_problems(repo: GitRepo) -> list[Problem]:
     from speckit_git_policy.capture import missed_captures
 
     return [
-        Problem("missed_capture",
-                f"commit {sha[:12]} changed the policy but has no snapshot; "
-                f"run: git speckit-policy capture --commit {sha[:12]}",
-                extra={"commit": sha})
+        Problem(
+            "missed_capture",
+            f"commit {sha[:12]} changed the policy but has no snapshot; "
+            f"run: git speckit-policy capture --commit {sha[:12]}",
+            extra={"commit": sha},
+        )
         for sha in missed_captures(repo)
     ]

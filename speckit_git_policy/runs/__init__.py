@@ -12,8 +12,15 @@ if TYPE_CHECKING:
     from typing import Any
 
 _EXPORTS = {
-    "Run": "run", "start_run": "run", "open_run": "run", "stage": "run", "checkpoint": "run",
-    "append_decision": "run", "run_events": "run", "list_runs": "listing", "lint_events": "lint",
+    "Run": "run",
+    "start_run": "run",
+    "open_run": "run",
+    "stage": "run",
+    "checkpoint": "run",
+    "append_decision": "run",
+    "run_events": "run",
+    "list_runs": "listing",
+    "lint_events": "lint",
 }
 
 

@@ -1,5 +1,4 @@
-"""The event lint: every event's snapshot reference must hold.
-"""
+"""The event lint: every event's snapshot reference must hold."""
 
 from __future__ import annotations
 
@@ -60,13 +59,20 @@ def lint_events(repo: RepoLike = None, stores: Stores | None = None) -> list[Eve
             continue
         for seq, data in enumerate(raw):
             for message in _event_problems(stores, snapshot, run_id, seq, data):
-                problems.append({"run_id": run_id, "seq": seq, "uri": capsule.run_uri(run_id),
-                                 "message": message})
+                problems.append(
+                    {
+                        "run_id": run_id,
+                        "seq": seq,
+                        "uri": capsule.run_uri(run_id),
+                        "message": message,
+                    }
+                )
     return problems
 
 
-def _event_problems(stores: Stores, snapshot: Callable[[str], Verdict], run_id: str, seq: int,
-                    data: bytes) -> list[str]:
+def _event_problems(
+    stores: Stores, snapshot: Callable[[str], Verdict], run_id: str, seq: int, data: bytes
+) -> list[str]:
     try:
         event = parse_event(data, run_id, seq)
     except SnapshotCorrupt as e:
@@ -74,7 +80,11 @@ def _event_problems(stores: Stores, snapshot: Callable[[str], Verdict], run_id: 
     problems = []
     if event.get("seq") != seq:
         problems.append(f"records seq {event.get('seq')!r} at position {seq}")
-    policy_id, uri, recorded = event.get("policy_id"), event.get("policy_uri"), event.get("policy_hash")
+    policy_id, uri, recorded = (
+        event.get("policy_id"),
+        event.get("policy_uri"),
+        event.get("policy_hash"),
+    )
     if policy_id is None or uri is None:
         return [*problems, f"{event['type']} event names no policy snapshot"]
     try:
@@ -87,5 +97,7 @@ def _event_problems(stores: Stores, snapshot: Callable[[str], Verdict], run_id: 
     if isinstance(found, str):
         problems.append(f"policy_uri {uri} does not resolve to a verified snapshot: {found}")
     elif found.get("hash") != recorded:
-        problems.append(f"policy_hash {recorded} does not match snapshot {policy_id} (hash {found.get('hash')})")
+        problems.append(
+            f"policy_hash {recorded} does not match snapshot {policy_id} (hash {found.get('hash')})"
+        )
     return problems

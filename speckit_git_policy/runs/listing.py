@@ -1,5 +1,4 @@
-"""Every run of the capsule, with its first and last events and current stage.
-"""
+"""Every run of the capsule, with its first and last events and current stage."""
 
 from __future__ import annotations
 
@@ -38,15 +37,17 @@ def list_runs(repo: RepoLike = None) -> list[RunRow]:
         first = parse_event(summary["first"], run_id, 0)
         last = parse_event(summary["last"], run_id, summary["events"] - 1)
         state = LogState.of([first, last])
-        rows.append({
-            "run_id": run_id,
-            "uri": capsule.run_uri(run_id),
-            "events": summary["events"],
-            "started_at": first["timestamp"],
-            "last_at": state.last_timestamp,
-            "stage": _current_stage(capsule, run_id, summary["events"]),
-            "policy_id": state.policy.policy_id if state.policy else None,
-        })
+        rows.append(
+            {
+                "run_id": run_id,
+                "uri": capsule.run_uri(run_id),
+                "events": summary["events"],
+                "started_at": first["timestamp"],
+                "last_at": state.last_timestamp,
+                "stage": _current_stage(capsule, run_id, summary["events"]),
+                "policy_id": state.policy.policy_id if state.policy else None,
+            }
+        )
     rows.sort(key=lambda row: (row["started_at"], row["run_id"]), reverse=True)
     return rows
 

@@ -28,8 +28,11 @@ class PolicyInForce:
 
     def ref(self) -> dict[str, str]:
         """The fields every event and decision names its snapshot by."""
-        return {"policy_id": self.policy_id, "policy_hash": self.policy_hash,
-                "policy_uri": self.policy_uri}
+        return {
+            "policy_id": self.policy_id,
+            "policy_hash": self.policy_hash,
+            "policy_uri": self.policy_uri,
+        }
 
     def block(self, *path: str) -> dict[str, Any]:
         """The table at ``path`` of the snapshot's document (SnapshotCorrupt without one)."""
@@ -46,8 +49,12 @@ class PolicyInForce:
         policy_id = event.get("policy_id")
         if policy_id is None:
             return None
-        return cls(policy_id, str(event.get("policy_hash")), str(event.get("policy_uri")),
-                   event.get("commit"))
+        return cls(
+            policy_id,
+            str(event.get("policy_hash")),
+            str(event.get("policy_uri")),
+            event.get("commit"),
+        )
 
 
 class _EventRequired(TypedDict):
@@ -69,19 +76,23 @@ class _EventRef(TypedDict, total=False):
 
 # The fields that depend on the event's type. "from" is a keyword: hence the
 # functional syntax.
-EventBody = TypedDict("EventBody", {
-    "created": bool,  # PolicySnapshotRef: this start captured the snapshot
-    "from": str | None,  # StageTransition
-    "to": str,  # StageTransition
-    "label": str | None,  # Checkpoint
-    "policy_changed": bool,  # StageTransition, Checkpoint
-    "replaced_policy_id": str,  # ... when the policy changed at this boundary
-    "replaced_policy_hash": str,
-    "capture_mode": str | None,  # an event that carried a payload
-    "payload": dict[str, str],
-    "dropped": list[str],
-    "decision": dict[str, Any],  # a decision: ``Decision.as_event()`` less its policy
-}, total=False)
+EventBody = TypedDict(
+    "EventBody",
+    {
+        "created": bool,  # PolicySnapshotRef: this start captured the snapshot
+        "from": str | None,  # StageTransition
+        "to": str,  # StageTransition
+        "label": str | None,  # Checkpoint
+        "policy_changed": bool,  # StageTransition, Checkpoint
+        "replaced_policy_id": str,  # ... when the policy changed at this boundary
+        "replaced_policy_hash": str,
+        "capture_mode": str | None,  # an event that carried a payload
+        "payload": dict[str, str],
+        "dropped": list[str],
+        "decision": dict[str, Any],  # a decision: ``Decision.as_event()`` less its policy
+    },
+    total=False,
+)
 
 
 class Event(_EventRequired, _EventRef, EventBody):

@@ -93,8 +93,9 @@ class Run:
 
     # ---- opening -------------------------------------------------------------------
     @classmethod
-    def start(cls, repo: RepoLike = None, run_id: str | None = None,
-              *, stores: Stores | None = None) -> Run:
+    def start(
+        cls, repo: RepoLike = None, run_id: str | None = None, *, stores: Stores | None = None
+    ) -> Run:
         """Capture the policy (reusing the snapshot of the same content) and record
         ``PolicySnapshotRef`` as the run's first event."""
         from speckit_git_policy.capture import read_for_capture, store_compiled
@@ -184,14 +185,15 @@ class Run:
         policy = self._boundary()
         stages = known_stages(self._document(policy.policy_id))
         if stage not in stages:
-            raise BadInput(f"unknown stage {stage!r} (this policy knows {', '.join(stages)})"
-                           f"{did_you_mean(stage, stages)}")
+            raise BadInput(
+                f"unknown stage {stage!r} (this policy knows {', '.join(stages)})"
+                f"{did_you_mean(stage, stages)}"
+            )
         if stage == self.current_stage:
             raise BadInput(f"run {self.run_id!r} is already in stage {stage!r}")
         return self._append(STAGE_TRANSITION, policy, {"to": stage}, payload)
 
-    def checkpoint(self, label: str | None = None,
-                   payload: dict[str, str] | None = None) -> Event:
+    def checkpoint(self, label: str | None = None, payload: dict[str, str] | None = None) -> Event:
         if label is not None:
             _check_text("label", label, LABEL_MAX)
         policy = self._boundary()
@@ -215,7 +217,11 @@ class Run:
                     f"the decision was made under {key} {decision[key]!r}, but run {self.run_id!r} "
                     f"is governed by {expected!r}; decide under the run's policy (run.policy_id)"
                 )
-        body = {k: v for k, v in decision.items() if k not in ("type", "policy_id", "policy_hash", "policy_uri")}
+        body = {
+            k: v
+            for k, v in decision.items()
+            if k not in ("type", "policy_id", "policy_hash", "policy_uri")
+        }
         try:
             canonical_bytes(body)
         except Exception as e:
@@ -244,7 +250,9 @@ class Run:
         if compiled.hash == current.policy_hash:
             return current
         head = self.repo.head()
-        commit = head if head is not None and worktree_matches_commit(self.repo, sources, head) else None
+        commit = (
+            head if head is not None and worktree_matches_commit(self.repo, sources, head) else None
+        )
         result = store_compiled(self.repo, compiled, commit, "stage_boundary", self.stores)
         return PolicyInForce(result.policy_id, result.hash, result.uri, commit)
 
@@ -255,8 +263,15 @@ class Run:
             return False
         return all(sha256_hex(data) == digests[path] for path, data in sources.files.items())
 
-    def _append(self, kind: str, policy: PolicyInForce | None, fields: EventBody,
-                payload: dict[str, str] | None = None, *, first: bool = False) -> Event:
+    def _append(
+        self,
+        kind: str,
+        policy: PolicyInForce | None,
+        fields: EventBody,
+        payload: dict[str, str] | None = None,
+        *,
+        first: bool = False,
+    ) -> Event:
         """Append one event. ``policy`` None: the snapshot in force as of the event's seq."""
         event_id = str(uuid.uuid4())
         built: list[Event] = []
@@ -295,7 +310,10 @@ class Run:
                     event["replaced_policy_hash"] = replaced.policy_hash
             if payload is not None:
                 mode = (self._document(governing.policy_id).get("capture") or {}).get("mode")
-                event = {**event, **filter_payload(payload, mode if isinstance(mode, str) else None)}
+                event = {
+                    **event,
+                    **filter_payload(payload, mode if isinstance(mode, str) else None),
+                }
             built[:] = [event]
             return canonical_bytes(event)
 
@@ -320,13 +338,13 @@ def open_run(repo: RepoLike, run_id: str) -> Run:
     return Run.open(repo, run_id)
 
 
-def stage(repo: RepoLike, run_id: str, stage: str,
-          payload: dict[str, str] | None = None) -> Event:
+def stage(repo: RepoLike, run_id: str, stage: str, payload: dict[str, str] | None = None) -> Event:
     return Run.open(repo, run_id).stage(stage, payload)
 
 
-def checkpoint(repo: RepoLike, run_id: str, label: str | None = None,
-               payload: dict[str, str] | None = None) -> Event:
+def checkpoint(
+    repo: RepoLike, run_id: str, label: str | None = None, payload: dict[str, str] | None = None
+) -> Event:
     return Run.open(repo, run_id).checkpoint(label, payload)
 
 

@@ -126,11 +126,15 @@ class Stores:
             if parsed.kind != "policy":
                 raise BadInput(not_policy)
             if parsed.workspace != self.workspace:
-                raise NotFound(f"{text}: workspace {parsed.workspace!r} is not this repository's ({self.workspace!r})")
+                raise NotFound(
+                    f"{text}: workspace {parsed.workspace!r} is not this repository's ({self.workspace!r})"
+                )
             text = parsed.ident
         check_policy_id_prefix(text)
         if is_policy_id(text):
-            if text in self.fs.ids() or (self.capsule is not None and self.capsule.get_snapshot(text) is not None):
+            if text in self.fs.ids() or (
+                self.capsule is not None and self.capsule.get_snapshot(text) is not None
+            ):
                 return text
             raise NotFound(f"no snapshot {text}")
         matches = set(self.fs.ids_with_prefix(text))
@@ -173,7 +177,11 @@ class Stores:
         each with the capsule (the hooks must not read every snapshot's bindings)."""
         if self.capsule is not None:
             return {c for c in commits if self.capsule.policies_for_commit(c)}
-        bound = {b["commit"] for policy_id in self.fs.binding_log_ids() for b in self.fs_bindings(policy_id)}
+        bound = {
+            b["commit"]
+            for policy_id in self.fs.binding_log_ids()
+            for b in self.fs_bindings(policy_id)
+        }
         return bound & set(commits)
 
     def rewrite(self, mapping: dict[str, str]) -> list[str]:
@@ -214,6 +222,8 @@ class Stores:
             capsule_bindings = self.capsule.all_bindings()
             ids.update(capsule_bindings)
         return {
-            policy_id: binding_ops.merge(self.fs_bindings(policy_id), capsule_bindings.get(policy_id, []))
+            policy_id: binding_ops.merge(
+                self.fs_bindings(policy_id), capsule_bindings.get(policy_id, [])
+            )
             for policy_id in sorted(ids)
         }

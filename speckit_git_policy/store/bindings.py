@@ -48,7 +48,11 @@ def check_bindings(value: object, where: str) -> list[Binding]:
     for index, item in enumerate(value):
         if not isinstance(item, dict):
             raise SnapshotCorrupt(where, f"binding {index} is not a JSON object")
-        commit, history, bound_at = item.get("commit"), item.get("rewritten_from"), item.get("bound_at")
+        commit, history, bound_at = (
+            item.get("commit"),
+            item.get("rewritten_from"),
+            item.get("bound_at"),
+        )
         if not isinstance(commit, str) or not commit:
             raise SnapshotCorrupt(where, f"binding {index} has no commit")
         if not isinstance(history, list) or not all(isinstance(old, str) for old in history):
@@ -228,8 +232,11 @@ def _unique(shas: Iterable[str]) -> list[str]:
 
 
 def _copy_one(binding: Binding) -> Binding:
-    return {"commit": binding["commit"], "rewritten_from": list(binding["rewritten_from"]),
-            "bound_at": binding["bound_at"]}
+    return {
+        "commit": binding["commit"],
+        "rewritten_from": list(binding["rewritten_from"]),
+        "bound_at": binding["bound_at"],
+    }
 
 
 def _copy(bindings: Iterable[Binding]) -> list[Binding]:

@@ -46,8 +46,10 @@ class FilesystemStore:
         except (OSError, RuntimeError):  # RuntimeError: a symlink loop
             inside = False
         if not inside:
-            raise BadInput(f"{directory}: a symlink leads it out of {SPECKIT_DIR}/; refusing to write there "
-                           f"(remove the link: {SPECKIT_DIR}/ is the tool's own directory)")
+            raise BadInput(
+                f"{directory}: a symlink leads it out of {SPECKIT_DIR}/; refusing to write there "
+                f"(remove the link: {SPECKIT_DIR}/ is the tool's own directory)"
+            )
         return directory
 
     # ---- snapshots -----------------------------------------------------------
@@ -93,7 +95,7 @@ class FilesystemStore:
         found = []
         for name in names:
             if name.startswith("snapshot-") and name.endswith(".json"):
-                candidate = name[len("snapshot-"):-len(".json")]
+                candidate = name[len("snapshot-") : -len(".json")]
                 if is_policy_id(candidate):
                     found.append(candidate)
         return sorted(found)
@@ -114,7 +116,9 @@ class FilesystemStore:
         target = self._writable(self.by_hash) / check_content_hash(content_hash)
         self.by_hash.mkdir(parents=True, exist_ok=True)
         # Written whole and fsynced before it gets its name: a claim is never seen empty.
-        temp = write_temp_file(self.by_hash, (policy_id + "\n").encode(), prefix=".claim.", mode=0o600)
+        temp = write_temp_file(
+            self.by_hash, (policy_id + "\n").encode(), prefix=".claim.", mode=0o600
+        )
         try:
             try:
                 os.link(temp, target)
@@ -129,7 +133,10 @@ class FilesystemStore:
         return policy_id
 
     def set_hash(self, content_hash: str, policy_id: str) -> None:
-        atomic_write(self._writable(self.by_hash) / check_content_hash(content_hash), (policy_id + "\n").encode())
+        atomic_write(
+            self._writable(self.by_hash) / check_content_hash(content_hash),
+            (policy_id + "\n").encode(),
+        )
 
     # ---- bindings ------------------------------------------------------------
     def _binding_log(self, policy_id: str) -> Path:
@@ -166,7 +173,9 @@ class FilesystemStore:
             names = os.listdir(self.binding_logs)
         except FileNotFoundError:
             return []
-        return sorted(n[: -len(".jsonl")] for n in names if n.endswith(".jsonl") and is_policy_id(n[:-6]))
+        return sorted(
+            n[: -len(".jsonl")] for n in names if n.endswith(".jsonl") and is_policy_id(n[:-6])
+        )
 
 
 def ensure_excluded(common_dir: Path) -> None:
@@ -176,7 +185,10 @@ def ensure_excluded(common_dir: Path) -> None:
         text = exclude.read_text()
     except FileNotFoundError:
         text = ""
-    if any(line.strip() in (EXCLUDE_LINE, ".speckit/", ".speckit", "/.speckit") for line in text.splitlines()):
+    if any(
+        line.strip() in (EXCLUDE_LINE, ".speckit/", ".speckit", "/.speckit")
+        for line in text.splitlines()
+    ):
         return
     addition = ("" if text.endswith("\n") or not text else "\n") + f"{EXCLUDE_LINE}\n"
     atomic_write(exclude, (text + addition).encode())

@@ -155,8 +155,13 @@ class Capsule:
 
     # ---- snapshots ---------------------------------------------------------------------
     def put_snapshot(
-        self, policy_id: str, content_hash: str, created_at: str, data: bytes,
-        *, replace: bool = False,
+        self,
+        policy_id: str,
+        content_hash: str,
+        created_at: str,
+        data: bytes,
+        *,
+        replace: bool = False,
     ) -> str:
         """Store the snapshot's exact bytes and index its hash; return the blob id.
 
@@ -223,6 +228,7 @@ class Capsule:
     def _oldest_first(self, root: bytes | None, ids: list[str]) -> list[str]:
         if len(ids) < 2:
             return ids  # nothing to order: spare reading the snapshot
+
         def created_at(policy_id: str) -> str:
             entry = self._snapshot_entry(root, policy_id)
             document = _json_object(self.io.blob_bytes(entry[1])) if entry else None
@@ -240,7 +246,9 @@ class Capsule:
                 yield policy_id, entry[1].decode(), self.io.blob_bytes(entry[1])
 
     def snapshot_ids_in(self, root: bytes | None) -> list[str]:
-        return [layout.policy_id_from_name(name) for name in self._fanned_out_names(root, "snapshots")]
+        return [
+            layout.policy_id_from_name(name) for name in self._fanned_out_names(root, "snapshots")
+        ]
 
     # ---- bindings ----------------------------------------------------------------------
     def add_binding(self, policy_id: str, commit: str, bound_at: str | None = None) -> bool:
@@ -276,7 +284,9 @@ class Capsule:
         """Follow rewritten commits (post-rewrite): each binding on an old SHA moves
         to the new one and keeps the old as ``rewritten_from``; the old commit stays
         reachable through the capsule. Returns the affected policy ids."""
-        pairs = [(layout.check_commit_sha(o), layout.check_commit_sha(n)) for o, n in mapping.items()]
+        pairs = [
+            (layout.check_commit_sha(o), layout.check_commit_sha(n)) for o, n in mapping.items()
+        ]
         pairs = [(o, n) for o, n in pairs if o != n]
         affected: list[str] = []
 
@@ -308,11 +318,16 @@ class Capsule:
     def _stage_bindings(
         self, edit: TreeEdit, policy_id: str, bindings: list[Binding], commits: list[str]
     ) -> None:
-        edit.put(layout.binding_path(policy_id), (BLOB_MODE, self.io.write_blob(canonical_bytes(bindings))))
+        edit.put(
+            layout.binding_path(policy_id),
+            (BLOB_MODE, self.io.write_blob(canonical_bytes(bindings))),
+        )
         bound = {b["commit"] for b in bindings}
         for commit in commits:
             if commit in bound:
-                edit.put(f"{layout.commit_index_dir(commit)}/{policy_id}", (BLOB_MODE, self.empty_blob))
+                edit.put(
+                    f"{layout.commit_index_dir(commit)}/{policy_id}", (BLOB_MODE, self.empty_blob)
+                )
 
     def _require_commit(self, commit: str) -> None:
         if not self.io.is_commit(commit.encode()):
@@ -425,7 +440,9 @@ class Capsule:
 
     def has_run(self, run_id: str) -> bool:
         check_run_id(run_id)
-        return self._run_tree(self._root(layout.run_ref(self.workspace, run_id)), run_id) is not None
+        return (
+            self._run_tree(self._root(layout.run_ref(self.workspace, run_id)), run_id) is not None
+        )
 
     def _iter_runs(self) -> Iterator[tuple[str, bytes]]:
         """(run_id, run tree) of every run, shard by shard (cost grows with runs)."""
@@ -456,12 +473,14 @@ class Capsule:
             ends = run_log.end_entries(self.io, run_tree)
             if ends is None:
                 continue
-            summaries.append({
-                "run_id": run_id,
-                "events": run_log.length(self.io, run_tree),
-                "first": self.io.blob_bytes(ends[0][1]),
-                "last": self.io.blob_bytes(ends[1][1]),
-            })
+            summaries.append(
+                {
+                    "run_id": run_id,
+                    "events": run_log.length(self.io, run_tree),
+                    "first": self.io.blob_bytes(ends[0][1]),
+                    "last": self.io.blob_bytes(ends[1][1]),
+                }
+            )
         return sorted(summaries, key=lambda summary: summary["run_id"])
 
 
@@ -477,7 +496,9 @@ def _check_snapshot(policy_id: str, content_hash: str, created_at: str, data: by
     expected = {"policy_id": policy_id, "hash": content_hash, "created_at": created_at}
     for key, value in expected.items():
         if document.get(key) != value:
-            raise BadInput(f"snapshot {policy_id}: {key} in the data is {document.get(key)!r}, not {value!r}")
+            raise BadInput(
+                f"snapshot {policy_id}: {key} in the data is {document.get(key)!r}, not {value!r}"
+            )
 
 
 def _check_event(run_id: str, seq: int, data: bytes) -> None:
@@ -516,4 +537,3 @@ def _hash_of(data: bytes) -> str | None:
     document = _json_object(data)
     value = document.get("hash") if document else None
     return value if isinstance(value, str) and len(value) == 64 else None
-

@@ -159,9 +159,11 @@ def parse_uri(uri: str) -> CapsuleUri:
         raise BadInput("URI is not a string of at most 512 characters")
     if not uri.startswith(URI_SCHEME):
         raise BadInput(f"{uri!r} is not an {URI_SCHEME} URI")
-    parts = uri[len(URI_SCHEME):].split("/")
+    parts = uri[len(URI_SCHEME) :].split("/")
     if len(parts) != 3:
-        raise BadInput(f"{uri!r}: expected {URI_SCHEME}<workspace>/policy/<id> or .../runs/<run_id>")
+        raise BadInput(
+            f"{uri!r}: expected {URI_SCHEME}<workspace>/policy/<id> or .../runs/<run_id>"
+        )
     workspace, kind, ident = parts
     try:
         check_workspace(workspace)

@@ -55,7 +55,10 @@ def union_trees(
         if resolved is not None:
             entries[name] = resolved
         elif our_entry[0] == TREE_MODE and their_entry[0] == TREE_MODE:
-            entries[name] = (TREE_MODE, union_trees(io, our_entry[1], their_entry[1], here, resolve))
+            entries[name] = (
+                TREE_MODE,
+                union_trees(io, our_entry[1], their_entry[1], here, resolve),
+            )
         else:
             entries[name] = min(our_entry, their_entry, key=lambda e: e[1])
     return io.write_tree(entries)

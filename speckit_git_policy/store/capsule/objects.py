@@ -81,7 +81,9 @@ class ObjectIO:
         obj = self.store[ObjectID(tree_id)]
         if not isinstance(obj, Tree):
             raise GitError(f"capsule object {tree_id.decode()} is not a tree")
-        entries: dict[str, Entry] = {e.path.decode(): (e.mode, bytes(e.sha)) for e in obj.iteritems()}
+        entries: dict[str, Entry] = {
+            e.path.decode(): (e.mode, bytes(e.sha)) for e in obj.iteritems()
+        }
         self._remember_tree(tree_id, entries)
         return entries
 
@@ -164,7 +166,9 @@ class ObjectIO:
         if self.store.contains_packed(ObjectID(obj_id)):
             return obj_id
         os.makedirs(directory, exist_ok=True)
-        tmp = write_temp_file(directory, zlib.compress(data), prefix="tmp_obj_", mode=0o444, durable=False)
+        tmp = write_temp_file(
+            directory, zlib.compress(data), prefix="tmp_obj_", mode=0o444, durable=False
+        )
         try:
             os.replace(tmp, path)
         except BaseException:
@@ -178,9 +182,12 @@ class ObjectIO:
     def write_tree(self, entries: Mapping[str, Entry]) -> bytes:
         """Serialize in git's tree order (a directory sorts as if its name ended
         in "/") without building a dulwich ``Tree``: appends write several trees."""
-        ordered = sorted(entries.items(), key=lambda item: item[0] + "/" if item[1][0] == TREE_MODE else item[0])
+        ordered = sorted(
+            entries.items(), key=lambda item: item[0] + "/" if item[1][0] == TREE_MODE else item[0]
+        )
         content = b"".join(
-            b"%o %s\0%s" % (mode, name.encode(), binascii.unhexlify(sha)) for name, (mode, sha) in ordered
+            b"%o %s\0%s" % (mode, name.encode(), binascii.unhexlify(sha))
+            for name, (mode, sha) in ordered
         )
         tree_id = self.write_raw(b"tree", content)
         self._remember_tree(tree_id, dict(entries))
@@ -273,7 +280,7 @@ class RefUpdater:
         end = packed.find(b" " + name + b"\n")
         if end < 0:
             return None
-        value = packed[packed.rfind(b"\n", 0, end) + 1:end]
+        value = packed[packed.rfind(b"\n", 0, end) + 1 : end]
         return value if _is_object_id(value) else None
 
     def subkeys(self, prefix: bytes) -> set[bytes]:
@@ -312,7 +319,9 @@ class RefUpdater:
 
     def _swap(self, name: bytes, old: bytes | None, new: bytes) -> bool:
         if old is None:
-            return with_lock_retry(lambda: self.refs.add_if_new(Ref(name), ObjectID(new)), self.refs_dir)
+            return with_lock_retry(
+                lambda: self.refs.add_if_new(Ref(name), ObjectID(new)), self.refs_dir
+            )
         return with_lock_retry(
             lambda: self.refs.set_if_equals(Ref(name), ObjectID(old), ObjectID(new)), self.refs_dir
         )
@@ -329,8 +338,9 @@ def with_lock_retry(action: Callable[[], bool], base_dir: str) -> bool:
         except FileLocked as e:
             lock_path = os.fsdecode(e.lockfilename)
             if _lock_age(lock_path) > STALE_LOCK_SECONDS or time.monotonic() > deadline:
-                raise StaleLock(os.path.join(base_dir, lock_path)
-                                if not os.path.isabs(lock_path) else lock_path) from e
+                raise StaleLock(
+                    os.path.join(base_dir, lock_path) if not os.path.isabs(lock_path) else lock_path
+                ) from e
             time.sleep(random.uniform(delay / 2, delay))
             delay = min(delay * 2, 0.05)
 
@@ -424,9 +434,13 @@ class UserConfig:
         if section != (b"user",):
             raise KeyError(name)
         if self._values is None:
-            out = self._repo.git("config", "-z", "--get-regexp", r"^user\.(name|email)$", check=False)
-            self._values = {key.split(".", 1)[1].encode(): setting or b""
-                            for key, setting in parse_config_z(out).items()}
+            out = self._repo.git(
+                "config", "-z", "--get-regexp", r"^user\.(name|email)$", check=False
+            )
+            self._values = {
+                key.split(".", 1)[1].encode(): setting or b""
+                for key, setting in parse_config_z(out).items()
+            }
         value = self._values.get(name.lower())
         if value is None:
             raise KeyError(name)
@@ -465,7 +479,11 @@ class LooseFirstObjects:
 
     def contains_packed(self, sha: bytes) -> bool:
         try:
-            packs = [name for name in os.listdir(os.path.join(self.path, "pack")) if name.endswith(".pack")]
+            packs = [
+                name
+                for name in os.listdir(os.path.join(self.path, "pack"))
+                if name.endswith(".pack")
+            ]
         except FileNotFoundError:
             packs = []
         if not packs:

@@ -53,8 +53,9 @@ def _upstream_remote(repo: GitRepo) -> str | None:
     return remote if remote and remote != "." else None
 
 
-def pull(repo: GitRepo, remote: str | None = None,
-         progress: Callable[[int, int], None] | None = None) -> dict[str, object]:
+def pull(
+    repo: GitRepo, remote: str | None = None, progress: Callable[[int, int], None] | None = None
+) -> dict[str, object]:
     """Fetch the remote's capsule refs and merge them into ours, without loss.
 
     Returns {"remote", "refs": {ref: "created" | "fast-forward" | "merged" |
@@ -62,8 +63,14 @@ def pull(repo: GitRepo, remote: str | None = None,
     """
     remote = resolve_remote(repo, remote)
     staging = f"{STAGING}/{uuid.uuid4().hex}"
-    repo.git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote,
-             f"+{NAMESPACE}/*:{staging}/*")
+    repo.git(
+        "fetch",
+        "--quiet",
+        "--no-tags",
+        "--no-write-fetch-head",
+        remote,
+        f"+{NAMESPACE}/*:{staging}/*",
+    )
     fetched = _list_refs(repo, staging)
     try:
         results = {}
@@ -121,7 +128,9 @@ def _merge_ref(repo: GitRepo, ref: str, theirs_hex: str, remote: str) -> str:
             outcome = "diverged-unknown"
             return None
         outcome = "merged"
-        return io.write_commit(tree, [ours, theirs], f"merge {ref} from {remote}", commit_identity(dulwich_repo))
+        return io.write_commit(
+            tree, [ours, theirs], f"merge {ref} from {remote}", commit_identity(dulwich_repo)
+        )
 
     refs.update(ref_bytes(ref), compute)
     return outcome
@@ -129,7 +138,7 @@ def _merge_ref(repo: GitRepo, ref: str, theirs_hex: str, remote: str) -> str:
 
 def _list_refs(repo: GitRepo, prefix: str) -> dict[str, str]:
     """Refs under ``prefix/``, named relative to it → object id."""
-    return {name[len(prefix) + 1:]: oid for name, oid in plumbing.list_refs(repo, prefix).items()}
+    return {name[len(prefix) + 1 :]: oid for name, oid in plumbing.list_refs(repo, prefix).items()}
 
 
 def _delete_refs(repo: GitRepo, names: list[str]) -> None:
