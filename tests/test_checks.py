@@ -269,3 +269,160 @@ def test_hook_path_does_not_import_pydantic_or_click() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_checking_a_policy_imports_neither_pydantic_nor_importlib_resources() -> None:
+    # Not only importing: a whole check, which reads the schema data file.
+    code = (
+        "import sys\n"
+        "from speckit_git_policy.policy.lint import validate\n"
+        "from speckit_git_policy.policy.checker import check_policy_bytes\n"
+        f"check_policy_bytes(open({str(EXAMPLE_POLICY)!r}, 'rb').read(), 'model_policy.toml')\n"
+        "heavy = {'pydantic', 'pydantic_core', 'click', 'jsonschema', 'importlib.resources', 'dataclasses'}\n"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# ---- what the parser refuses: every failure located, never an exception of another kind ----
+
+BASE = EXAMPLE_POLICY.read_text()
+BASE_LINES = len(BASE.splitlines())
+
+
+def issue_of(data: bytes) -> PolicyIssue:
+    with pytest.raises(PolicyInvalid) as caught:
+        check_policy_bytes(data, FILE)
+    (issue,) = caught.value.issues
+    assert issue.file == FILE
+    return issue
+
+
+@pytest.mark.parametrize("data", [b"\xef\xbb\xbf" + BASE.encode(), b"\xef\xbb\xbf", b"\xef\xbb\xbf\n\n"])
+def test_a_byte_order_mark_is_named(data: bytes) -> None:
+    issue = issue_of(data)
+    assert (issue.line, issue.key) == (1, "")
+    assert issue.message == "starts with a UTF-8 byte order mark (BOM); save it without one"
+
+
+def nested(kind: str, levels: int) -> str:
+    """``levels`` levels of nesting below ``model_config.deep``, on the line after its header."""
+    value = {
+        "tables": None,
+        "dotted keys": None,
+        "inline tables": "{a = " * levels + "1" + "}" * levels,
+        "arrays": "[" * levels + "]" * levels,
+        "arrays of inline tables": "[{a = " * (levels // 2) + "1" + "}]" * (levels // 2),
+        "multi-line arrays": "[\n" * levels + "]\n" * levels,
+    }[kind]
+    if kind == "tables":
+        return BASE + "[model_config.deep" + ".a" * levels + "]\nx = 1\n"
+    if kind == "dotted keys":
+        return BASE + "[model_config.deep]\n" + ".".join(["a"] * levels) + " = 1\n"
+    return BASE + "[model_config.deep]\nx = " + str(value) + "\n"
+
+
+KINDS = ["tables", "dotted keys", "inline tables", "arrays", "arrays of inline tables", "multi-line arrays"]
+
+
+@pytest.mark.parametrize("levels", [63, 400, 10_000])
+@pytest.mark.parametrize("kind", KINDS)
+def test_deep_nesting_is_a_located_error(kind: str, levels: int) -> None:
+    issue = issue_of(nested(kind, levels).encode())
+    assert "nested more than 64 levels deep" in issue.message
+    header = BASE_LINES + 1
+    if kind == "multi-line arrays":
+        # The key's line, or (when the parser ran out of stack) a line of the array.
+        assert header + 1 <= (issue.line or 0) <= header + 1 + levels
+    else:
+        assert issue.line in (header, header + 1)
+    assert issue.key.startswith("model_config.deep")
+    depth = issue.key.count(".") + issue.key.count("[") + 1
+    assert depth in (65, 3)  # the key at the 65th level, or the key whose value nests too deep
+
+
+@pytest.mark.parametrize("kind", ["tables", "dotted keys", "inline tables", "arrays"])
+def test_the_depth_limit_is_64_levels(kind: str) -> None:
+    # The deepest value's key: model_config.deep, then the nesting (and x): 64 parts fit, 65 do not.
+    # An innermost empty array holds nothing, so it adds no level.
+    fits = {"tables": 61, "dotted keys": 62, "inline tables": 61, "arrays": 62}[kind]
+    blocks = check_policy_bytes(nested(kind, fits).encode(), FILE)
+    assert "deep" in blocks["model_config"]
+    issue = issue_of(nested(kind, fits + 1).encode())
+    assert "nested more than 64 levels deep" in issue.message
+
+
+def test_a_recursion_error_in_the_parser_becomes_a_located_issue(monkeypatch: pytest.MonkeyPatch) -> None:
+    from speckit_git_policy.policy import toml
+
+    def exhausted(text: str) -> dict[str, Any]:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(toml.tomllib, "loads", exhausted)
+    issue = issue_of(nested("arrays", 100).encode())
+    assert (issue.line, issue.key) == (BASE_LINES + 2, "model_config.deep.x")
+    assert "nested more than 64 levels deep" in issue.message
+
+
+def test_deep_values_given_to_the_model_directly_are_refused_at_their_key() -> None:
+    from pydantic import ValidationError
+
+    document = parse_toml(BASE.encode(), FILE)[0]
+    deep: Any = 1
+    for _ in range(200):
+        deep = [deep]
+    document["model_config"] = {"deep": deep}
+    with pytest.raises(PolicyInvalid) as caught:
+        check_document(document, parse_toml(BASE.encode(), FILE)[1], FILE)
+    (issue,) = caught.value.issues
+    assert issue.key == "model_config.deep" + "[0]" * 63
+    with pytest.raises(ValidationError) as refused:
+        Policy.model_validate(document)
+    assert len(refused.value.errors()) == 1
+
+
+def test_walks_of_stored_documents_do_not_recurse() -> None:
+    from speckit_git_policy.canonical import parse_json_bytes
+    from speckit_git_policy.snapshot import flatten
+
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(10_000):
+        node["a"] = {}
+        node = node["a"]
+    node["a"] = 1
+    assert flatten(deep) == {".".join(["a"] * 10_001): 1}
+    with pytest.raises(ValueError, match="nested too deeply to be written"):
+        canonical_bytes(deep)
+    with pytest.raises(ValueError, match="nested too deeply to be read"):
+        parse_json_bytes(b"[" * 100_000 + b"]" * 100_000)
+
+
+def test_flatten_keeps_its_order_and_leaves() -> None:
+    from speckit_git_policy.snapshot import flatten
+
+    value = {"b": {"x": 1, "y": {}}, "a": [1, {"z": 2}], "c": {"d": {"e": None}}}
+    assert list(flatten(value).items()) == [("b.x", 1), ("b.y", {}), ("a", [1, {"z": 2}]), ("c.d.e", None)]
+    assert flatten({}) == {} and flatten(3) == {} and flatten(3, "k") == {"k": 3}
+    assert flatten({"t": {"u": 1}}, "p") == {"p.t.u": 1}
+
+
+def test_messages_of_unrepresentable_free_form_values_say_json() -> None:
+    # snapshot.compile_content tells an unrepresentable value from a failed rule by it.
+    for edit in ("temperature = 1979-05-27", f"temperature = {2**60}", "temperature = nan"):
+        issue = issue_of(BASE.replace("temperature = 0.2", edit).encode())
+        assert issue.key == "model_config.temperature" and "JSON" in issue.message
+
+
+def test_an_empty_rationale_marks_the_snapshot_not_validated(policy_repo: Any) -> None:
+    from speckit_git_policy.git.repo import GitRepo
+    from speckit_git_policy.policy.sources import WORKTREE, read_sources
+    from speckit_git_policy.snapshot import compile_sources
+
+    repo = GitRepo.discover(policy_repo)
+    assert compile_sources(read_sources(repo, WORKTREE)).validated is True
+    (policy_repo / "docs" / "MODEL-POLICY.md").write_text(" \n\n")
+    compiled = compile_sources(read_sources(repo, WORKTREE))
+    assert compiled.validated is False
+    assert [(i.file, i.message) for i in compiled.issues] == [("docs/MODEL-POLICY.md", "rationale document is empty")]

@@ -270,3 +270,52 @@ def test_free_form_tables_are_carried_as_written() -> None:
     text = EXAMPLE + '\n[model_config.nested]\nlist = [1, 2.5, "x", true, {a = 1}]\n'
     blocks = load_policy(text.encode(), FILE).blocks()
     assert blocks["model_config"]["nested"] == {"list": [1, 2.5, "x", True, {"a": 1}]}
+
+
+# ---- the typed API an agent runner reads a policy through --------------------------------
+
+
+def test_policy_is_a_frozen_typed_object() -> None:
+    import pydantic
+
+    from speckit_git_policy.policy.model import Capture, Cost, Reflex, Routing
+
+    policy = load_policy(EXAMPLE.encode(), FILE)
+    assert isinstance(policy.routing, Routing) and isinstance(policy.routing.reflex, Reflex)
+    assert isinstance(policy.capture, Capture) and isinstance(policy.budgets.cost, Cost)
+    assert policy.routing.cloud["judge"] == ["claude-sonnet-4-20250514"]
+    assert policy.capture.mode == "prompts_only"
+    assert policy.budgets.cost.hard_limit == 25.0 and isinstance(policy.budgets.cost.hard_limit, float)
+    assert policy.gates.local_memory_sunset.stability_days == 30
+    assert policy.model_settings["max_output_tokens"] == 4096
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        policy.capture.mode = "full_io"  # type: ignore[misc]
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        policy.routing = policy.routing  # type: ignore[misc]
+
+
+def test_the_model_refuses_what_the_checker_refuses_when_built_directly() -> None:
+    import pydantic
+
+    from speckit_git_policy.policy.model import Reflex
+
+    with pytest.raises(pydantic.ValidationError):
+        Reflex(enabled=True, endpoint="http://h")
+    with pytest.raises(pydantic.ValidationError):
+        Reflex(model="qwen\x1b[2J")
+    with pytest.raises(pydantic.ValidationError):
+        Reflex(endpoint="ftp://h")
+    assert Reflex(enabled=True, endpoint="https://h", model="m").enabled is True
+    blocks = load_policy(EXAMPLE.encode(), FILE).blocks()
+    with pytest.raises(pydantic.ValidationError):
+        Policy.model_validate({**blocks, "model_config": {"when": __import__("datetime").date(2020, 1, 1)}})
+    with pytest.raises(pydantic.ValidationError):
+        Policy.model_validate({**blocks, "model_settings": {}})  # only the TOML name validates
+    assert Policy.model_validate(blocks).blocks() == blocks
+
+
+def test_defaults_are_not_shared_between_policies() -> None:
+    text = "\n".join(line for line in EXAMPLE.splitlines() if not line.startswith(("temperature", "max_output", "stop")))
+    text = text.replace("[model_config]\n", "")
+    first, second = load_policy(text.encode(), FILE), load_policy(text.encode(), FILE)
+    assert first.model_settings == {} and first.model_settings is not second.model_settings

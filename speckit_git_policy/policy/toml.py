@@ -74,6 +74,11 @@ def parse_toml(data: bytes, file: str) -> tuple[dict[str, Any], SourceLines]:
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise PolicyInvalid([PolicyIssue(file, line, "", "is not valid UTF-8")]) from e
+    lines = SourceLines(text)
+    if text.count(".") > MAX_DEPTH:
+        # Only then can a dotted key or header be too long, and the parser takes time
+        # quadratic in a dotted key's length (30 s for 10,000 parts): refuse it first.
+        _refuse_long_keys(lines, file)
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -87,10 +92,21 @@ def parse_toml(data: bytes, file: str) -> tuple[dict[str, Any], SourceLines]:
         from speckit_git_policy.policy.tomlpos import line_nesting_deeper_than
 
         line = line_nesting_deeper_than(text, MAX_DEPTH)
-        raise PolicyInvalid([PolicyIssue(file, line, "", DEPTH_MESSAGE)]) from e
-    lines = SourceLines(text)
+        raise PolicyInvalid([PolicyIssue(file, line, _key_written_by(lines, line), DEPTH_MESSAGE)]) from e
     deep = too_deep(document)
     if deep is not None:
         key = dotted_key(deep)
         raise PolicyInvalid([PolicyIssue(file, lines.line_of(deep), key, DEPTH_MESSAGE)])
     return document, lines
+
+
+def _refuse_long_keys(lines: SourceLines, file: str) -> None:
+    for key, line in lines.key_lines().keys().items():  # in line order
+        if len(key) > MAX_DEPTH:
+            raise PolicyInvalid([PolicyIssue(file, line, dotted_key(key), DEPTH_MESSAGE)])
+
+
+def _key_written_by(lines: SourceLines, line: int) -> str:
+    """The key whose value is on ``line``: the last one written on it or before it."""
+    written = [(at, len(key), key) for key, at in lines.key_lines().keys().items() if at <= line]
+    return dotted_key(max(written)[2]) if written else ""
