@@ -426,3 +426,49 @@ def test_an_empty_rationale_marks_the_snapshot_not_validated(policy_repo: Any) -
     compiled = compile_sources(read_sources(repo, WORKTREE))
     assert compiled.validated is False
     assert [(i.file, i.message) for i in compiled.issues] == [("docs/MODEL-POLICY.md", "rationale document is empty")]
+
+
+def test_model_id_patterns_mean_the_same_to_pydantic_and_to_the_checker() -> None:
+    # pydantic validates patterns with its own regex engine, the checker with Python's re.
+    from pydantic import TypeAdapter, ValidationError
+
+    from speckit_git_policy.policy import checker
+    from speckit_git_policy.policy.model import ModelId
+    from speckit_git_policy.policy.schema import load_schema
+
+    adapter = TypeAdapter(ModelId)
+    interpreter = checker._Checker(load_schema())
+    characters = [chr(c) for c in range(0x3100)] + ["\ufeff", "\U0001f600", "\U000e0001", "\U0010ffff"]
+    for char in characters:
+        for value in (char, f"a{char}b"):
+            try:
+                adapter.validate_python(value)
+                pydantic_accepts = True
+            except ValidationError:
+                pydantic_accepts = False
+            before = len(interpreter.errors)
+            checker_accepts = interpreter.check({"$ref": "#/$defs/ModelId"}, value, ()) is not checker.INVALID
+            assert checker_accepts == pydantic_accepts == (len(interpreter.errors) == before), repr(value)
+            blank_or_control = value.isspace() or any(
+                ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029" for c in value)
+            assert checker_accepts == (not blank_or_control), repr(value)
+
+
+def test_the_endpoint_pattern_means_the_same_to_pydantic_and_to_the_checker() -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    from speckit_git_policy.policy import checker
+    from speckit_git_policy.policy.model import Endpoint
+    from speckit_git_policy.policy.schema import load_schema
+
+    adapter = TypeAdapter(Endpoint)
+    node = load_schema()["$defs"]["Reflex"]["properties"]["endpoint"]
+    interpreter = checker._Checker(load_schema())
+    for char in [chr(c) for c in range(0x3100)] + ["\ufeff"]:
+        for value in (f"http://{char}", f"HTTPS://{char}h", f"{char}http://h", f"ftp{char}://h"):
+            try:
+                adapter.validate_python(value)
+                pydantic_accepts = True
+            except ValidationError:
+                pydantic_accepts = False
+            assert (interpreter.check(node, value, ()) is not checker.INVALID) == pydantic_accepts, repr(value)

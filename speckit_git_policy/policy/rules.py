@@ -46,15 +46,16 @@ def too_deep(value: Any, loc: Loc = ()) -> Loc | None:
 
     ``loc`` is where ``value`` sits; its length counts towards the depth.
     """
-    stack: list[tuple[Any, Loc]] = [(value, loc)]
-    while stack:
+    if len(loc) > MAX_DEPTH:
+        return loc
+    stack: list[tuple[Any, Loc]] = [(value, loc)] if isinstance(value, (dict, list)) else []
+    while stack:  # only tables and arrays are pushed: this runs on every commit's policy
         item, where = stack.pop()
-        if len(where) > MAX_DEPTH:
-            return where
-        if isinstance(item, dict):
-            stack.extend((child, (*where, key)) for key, child in reversed(item.items()))
-        elif isinstance(item, list):
-            stack.extend((child, (*where, i)) for i, child in reversed(list(enumerate(item))))
+        for key, child in item.items() if isinstance(item, dict) else enumerate(item):
+            if len(where) >= MAX_DEPTH:
+                return (*where, key)
+            if isinstance(child, (dict, list)):
+                stack.append((child, (*where, key)))
     return None
 
 
