@@ -181,8 +181,8 @@ class _Checker:
         for branch in branches:
             if self._matches(branch, value, loc):
                 return self.check(branch, value, loc)
-        self.errors.append((loc, f"expected {_choices([b.get('type') for b in branches])}, "
-                                 f"got {describe_input(value)}"))
+        words = [TYPE_WORDS.get(branch.get("type", ""), "another form") for branch in branches]
+        self.errors.append((loc, f"expected {' or '.join(words)}, got {describe_input(value)}"))
         return INVALID
 
     def _scalar_problem(self, node: Schema, value: Any) -> str | None:
