@@ -261,6 +261,7 @@ def test_load_policy_blocks_equal_plain_blocks() -> None:
 
 def test_hook_path_does_not_import_pydantic_or_click() -> None:
     modules = ["hooks.runner", "policy.lint", "snapshot", "capture", "policy.sources", "policy.checker",
+               "policy.toml", "policy.rules", "policy.schema", "policy.tomlpos",
                "store", "store.fs", "store.capsule.capsule"]
     code = (
         "import sys\n"

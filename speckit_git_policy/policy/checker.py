@@ -27,7 +27,6 @@ from speckit_git_policy.policy.rules import (
     cost_problem,
     exact_json,
 )
-from speckit_git_policy.policy.schema import load_schema
 from speckit_git_policy.policy.toml import SourceLines, dotted_key, parse_toml
 
 # typing is imported for type checkers only: the git hook's hot path must not pay for it.
@@ -311,6 +310,8 @@ def check_document(document: dict[str, Any], lines: LineLookup, file: str) -> di
     """The normalized policy blocks of a parsed document (defaults filled, numbers of
     float fields as floats), exactly as ``Policy.model_validate(document).blocks()``
     gives them; raise PolicyInvalid with every issue, in line order."""
+    from speckit_git_policy.policy.schema import load_schema  # read when a document is checked
+
     schema = load_schema()
     checker = _Checker(schema)
     blocks = checker.check(schema, document, ())
