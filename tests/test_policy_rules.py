@@ -23,7 +23,6 @@ from pydantic import ValidationError
 
 from speckit_git_policy.errors import PolicyInvalid
 from speckit_git_policy.policy import checker
-from speckit_git_policy.policy import schema as schema_module
 from speckit_git_policy.policy.checker import check_policy_bytes
 from speckit_git_policy.policy.model import Policy
 
@@ -118,6 +117,10 @@ CASES: list[tuple[str, dict[int, str], list[tuple[str, int]]]] = [
     ("reflex endpoint with a space for a host", {8: 'endpoint = "http:// h"'}, [("routing.reflex.endpoint", 8)]),
     ("reflex endpoint after a space", {8: 'endpoint = " http://h"'}, [("routing.reflex.endpoint", 8)]),
     ("reflex endpoint https", {8: 'endpoint = "https://reflex.example/v1"'}, ACCEPTED),
+    ("reflex endpoint with a newline", {8: 'endpoint = "http://h/v1\\nforged: ok"'}, [("routing.reflex.endpoint", 8)]),
+    ("reflex endpoint with CSI (C1)", {8: 'endpoint = "http://h\\u009b2J"'}, [("routing.reflex.endpoint", 8)]),
+    ("reflex endpoint with a control character for a host", {8: 'endpoint = "http://\\u001ch"'},
+     [("routing.reflex.endpoint", 8)]),
     ("reflex endpoint in capitals", {8: 'endpoint = "HTTP://REFLEX.EXAMPLE"'}, ACCEPTED),
     ("reflex endpoint not a string", {8: "endpoint = 3009"}, [("routing.reflex.endpoint", 8)]),
     ("reflex model blank", {9: 'model = " "'}, [("routing.reflex.model", 9)]),
@@ -273,6 +276,8 @@ MUTANTS: dict[str, Callable[[dict[str, Any]], None]] = {
     "model ids may be blank": _drop("$defs", "ModelId", "pattern"),
     "model ids may hold control characters": _drop("$defs", "ModelId", "allOf"),
     "reflex needs nothing when enabled": _drop("$defs", "Reflex", "then"),
+    "the reflex endpoint may hold control characters": _drop("$defs", "Reflex", "properties", "endpoint", "anyOf",
+                                                             "0", "allOf"),
     "tokens may be zero": _drop("$defs", "Budgets", "properties", "tokens", "additionalProperties",
                                 "exclusiveMinimum"),
     "tokens beyond 2^53": _drop("$defs", "Budgets", "properties", "tokens", "additionalProperties", "maximum"),
@@ -291,9 +296,9 @@ MUTANTS: dict[str, Callable[[dict[str, Any]], None]] = {
 
 @pytest.mark.parametrize("mutant", list(MUTANTS))
 def test_the_table_kills_each_mutant(monkeypatch: pytest.MonkeyPatch, mutant: str) -> None:
-    schema = copy.deepcopy(schema_module.load_schema())
+    schema = copy.deepcopy(checker.load_schema())
     MUTANTS[mutant](schema)
-    monkeypatch.setattr(schema_module, "_loaded", schema)
+    monkeypatch.setattr(checker, "_loaded", schema)
     assert not _table_passes(), f"the rule table does not notice: {mutant}"
 
 

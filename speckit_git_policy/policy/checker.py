@@ -19,6 +19,8 @@ acceptance, on the keys of every issue and on canonical-bytes-identical blocks.
 
 from __future__ import annotations
 
+import os
+
 from speckit_git_policy.errors import PolicyInvalid, PolicyIssue
 from speckit_git_policy.policy.rules import (
     FREE_FORM_TABLES,
@@ -47,6 +49,26 @@ __all__ = [
 ]
 
 INVALID: Any = object()
+
+# Generated from the models by ``schema.py``, shipped as package data.
+SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_policy.schema.json")
+_loaded: dict[str, Any] | None = None
+
+
+def schema_text() -> str:
+    """The committed schema, as shipped."""
+    with open(SCHEMA_FILE, encoding="utf-8") as file:
+        return file.read()
+
+
+def load_schema() -> dict[str, Any]:
+    """The committed schema as data, parsed once per process."""
+    global _loaded
+    if _loaded is None:
+        import json
+
+        _loaded = json.loads(schema_text())
+    return _loaded
 
 # The keywords the checker acts on, and those it reads for words or ignores.
 VALIDATING = frozenset({
@@ -310,8 +332,6 @@ def check_document(document: dict[str, Any], lines: LineLookup, file: str) -> di
     """The normalized policy blocks of a parsed document (defaults filled, numbers of
     float fields as floats), exactly as ``Policy.model_validate(document).blocks()``
     gives them; raise PolicyInvalid with every issue, in line order."""
-    from speckit_git_policy.policy.schema import load_schema  # read when a document is checked
-
     schema = load_schema()
     checker = _Checker(schema)
     blocks = checker.check(schema, document, ())

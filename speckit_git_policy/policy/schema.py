@@ -9,37 +9,20 @@ regenerate it with::
 
     python -m speckit_git_policy.policy.schema --write
 
-Reading the file costs a JSON parse; pydantic is imported only to generate it.
+The hook-path checker reads the file itself (``checker.load_schema``: one module
+fewer to import on every commit); pydantic is imported only to generate it.
 """
 
 from __future__ import annotations
 
-import os
+from speckit_git_policy.policy.checker import SCHEMA_FILE, load_schema, schema_text
 
-# typing is imported for type checkers only: the git hook's hot path must not pay for it.
+# typing is imported for type checkers only.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_policy.schema.json")
-
-_loaded: dict[str, Any] | None = None
-
-
-def schema_text() -> str:
-    """The committed schema, as shipped."""
-    with open(SCHEMA_FILE, encoding="utf-8") as file:
-        return file.read()
-
-
-def load_schema() -> dict[str, Any]:
-    """The committed schema as data, parsed once per process."""
-    global _loaded
-    if _loaded is None:
-        import json
-
-        _loaded = json.loads(schema_text())
-    return _loaded
+__all__ = ["SCHEMA_FILE", "generate", "load_schema", "main", "render", "schema_text"]
 
 
 def generate() -> dict[str, Any]:
@@ -71,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
             file.write(text)
         return 0
     if options.check:
-        stale = schema_text() != text
+        with open(SCHEMA_FILE, encoding="utf-8") as file:
+            stale = file.read() != text
         if stale:
             print(f"{SCHEMA_FILE} is stale: run python -m speckit_git_policy.policy.schema --write")
         return 1 if stale else 0
