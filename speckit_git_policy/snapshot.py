@@ -202,7 +202,10 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     while stack:
         key, item = stack.pop()
         if isinstance(item, dict) and item:
-            stack.extend((f"{key}.{name}" if key else str(name), child) for name, child in reversed(item.items()))
+            stack.extend(
+                (f"{key}.{name}" if key else str(name), child)
+                for name, child in reversed(item.items())
+            )
         elif key:
             flat[key] = item
     return flat

@@ -177,7 +177,8 @@ def schema(as_json: bool) -> None:
     del as_json  # the schema is JSON either way; --json is accepted as on every data command (docs/DESIGN.md §9)
     from speckit_git_policy.policy.schema import schema_text
 
-    click.echo(schema_text(), nl=False)  # the committed file, generated from the models: no pydantic here
+    # The committed file, generated from the models: printing it needs no pydantic.
+    click.echo(schema_text(), nl=False)
 
 
 COMMANDS = [validate, capture, list_command, show, current, diff, schema]

@@ -44,8 +44,15 @@ if TYPE_CHECKING:
     Schema = dict[str, Any]
 
 __all__ = [
-    "FREE_FORM_TABLES", "JSON_SAFE_INT", "KEYWORDS", "POLICY_BLOCKS", "SourceLines",
-    "check_document", "check_policy_bytes", "dotted_key", "parse_toml",
+    "FREE_FORM_TABLES",
+    "JSON_SAFE_INT",
+    "KEYWORDS",
+    "POLICY_BLOCKS",
+    "SourceLines",
+    "check_document",
+    "check_policy_bytes",
+    "dotted_key",
+    "parse_toml",
 ]
 
 INVALID: Any = object()
@@ -70,20 +77,55 @@ def load_schema() -> dict[str, Any]:
         _loaded = json.loads(schema_text())
     return _loaded
 
+
 # The keywords the checker acts on, and those it reads for words or ignores.
-VALIDATING = frozenset({
-    "$ref", "type", "enum", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-    "pattern", "allOf", "anyOf", "not", "properties", "required", "additionalProperties",
-    "minProperties", "items", "minItems", "uniqueItems", "if", "then",
-})
-ANNOTATIONS = frozenset({
-    "$schema", "$id", "$defs", "title", "description", "default", "patternErrorMessage", "errorMessage",
-})
+VALIDATING = frozenset(
+    {
+        "$ref",
+        "type",
+        "enum",
+        "const",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "pattern",
+        "allOf",
+        "anyOf",
+        "not",
+        "properties",
+        "required",
+        "additionalProperties",
+        "minProperties",
+        "items",
+        "minItems",
+        "uniqueItems",
+        "if",
+        "then",
+    }
+)
+ANNOTATIONS = frozenset(
+    {
+        "$schema",
+        "$id",
+        "$defs",
+        "title",
+        "description",
+        "default",
+        "patternErrorMessage",
+        "errorMessage",
+    }
+)
 KEYWORDS = VALIDATING | ANNOTATIONS
 
 TYPE_WORDS = {
-    "object": "a table", "array": "an array", "string": "a string", "boolean": "a boolean",
-    "integer": "an integer", "number": "a number", "null": "no value",
+    "object": "a table",
+    "array": "an array",
+    "string": "a string",
+    "boolean": "a boolean",
+    "integer": "an integer",
+    "number": "a number",
+    "null": "no value",
 }
 RANGES: tuple[tuple[str, str, Callable[[Any, Any], bool]], ...] = (
     ("exclusiveMinimum", "greater than", lambda value, limit: value > limit),
@@ -109,10 +151,9 @@ def describe_input(value: Any) -> str:
 
 
 def unknown_key_message(key: str, known: list[str]) -> str:
-    import difflib  # only when there is an unknown key
+    from speckit_git_policy.text import did_you_mean  # only when there is an unknown key
 
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
+    return "unknown key" + did_you_mean(key, known)
 
 
 def _choices(values: list[Any]) -> str:
@@ -178,7 +219,9 @@ class _Checker:
             if self.check(sub, value, loc) is INVALID:
                 return INVALID
         if "not" in node and self._matches(node["not"], value, loc):
-            self.errors.append((loc, node.get("errorMessage", "is a value this key does not allow")))
+            self.errors.append(
+                (loc, node.get("errorMessage", "is a value this key does not allow"))
+            )
             return INVALID
         if isinstance(value, dict):
             return self._table(node, value, loc)
@@ -197,7 +240,9 @@ class _Checker:
         branches = [branch for branch in node["anyOf"] if branch != {"type": "null"}]
         if value is None and len(branches) < len(node["anyOf"]):
             return None
-        if len(branches) == 1:  # an optional value: TOML has no null, so only the other form is seen
+        if (
+            len(branches) == 1
+        ):  # an optional value: TOML has no null, so only the other form is seen
             return self.check(branches[0], value, loc)
         for branch in branches:
             if self._matches(branch, value, loc):
@@ -235,7 +280,11 @@ class _Checker:
             import re
 
             if re.search(node["pattern"], value) is None:
-                return str(node.get("patternErrorMessage", f"expected a string matching {node['pattern']!r}"))
+                return str(
+                    node.get(
+                        "patternErrorMessage", f"expected a string matching {node['pattern']!r}"
+                    )
+                )
         return None
 
     def _table(self, node: Schema, value: dict[str, Any], loc: Loc) -> Any:
@@ -267,8 +316,14 @@ class _Checker:
         if not valid:
             return INVALID
         if len(value) < node.get("minProperties", 0):
-            self.errors.append((loc, "expected a non-empty table" if node["minProperties"] == 1
-                                else f"expected at least {node['minProperties']} keys"))
+            self.errors.append(
+                (
+                    loc,
+                    "expected a non-empty table"
+                    if node["minProperties"] == 1
+                    else f"expected at least {node['minProperties']} keys",
+                )
+            )
             return INVALID
         if "if" in node and "then" in node and self._matches(node["if"], value, loc):
             return self._then(node, value, loc, out)
@@ -278,8 +333,10 @@ class _Checker:
         then: Schema = node["then"]
         missing = [name for name in then.get("required", ()) if name not in value]
         if missing:
-            condition = " and ".join(f"{key} = {describe_input(sub.get('const'))}"
-                                     for key, sub in node["if"].get("properties", {}).items())
+            condition = " and ".join(
+                f"{key} = {describe_input(sub.get('const'))}"
+                for key, sub in node["if"].get("properties", {}).items()
+            )
             self.errors.append((loc, f"{' and '.join(missing)} required when {condition}"))
             return INVALID
         rest = {key: item for key, item in then.items() if key != "required"}
@@ -292,8 +349,14 @@ class _Checker:
             return INVALID
         least = node.get("minItems", 0)
         if len(value) < least:
-            self.errors.append((loc, "expected a non-empty array" if least == 1
-                                else f"expected at least {least} items"))
+            self.errors.append(
+                (
+                    loc,
+                    "expected a non-empty array"
+                    if least == 1
+                    else f"expected at least {least} items",
+                )
+            )
             return INVALID
         if node.get("uniqueItems"):
             seen: list[Any] = []
@@ -336,9 +399,14 @@ def check_document(document: dict[str, Any], lines: LineLookup, file: str) -> di
     checker = _Checker(schema)
     blocks = checker.check(schema, document, ())
     if checker.errors or blocks is INVALID:
-        raise PolicyInvalid(sort_issues([
-            PolicyIssue(file, lines.line_of(loc), dotted_key(loc), message) for loc, message in checker.errors
-        ]))
+        raise PolicyInvalid(
+            sort_issues(
+                [
+                    PolicyIssue(file, lines.line_of(loc), dotted_key(loc), message)
+                    for loc, message in checker.errors
+                ]
+            )
+        )
     result: dict[str, Any] = blocks
     return result
 

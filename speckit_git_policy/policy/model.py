@@ -56,8 +56,16 @@ if TYPE_CHECKING:
     from speckit_git_policy.policy.toml import LineLookup
 
 __all__ = [
-    "CAPTURE_MODES", "FREE_FORM_TABLES", "JSON_SAFE_INT", "POLICY_BLOCKS", "Policy",
-    "json_schema", "load_policy", "parse_toml", "pydantic_issues", "validate_document",
+    "CAPTURE_MODES",
+    "FREE_FORM_TABLES",
+    "JSON_SAFE_INT",
+    "POLICY_BLOCKS",
+    "Policy",
+    "json_schema",
+    "load_policy",
+    "parse_toml",
+    "pydantic_issues",
+    "validate_document",
 ]
 
 # Every hook run compiles these patterns afresh, so they are kept to what Python's re
@@ -93,30 +101,47 @@ def _unique(items: list[str]) -> list[str]:
     return items
 
 
-ModelId = TypeAliasType("ModelId", Annotated[
-    StrictStr,
-    StringConstraints(pattern=NON_BLANK),
-    AfterValidator(_no_control_characters),
-    Field(json_schema_extra={
-        "patternErrorMessage": BLANK_MODEL_ID,
-        "allOf": [{"not": {"pattern": pattern}, "errorMessage": CONTROL_IN_MODEL_ID}
-                  for pattern in CONTROL_CHARACTERS],
-    }),
-])
+ModelId = TypeAliasType(
+    "ModelId",
+    Annotated[
+        StrictStr,
+        StringConstraints(pattern=NON_BLANK),
+        AfterValidator(_no_control_characters),
+        Field(
+            json_schema_extra={
+                "patternErrorMessage": BLANK_MODEL_ID,
+                "allOf": [
+                    {"not": {"pattern": pattern}, "errorMessage": CONTROL_IN_MODEL_ID}
+                    for pattern in CONTROL_CHARACTERS
+                ],
+            }
+        ),
+    ],
+)
 Candidates = Annotated[
     list[ModelId],
-    Field(min_length=1, json_schema_extra={
-        "uniqueItems": True, "description": "Candidate model ids for the role, in order of preference."}),
+    Field(
+        min_length=1,
+        json_schema_extra={
+            "uniqueItems": True,
+            "description": "Candidate model ids for the role, in order of preference.",
+        },
+    ),
     AfterValidator(_unique),
 ]
 Endpoint = Annotated[
     StrictStr,
     StringConstraints(pattern=HTTP_URL),
     AfterValidator(_no_control_characters),
-    Field(json_schema_extra={
-        "patternErrorMessage": NOT_HTTP_URL,
-        "allOf": [{"not": {"pattern": pattern}, "errorMessage": CONTROL_IN_URL} for pattern in CONTROL_CHARACTERS],
-    }),
+    Field(
+        json_schema_extra={
+            "patternErrorMessage": NOT_HTTP_URL,
+            "allOf": [
+                {"not": {"pattern": pattern}, "errorMessage": CONTROL_IN_URL}
+                for pattern in CONTROL_CHARACTERS
+            ],
+        }
+    ),
 ]
 PositiveTokens = Annotated[StrictInt, Field(gt=0, le=JSON_SAFE_INT)]
 CaptureMode = Literal["none", "prompts_only", "full_io"]
@@ -129,13 +154,21 @@ CAPTURE_MODES: tuple[str, ...] = get_args(CaptureMode)
 if TYPE_CHECKING:  # mypy does not follow a recursive TypeAliasType
     JsonValue = Any
 else:
-    JsonValue = TypeAliasType("JsonValue", Annotated[
-        StrictStr | StrictBool
-        | Annotated[StrictInt, Field(ge=-JSON_SAFE_INT, le=JSON_SAFE_INT)]
-        | Annotated[float, Field(ge=-FLOAT_MAX, le=FLOAT_MAX, json_schema_extra={"not": {"type": "integer"}})]
-        | list["JsonValue"] | dict[str, "JsonValue"],
-        Field(description="A value JSON carries exactly."),
-    ])
+    JsonValue = TypeAliasType(
+        "JsonValue",
+        Annotated[
+            StrictStr
+            | StrictBool
+            | Annotated[StrictInt, Field(ge=-JSON_SAFE_INT, le=JSON_SAFE_INT)]
+            | Annotated[
+                float,
+                Field(ge=-FLOAT_MAX, le=FLOAT_MAX, json_schema_extra={"not": {"type": "integer"}}),
+            ]
+            | list["JsonValue"]
+            | dict[str, "JsonValue"],
+            Field(description="A value JSON carries exactly."),
+        ],
+    )
 
 
 def _free_form_table(value: Any) -> dict[str, Any]:
@@ -143,15 +176,22 @@ def _free_form_table(value: Any) -> dict[str, Any]:
         raise PydanticCustomError("dict_type", "Input should be a valid dictionary")
     copy, issues = exact_json(value, ())
     if issues:
-        raise ValidationError.from_exception_data("JsonValue", [
-            InitErrorDetails(type=PydanticCustomError("json_exact", message), loc=loc, input=value)
-            for loc, message in issues
-        ])
+        raise ValidationError.from_exception_data(
+            "JsonValue",
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError("json_exact", message), loc=loc, input=value
+                )
+                for loc, message in issues
+            ],
+        )
     result: dict[str, Any] = copy
     return result
 
 
-FreeForm = Annotated[dict[str, Any], PlainValidator(_free_form_table, json_schema_input_type=dict[str, JsonValue])]
+FreeForm = Annotated[
+    dict[str, Any], PlainValidator(_free_form_table, json_schema_input_type=dict[str, JsonValue])
+]
 
 
 class _Strict(BaseModel):
@@ -161,10 +201,12 @@ class _Strict(BaseModel):
 class Reflex(_Strict):
     """The local reflex model; endpoint and model are required when enabled."""
 
-    model_config = ConfigDict(json_schema_extra={
-        "if": {"properties": {"enabled": {"const": True}}, "required": ["enabled"]},
-        "then": {"required": ["endpoint", "model"]},
-    })
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"enabled": {"const": True}}, "required": ["enabled"]},
+            "then": {"required": ["endpoint", "model"]},
+        }
+    )
 
     enabled: StrictBool = False
     endpoint: Endpoint | None = None
@@ -236,8 +278,10 @@ class Policy(_Strict):
     model_config = ConfigDict(
         # Only the TOML name validates: the Python attribute name (model_settings,
         # since pydantic reserves model_config) is not a table of the policy.
-        validate_by_alias=True, validate_by_name=False,
-        title="model_policy.toml", protected_namespaces=(),
+        validate_by_alias=True,
+        validate_by_name=False,
+        title="model_policy.toml",
+        protected_namespaces=(),
         json_schema_extra={
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": "https://speckit-git-policy.invalid/schema/model_policy.json",
@@ -254,8 +298,11 @@ class Policy(_Strict):
 
 def error_loc(error: Any) -> tuple[str | int, ...]:
     """Where a pydantic error is, as a document location (pydantic's own tags removed)."""
-    return tuple(part for part in error["loc"]
-                 if not (isinstance(part, str) and part.startswith("function-")))
+    return tuple(
+        part
+        for part in error["loc"]
+        if not (isinstance(part, str) and part.startswith("function-"))
+    )
 
 
 def pydantic_issues(document: dict[str, Any], lines: LineLookup, file: str) -> list[PolicyIssue]:
@@ -263,8 +310,10 @@ def pydantic_issues(document: dict[str, Any], lines: LineLookup, file: str) -> l
     try:
         Policy.model_validate(document)
     except ValidationError as e:
-        issues = [PolicyIssue(file, lines.line_of(error_loc(err)), dotted_key(error_loc(err)), err["msg"])
-                  for err in e.errors()]
+        issues = [
+            PolicyIssue(file, lines.line_of(error_loc(err)), dotted_key(error_loc(err)), err["msg"])
+            for err in e.errors()
+        ]
         return sorted(issues, key=lambda issue: (issue.line or 0, issue.key))
     return []
 
@@ -277,7 +326,9 @@ def validate_document(document: dict[str, Any], lines: LineLookup, file: str) ->
     check_document(document, lines, file)
     try:
         return Policy.model_validate(document)
-    except ValidationError as e:  # the two disagree: a bug that tests/test_checks.py exists to catch
+    except (
+        ValidationError
+    ) as e:  # the two disagree: a bug that tests/test_checks.py exists to catch
         raise PolicyInvalid(pydantic_issues(document, lines, file)) from e
 
 

@@ -34,8 +34,10 @@ FLOAT_MAX = 1.7976931348623157e308
 # Tables, inline tables and arrays count. Deep enough for any real model_config,
 # shallow enough that every recursive walk (the TOML parser's included) has stack to spare.
 MAX_DEPTH = 64
-DEPTH_MESSAGE = (f"nested more than {MAX_DEPTH} levels deep (tables, inline tables and arrays "
-                 f"count); the policy allows at most {MAX_DEPTH}")
+DEPTH_MESSAGE = (
+    f"nested more than {MAX_DEPTH} levels deep (tables, inline tables and arrays "
+    f"count); the policy allows at most {MAX_DEPTH}"
+)
 
 POLICY_BLOCKS = ("routing", "capture", "budgets", "gates", "model_config", "weights", "prompts")
 FREE_FORM_TABLES = ("model_config", "weights", "prompts")
@@ -67,7 +69,11 @@ def _scalar_problem(value: Any) -> str | None:
             return f"integer {value} is outside ±(2^53 - 1) and cannot be carried exactly in JSON"
         return None
     if isinstance(value, float):
-        return None if math.isfinite(value) else f"{value} is not a finite number; JSON cannot carry it"
+        return (
+            None
+            if math.isfinite(value)
+            else f"{value} is not a finite number; JSON cannot carry it"
+        )
     import datetime  # only for a value that is already not JSON
 
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
@@ -92,7 +98,9 @@ def exact_json(value: Any, loc: Loc) -> tuple[Any, list[tuple[Loc, str]]]:
             stack.extend((child, (*where, key), copy, key) for key, child in reversed(item.items()))
         elif isinstance(item, list):
             copy = [None] * len(item)
-            stack.extend((child, (*where, i), copy, i) for i, child in reversed(list(enumerate(item))))
+            stack.extend(
+                (child, (*where, i), copy, i) for i, child in reversed(list(enumerate(item)))
+            )
         else:
             problem = _scalar_problem(item)
             if problem is not None:

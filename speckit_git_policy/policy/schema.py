@@ -42,11 +42,15 @@ def render(schema: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m speckit_git_policy.policy.schema",
-                                     description="Generate the JSON Schema of model_policy.toml from the models.")
+    parser = argparse.ArgumentParser(
+        prog="python -m speckit_git_policy.policy.schema",
+        description="Generate the JSON Schema of model_policy.toml from the models.",
+    )
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--write", action="store_true", help=f"write it to {SCHEMA_FILE}")
-    action.add_argument("--check", action="store_true", help="exit 1 when the committed file is stale")
+    action.add_argument(
+        "--check", action="store_true", help="exit 1 when the committed file is stale"
+    )
     options = parser.parse_args(argv)
     text = render(generate())
     if options.write:

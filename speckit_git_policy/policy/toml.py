@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
         def line_of_dotted(self, dotted: str) -> int | None: ...
 
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -92,7 +93,9 @@ def parse_toml(data: bytes, file: str) -> tuple[dict[str, Any], SourceLines]:
         from speckit_git_policy.policy.tomlpos import line_nesting_deeper_than
 
         line = line_nesting_deeper_than(text, MAX_DEPTH)
-        raise PolicyInvalid([PolicyIssue(file, line, _key_written_by(lines, line), DEPTH_MESSAGE)]) from e
+        raise PolicyInvalid(
+            [PolicyIssue(file, line, _key_written_by(lines, line), DEPTH_MESSAGE)]
+        ) from e
     deep = too_deep(document)
     if deep is not None:
         key = dotted_key(deep)

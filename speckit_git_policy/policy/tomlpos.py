@@ -60,7 +60,7 @@ class _ValueScanner:
             char = line[i]
             if char == "#":
                 return
-            triple = line[i:i + 3]
+            triple = line[i : i + 3]
             if triple in ('"""', "'''"):
                 self.string = triple
                 i += 3
