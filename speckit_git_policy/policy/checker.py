@@ -48,11 +48,14 @@ __all__ = [
     "JSON_SAFE_INT",
     "KEYWORDS",
     "POLICY_BLOCKS",
+    "SCHEMA_FILE",
     "SourceLines",
     "check_document",
     "check_policy_bytes",
     "dotted_key",
+    "load_schema",
     "parse_toml",
+    "schema_text",
 ]
 
 INVALID: Any = object()
