@@ -193,13 +193,22 @@ def load_document(data: bytes, where: str) -> dict[str, Any]:
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Dotted key → leaf value (arrays are leaves), for diffs and blame."""
-    if isinstance(value, dict) and value:
-        flat: dict[str, Any] = {}
-        for key, item in value.items():
-            flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        return flat
-    return {prefix: value} if prefix else {}
+    """Dotted key → leaf value (arrays are leaves), for diffs and blame.
+
+    Iterative: a stored snapshot is read from another clone too, and its depth is
+    not ours to bound."""
+    flat: dict[str, Any] = {}
+    stack: list[tuple[str, Any]] = [(prefix, value)]
+    while stack:
+        key, item = stack.pop()
+        if isinstance(item, dict) and item:
+            stack.extend(
+                (f"{key}.{name}" if key else str(name), child)
+                for name, child in reversed(item.items())
+            )
+        elif key:
+            flat[key] = item
+    return flat
 
 
 def policy_keys(document: dict[str, Any]) -> dict[str, Any]:

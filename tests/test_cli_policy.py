@@ -205,8 +205,8 @@ def test_not_a_repository(tmp_path: Path) -> None:
 
 BAD_EDITS = {
     "malformed TOML": ("plan = 8000", "plan = = 8000", "invalid TOML"),
-    "wrong type": ("plan = 8000", 'plan = "lots"', "budgets.tokens.plan: expected a valid integer"),
-    "out of range": ("success_parity_percent = 85", "success_parity_percent = 120", "less than or equal to 100"),
+    "wrong type": ("plan = 8000", 'plan = "lots"', "budgets.tokens.plan: expected an integer"),
+    "out of range": ("success_parity_percent = 85", "success_parity_percent = 120", "of at most 100"),
     "unknown key": ("[weights]", "[weight]", "did you mean 'weights'"),
     "date-time": ("temperature = 0.2", "temperature = 2026-01-01T00:00:00Z", "TOML date/time"),
 }

@@ -175,9 +175,10 @@ def diff(ctx: click.Context, old: str, new: str, as_json: bool) -> None:
 def schema(as_json: bool) -> None:
     """JSON Schema (draft 2020-12) of model_policy.toml, for editors."""
     del as_json  # the schema is JSON either way; --json is accepted as on every data command (docs/DESIGN.md §9)
-    from speckit_git_policy.policy.model import json_schema
+    from speckit_git_policy.policy.schema import schema_text
 
-    emit_json(json_schema())
+    # The committed file, generated from the models: printing it needs no pydantic.
+    click.echo(schema_text(), nl=False)
 
 
 COMMANDS = [validate, capture, list_command, show, current, diff, schema]
