@@ -61,6 +61,7 @@ class PolicyChange:
     changed: tuple[str, ...]
     validated: bool | None
     trigger: str | None
+    first: bool = False  # the oldest entry of the history: it sets every key
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,8 @@ class RunReport:
         return tuple(
             DecisionGroup(kind, sub, verdict, count, denied)
             for (kind, sub, verdict, denied), count in sorted(
-                counts.items(), key=lambda item: (not item[0][3], item[0][0], str(item[0][1]), str(item[0][2]))
+                counts.items(),
+                key=lambda item: (not item[0][3], item[0][0], str(item[0][1]), str(item[0][2])),
             )
         )
 
@@ -589,7 +591,8 @@ def policy_changes(repo: GitRepo, stores: Stores, documents: DocumentLookup) -> 
     from speckit_git_policy.queries.history import policy_log
 
     changes = []
-    for entry in policy_log(repo, stores):
+    entries = policy_log(repo, stores)
+    for index, entry in enumerate(entries):
         document = documents(entry["policy_id"])
         provenance = (document or {}).get("provenance")
         provenance = provenance if isinstance(provenance, dict) else {}
@@ -606,6 +609,7 @@ def policy_changes(repo: GitRepo, stores: Stores, documents: DocumentLookup) -> 
                 changed=tuple(entry["changed"]),
                 validated=validated if isinstance(validated, bool) else None,
                 trigger=_text(provenance.get("trigger")),
+                first=index == len(entries) - 1,
             )
         )
     return changes
@@ -620,14 +624,22 @@ def run_reports(
     capsule = stores.capsule
     if capsule is None:
         return []  # run logs live in the capsule only
+    if since is None:
+        run_ids = capsule.run_ids()
+    else:  # each run's first event alone says whether it started in the period
+        run_ids = []
+        for summary in capsule.run_summaries():
+            try:
+                first = parse_event(summary["first"], summary["run_id"], 0)
+            except SpeckitError:
+                run_ids.append(summary["run_id"])  # unreadable: reported, whatever its date
+                continue
+            if _on_or_after(first["timestamp"], since):
+                run_ids.append(summary["run_id"])
     reports = []
-    for summary in capsule.run_summaries():
-        run_id = summary["run_id"]
+    for run_id in run_ids:
         uri = capsule.run_uri(run_id)
         try:
-            first = parse_event(summary["first"], run_id, 0)
-            if not _on_or_after(first["timestamp"], since):
-                continue
             events = read_events(capsule, run_id)
         except SpeckitError as e:
             reports.append(unreadable_run(run_id, uri, str(e)))
