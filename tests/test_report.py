@@ -212,3 +212,16 @@ def test_report_of_a_repository_without_runs(policy_repo: Path) -> None:
     result = CliRunner().invoke(cli, ["-C", str(policy_repo), "report", "--format", "html"])
     assert result.exit_code == 0, result.output
     assert "No run in this period." in html.unescape(result.output)
+
+
+def test_no_format_carries_a_raw_control_or_bidi_character() -> None:
+    events = synthetic_events(1)
+    events[3]["decision"]["reason"] = "ok\u202e\x85\x1b[2J"  # the route decision's reason
+    report = synthetic_report(0)
+    sneaky = run_report("run-x", "mv2://default/runs/run-x", events, lambda _: None)  # type: ignore[arg-type]
+    import dataclasses
+
+    report = dataclasses.replace(report, runs=(sneaky,))
+    for output_format in ("md", "html", "json"):
+        text = render(report, output_format)
+        assert not {"\u202e", "\x85", "\x1b"} & set(text), output_format

@@ -37,6 +37,7 @@ from speckit_git_policy import __version__, clock
 from speckit_git_policy.canonical import canonical_bytes, parse_json_bytes, sha256_hex
 from speckit_git_policy.errors import BadInput, SpeckitError
 from speckit_git_policy.evidence import sshsig
+from speckit_git_policy.evidence.render import visible
 from speckit_git_policy.evidence.report import SnapshotDocuments, as_json, run_report
 
 if TYPE_CHECKING:
@@ -402,7 +403,8 @@ def _changed_events(blobs: list[bytes], recorded: list[Any]) -> str:
             continue
         seq = item["seq"]
         if seq >= len(blobs) or sha256_hex(blobs[seq]) != item.get("sha256"):
-            changed.append(f"seq {seq} ({item.get('type')}, event {item.get('event_id')})")
+            # The names come from the statement: shown, never able to drive a terminal.
+            changed.append(visible(f"seq {seq} ({item.get('type')}, event {item.get('event_id')})"))
     if not changed:
         return ""
     more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""

@@ -167,7 +167,8 @@ def stylesheet() -> str:
 def render(report: AuditReport, output_format: str) -> str:
     """The report as ``md``, ``html`` (one self-contained page) or ``json``."""
     if output_format == "json":
-        return json.dumps(as_json(report), indent=2, ensure_ascii=False) + "\n"
+        # ASCII: a C1 control or a bidirectional override in a value stays an escape.
+        return json.dumps(as_json(report), indent=2, ensure_ascii=True) + "\n"
     from speckit_git_policy.evidence.chart import cost_chart, timeline
 
     context: dict[str, Any] = {
