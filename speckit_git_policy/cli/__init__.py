@@ -74,6 +74,7 @@ COMMAND_MODULES = [
     "enforce_commands",
     "run_commands",
     "hook_commands",
+    "evidence_commands",
 ]
 
 

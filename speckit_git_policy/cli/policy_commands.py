@@ -14,6 +14,7 @@ from speckit_git_policy.cli.common import (
     paint,
     repo_from,
     short,
+    step_summary,
     stores_from,
 )
 
@@ -27,13 +28,25 @@ from speckit_git_policy.cli.common import (
 @click.pass_context
 def validate(ctx: click.Context, staged: bool, output_format: str, as_json: bool) -> None:
     """Doc and policy lint of the sources: both exist, the policy follows the rules."""
-    from speckit_git_policy.evidence.annotations import GITHUB, github_annotation, resolve_format
+    from speckit_git_policy.evidence.annotations import (
+        GITHUB,
+        SARIF,
+        github_annotation,
+        resolve_format,
+    )
+    from speckit_git_policy.evidence.summary import validate_summary
     from speckit_git_policy.policy.lint import validate as run_validate
-    from speckit_git_policy.policy.sources import INDEX, WORKTREE
+    from speckit_git_policy.policy.sources import INDEX, WORKTREE, source_paths
 
-    issues = run_validate(repo_from(ctx), INDEX if staged else WORKTREE)
+    repo = repo_from(ctx)
+    issues = run_validate(repo, INDEX if staged else WORKTREE)
+    step_summary(validate_summary(issues))
     if as_json:
         emit_json({"ok": not issues, "errors": [issue.as_json() for issue in issues]})
+    elif resolve_format(output_format) == SARIF:
+        from speckit_git_policy.evidence.sarif import VALIDATE_RULES, issue_findings, sarif_log
+
+        emit_json(sarif_log(issue_findings(issues, source_paths(repo)), repo.root, VALIDATE_RULES))
     elif resolve_format(output_format) == GITHUB:
         for issue in issues:
             click.echo(
