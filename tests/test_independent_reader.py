@@ -15,13 +15,14 @@ installed, reads it a third time and must see exactly the same objects.
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import functools
 import hashlib
 import json
 import re
 import subprocess
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -447,10 +448,32 @@ class Team:
 
 
 @pytest.fixture(scope="module")
-def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
+def team(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Team:
+    """Built once per test session: under pytest-xdist the workers share one build
+    (the directory above each worker's basetemp is the session's), since its tests
+    only read it."""
+    if not hasattr(request.config, "workerinput"):
+        return build_isolated(tmp_path_factory.mktemp("team"))
+    shared = tmp_path_factory.getbasetemp().parent / "independent-reader"
+    shared.mkdir(exist_ok=True)
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built = shared / "team.json"
+        if built.exists():
+            fields = json.loads(built.read_text())
+            return Team(**{k: Path(v) if k in ("alice", "bob", "remote") else v for k, v in fields.items()})
+        team = build_isolated(shared / "team")
+        built.write_text(json.dumps({k: str(v) if isinstance(v, Path) else v
+                                     for k, v in dataclasses.asdict(team).items()}))
+        return team
+
+
+def build_isolated(base: Path) -> Team:
+    base.mkdir(exist_ok=True)
+    (base / "home").mkdir()
     with pytest.MonkeyPatch.context() as monkeypatch:
-        isolate_git_env(tmp_path_factory.mktemp("home"), monkeypatch)
-        yield build_team(tmp_path_factory.mktemp("team"))
+        isolate_git_env(base / "home", monkeypatch)
+        return build_team(base)
 
 
 def build_team(base: Path) -> Team:
