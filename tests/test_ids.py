@@ -106,8 +106,14 @@ def test_new_policy_ids_are_random_version_4_uuids() -> None:
     assert {i[14] for i in ids} == {"4"} and {i[19] for i in ids} == set("89ab")
     # Every other digit is random: each position takes every hex digit over 512 ids
     # (the chance that one of them misses one is below 1e-12).
-    for position in (p for p in range(36) if p not in (8, 13, 14, 18, 19, 23)):
+    random_positions = [p for p in range(36) if p not in (8, 13, 14, 18, 19, 23)]
+    for position in random_positions:
         assert Counter(i[position] for i in ids).keys() == set("0123456789abcdef"), position
+    # ... and independent: no digit is a copy of another (a version or variant bit set
+    # from the wrong byte would repeat a neighbour's digit in every id).
+    for n, p in enumerate(random_positions):
+        for q in random_positions[n + 1:]:
+            assert any(i[p] != i[q] for i in ids), (p, q)
 
 
 @pytest.mark.parametrize("reason", sorted(NOT_V4))
@@ -217,6 +223,13 @@ NAMES_ACCEPTED = ["a", "A-1", "run_2026.01.12", "x.y", "lock", "a.locked", "-", 
 @pytest.mark.parametrize("value", sorted(NAMES_REFUSED))
 def test_names_refused(check: Any, value: str) -> None:
     with pytest.raises(BadInput, match=NAMES_REFUSED[value]):
+        check(value)
+
+
+@pytest.mark.parametrize(("check", "kind"), [(check_run_id, "run id"), (check_workspace, "workspace")])
+@pytest.mark.parametrize("value", ["", "a/b", ".x", "x.", "a" * 200])
+def test_a_refusal_says_which_name_is_wrong(check: Any, kind: str, value: str) -> None:
+    with pytest.raises(BadInput, match=f"^{kind} "):
         check(value)
 
 
