@@ -151,6 +151,8 @@ def tests_for(module: str, override: Sequence[str], root: Path = ROOT) -> list[s
     parent, _, stem = dotted.rpartition(".")
     importing = re.compile(rf"\b{re.escape(dotted)}\b|from {re.escape(parent)} import [^\n]*\b{stem}\b")
     for path in sorted((root / "tests").glob("test_*.py")):
+        if path.stem.endswith("_support"):  # builders shared by tests, no tests of their own
+            continue
         relative = path.relative_to(root).as_posix()
         if relative not in tests and importing.search(path.read_text(encoding="utf-8")):
             tests.append(relative)
