@@ -18,13 +18,11 @@ from jsonschema import Draft202012Validator
 from speckit_git_policy.cli import cli
 from speckit_git_policy.policy.model import parse_toml
 
-CAPSULE_READY = (Path(__file__).resolve().parent.parent / "speckit_git_policy" / "store" / "capsule.py").exists()
 POLICY = "model_policy.toml"
 DOC = "docs/MODEL-POLICY.md"
 
 
-@pytest.fixture(params=["capsule-off", pytest.param("capsule-on", marks=pytest.mark.skipif(
-    not CAPSULE_READY, reason="store/capsule.py not written yet"))])
+@pytest.fixture(params=["capsule-off", "capsule-on"])
 def cli_repo(request: pytest.FixtureRequest, policy_repo: Path) -> Path:
     git(policy_repo, "config", "speckit.capsule", "false" if request.param == "capsule-off" else "true")
     return policy_repo
