@@ -41,7 +41,26 @@ fi
 speckit_policy=model_policy.toml
 speckit_workspace=default
 speckit_doc=docs/MODEL-POLICY.md
-speckit_config=$(git config --get-regexp '^speckit\.' 2>/dev/null)
+# Settings are the team's committed .speckitconfig overridden by git config at any level,
+# as in Python (git/repo.py speckit_config): the file's lines go first, so the clone's own
+# come last and win. Reading the file costs a git call only where there is one (a sparse
+# checkout may leave it out of the work tree: then HEAD's copy is read).
+speckit_config=$(git config --get-regexp '^speckit\.|^core\.sparsecheckout$' 2>/dev/null)
+speckit_team_keys='^speckit\.(workspace|policyfile|docfile|capsule|autopush|sign|requiresigned)$'
+speckit_team=
+if [ -f .speckitconfig ] && [ ! -L .speckitconfig ]; then
+    speckit_team=$(git config -f .speckitconfig --get-regexp "$speckit_team_keys" 2>/dev/null)
+else
+    case $speckit_config in
+        *core.sparsecheckout\ [Tt][Rr][Uu][Ee]* | *core.sparsecheckout\ [Yy][Ee][Ss]* | *core.sparsecheckout\ [Oo][Nn]* | *core.sparsecheckout\ 1*)
+            speckit_team=$(git config --blob HEAD:.speckitconfig --get-regexp "$speckit_team_keys" 2>/dev/null)
+            ;;
+    esac
+fi
+if [ -n "$speckit_team" ]; then
+    speckit_config="$speckit_team
+$speckit_config"
+fi
 if [ -n "$speckit_config" ]; then
     while read -r speckit_key speckit_value; do
         case $speckit_key in
