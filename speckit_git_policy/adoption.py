@@ -131,10 +131,13 @@ def history_gaps(
     if not unbound:
         return Gaps()
     stores = stores or Stores(repo)
-    history = History.walk(repo, "HEAD")
-    bound = {sha for sha in stores.bound_commits() if sha in history}
-    if not bound:
+    everywhere = stores.bound_commits()
+    if not everywhere:
         return Gaps(missed=unbound)  # never adopted: every such commit is a missed capture
+    history = History.walk(repo, "HEAD")
+    bound = {sha for sha in everywhere if sha in history}
+    if not bound:
+        return Gaps(missed=unbound)
     adoption = history.oldest(bound)
     below = history.ancestors(adoption)
     paths = source_paths(repo)

@@ -182,6 +182,8 @@ def _check_missed(repo: GitRepo) -> Check:
         return Check("missed captures", True, detail)
     shown = ", ".join(sha[:12] for sha in missed[:5]) + (" …" if len(missed) > 5 else "")
     fix = "; ".join(f"git speckit-policy capture --commit {sha[:12]}" for sha in missed[:3])
+    if len(missed) > 1:
+        fix += f" (or all of them at once: {BACKFILL_HINT})"
     return Check(
         "missed captures",
         False,
