@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,11 @@ from conftest import REPO_ROOT
 from speckit_git_policy.cli import cli
 from speckit_git_policy.cli.help_commands import manual_path
 from speckit_git_policy.cli.reference import MAN_PAGE, render_man
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 PAGE = REPO_ROOT / "speckit_git_policy" / MAN_PAGE
 MAN = shutil.which("man")
