@@ -172,3 +172,22 @@ def test_a_non_policy_commit_still_starts_no_python(repo: Path, tmp_path: Path) 
     git(repo, "add", "notes.txt")
     commit(repo, "notes")
     assert not log.exists()
+
+
+def test_a_file_that_names_no_source_path_still_reaches_python(repo: Path) -> None:
+    """The sh hook reads such a file only when Python starts: the capture still goes to
+    the team's workspace, and an amend (post-rewrite) still follows it there."""
+    install_hooks(repo)
+    team(repo, "[speckit]\n\tworkspace = team-a\n")
+    write_policy_sources(repo, toml_text=policy_text(5.0))
+    git(repo, "add", "-A")
+    commit(repo, "policy")
+    first = head(repo)
+    capsule = Stores(GitRepo.discover(repo)).capsule
+    assert capsule is not None and capsule.workspace == "team-a"
+    assert capsule.policies_for_commit(first)
+    commit(repo, "policy, reworded", "--amend")
+    amended = head(repo)
+    assert amended != first
+    assert [b["commit"] for b in capsule.bindings(capsule.policies_for_commit(first)[0])] == [amended]
+    assert "refs/speckit/default" not in git(repo, "for-each-ref", "refs/speckit")
