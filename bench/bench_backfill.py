@@ -1,4 +1,4 @@
-"""`backfill` of a long policy history (docs/DESIGN.md §5a, §10). Not a test: run it.
+"""`backfill` of a long policy history (docs/GUIDE.md "Adopting the tool...", docs/DESIGN.md §10). Not a test: run it.
 
     python bench/bench_backfill.py [--commits 1000] [--every 1] [--reverts 10] [--runs 3]
 

@@ -1,4 +1,5 @@
-"""Adopting the tool in a repository with history (docs/DESIGN.md §5a).
+"""Adopting the tool in a repository with history (docs/DESIGN.md §5; the user's view:
+docs/GUIDE.md, "Adopting the tool in a repository with history").
 
 * ``adopt``: ``init``/``install`` in a repository whose HEAD carries a valid policy
   capture HEAD (trigger ``adoption``), so that the policy in force has a snapshot
@@ -119,7 +120,7 @@ class Gaps:
 def history_gaps(
     repo: GitRepo, stores: Stores | None = None, limit: int = MISSED_CAPTURE_SCAN
 ) -> Gaps:
-    """Missed captures, split from pre-adoption history (docs/DESIGN.md §5a).
+    """Missed captures, split from pre-adoption history.
 
     The last ``limit`` commits that changed a source are checked, as ``missed_captures``
     does; only when some lack a binding is HEAD's history walked (one ``rev-list``) to

@@ -1,5 +1,5 @@
 """Adopting the tool in a repository with history: the adoption capture at init/install,
-pre-adoption history in verify and doctor, and backfill (docs/DESIGN.md §5a, issue 12)."""
+pre-adoption history in verify and doctor, and backfill (docs/GUIDE.md, issue 12)."""
 
 from __future__ import annotations
 

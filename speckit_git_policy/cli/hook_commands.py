@@ -85,7 +85,7 @@ def init(ctx: click.Context, as_json: bool) -> None:
 
 def _adopt(repo: GitRepo) -> Adoption:
     """After the hooks: capture HEAD when the repository has a policy history and no
-    snapshot yet (docs/DESIGN.md §5a)."""
+    snapshot yet (docs/GUIDE.md, "Adopting the tool in a repository with history")."""
     from speckit_git_policy.adoption import adopt
 
     return adopt(repo)

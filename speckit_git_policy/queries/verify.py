@@ -204,7 +204,7 @@ def _missed_capture_problems(repo: GitRepo) -> list[Problem]:
         for sha in gaps.missed
     ]
     # Neither fails verify: no capture can make up the first, the second is history
-    # from before the tool was adopted (docs/DESIGN.md §5a).
+    # from before the tool was adopted (docs/GUIDE.md, "Adopting the tool in a repository with history").
     problems += [
         Problem(
             "uncapturable",
