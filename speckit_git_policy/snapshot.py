@@ -28,7 +28,17 @@ SUPPORTED_MAJOR = 1
 # does not import the TOML checker at all.
 POLICY_BLOCKS = ("routing", "capture", "budgets", "gates", "model_config", "weights", "prompts")
 CONTENT_KEYS = ("schema_version", *POLICY_BLOCKS, "source_files", "source_digests")
-TRIGGERS = ("commit", "merge", "rewrite", "applypatch", "run_start", "stage_boundary", "manual")
+TRIGGERS = (
+    "commit",
+    "merge",
+    "rewrite",
+    "applypatch",
+    "run_start",
+    "stage_boundary",
+    "manual",
+    "adoption",  # init/install in a repository whose HEAD already carries a policy
+    "backfill",  # `backfill`: a commit made before the tool was adopted
+)
 
 
 class Compiled:

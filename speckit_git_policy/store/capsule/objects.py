@@ -45,6 +45,7 @@ LOCK_WAIT_SECONDS = 30.0
 CAS_MAX_ATTEMPTS = 2000
 
 Entry = tuple[int, bytes]  # (mode, hex object id)
+_TYPE_NUMS = {b"commit": 1, b"tree": 2, b"blob": 3}
 _HEX40 = re.compile(rb"[0-9a-f]{40}")
 
 
@@ -70,6 +71,9 @@ class ObjectIO:
         # commit id -> its tree id: every write starts from the commit a ref points
         # at, usually the one this process wrote last, so parse it only once.
         self._commit_trees: OrderedDict[bytes, bytes] = OrderedDict()
+        # Objects kept in memory between start_batch() and finish_batch(), written then
+        # as one pack: thousands of loose objects cost a file each (backfill).
+        self._batch: dict[bytes, tuple[bytes, bytes]] | None = None
 
     # ---- reading ------------------------------------------------------------
     def _tree_entries(self, tree_id: bytes) -> dict[str, Entry]:
@@ -78,7 +82,7 @@ class ObjectIO:
         if cached is not None:
             self._trees.move_to_end(tree_id)
             return cached
-        obj = self.store[ObjectID(tree_id)]
+        obj = self._object(tree_id)
         if not isinstance(obj, Tree):
             raise GitError(f"capsule object {tree_id.decode()} is not a tree")
         entries: dict[str, Entry] = {
@@ -93,13 +97,13 @@ class ObjectIO:
             self._trees.popitem(last=False)
 
     def blob_bytes(self, blob_id: bytes) -> bytes:
-        obj = self.store[ObjectID(blob_id)]
+        obj = self._object(blob_id)
         if not isinstance(obj, Blob):
             raise GitError(f"capsule object {blob_id.decode()} is not a blob")
         return obj.as_raw_string()
 
     def commit(self, commit_id: bytes) -> Commit:
-        obj = self.store[ObjectID(commit_id)]
+        obj = self._object(commit_id)
         if not isinstance(obj, Commit):
             raise GitError(f"capsule ref points at {commit_id.decode()}, which is not a commit")
         return obj
@@ -118,9 +122,17 @@ class ObjectIO:
 
     def is_commit(self, commit_id: bytes) -> bool:
         try:
-            return isinstance(self.store[ObjectID(commit_id)], Commit)
+            return isinstance(self._object(commit_id), Commit)
         except KeyError:
             return False
+
+    def _object(self, obj_id: bytes) -> ShaFile:
+        """An object of the store, or of the batch being written."""
+        if self._batch is not None:
+            pending = self._batch.get(obj_id)
+            if pending is not None:
+                return ShaFile.from_raw_string(_TYPE_NUMS[pending[0]], pending[1], ObjectID(obj_id))
+        return self.store[ObjectID(obj_id)]
 
     def lookup(self, tree_id: bytes | None, path: Iterable[str]) -> Entry | None:
         """(mode, id) at ``path`` under ``tree_id``; None when any part is missing."""
@@ -154,6 +166,9 @@ class ObjectIO:
         data = b"%s %d\0%s" % (kind, len(content), content)
         hexid = hashlib.sha1(data).hexdigest()
         obj_id = hexid.encode()
+        if self._batch is not None:
+            self._batch[obj_id] = (kind, content)
+            return obj_id
         directory = os.path.join(self.objects_dir, hexid[:2])
         path = os.path.join(directory, hexid[2:])
         try:
@@ -175,6 +190,27 @@ class ObjectIO:
             remove_quietly(tmp)
             raise
         return obj_id
+
+    def start_batch(self) -> None:
+        """Keep the objects written from now on in memory (readable as usual), for
+        ``finish_batch`` to write as one pack: a write of thousands of objects then costs
+        two files, not a file each. ``drop_batch`` forgets them (nothing to commit)."""
+        self._batch = {}
+
+    def finish_batch(self) -> None:
+        """Write the batch as one pack (through dulwich: a temporary file renamed into
+        place, then its index), before any ref may point at its objects."""
+        batch, self._batch = self._batch, None
+        if not batch:
+            return
+        objects = [
+            (ShaFile.from_raw_string(_TYPE_NUMS[kind], content, ObjectID(obj_id)), None)
+            for obj_id, (kind, content) in batch.items()
+        ]
+        self.store.repo().object_store.add_objects(objects)
+
+    def drop_batch(self) -> None:
+        self._batch = None
 
     def write_blob(self, data: bytes) -> bytes:
         return self.write_raw(b"blob", data)
