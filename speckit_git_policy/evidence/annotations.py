@@ -9,7 +9,6 @@ import os
 PLAIN = "plain"
 GITHUB = "github"
 SARIF = "sarif"
-FORMATS = ("auto", PLAIN, GITHUB, SARIF)
 
 
 def resolve_format(requested: str) -> str:

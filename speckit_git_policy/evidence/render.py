@@ -28,7 +28,6 @@ from speckit_git_policy.evidence.report import AuditReport, as_json
 if TYPE_CHECKING:
     import jinja2
 
-FORMATS = ("md", "html", "json")
 TEMPLATE_PACKAGE = "speckit_git_policy"
 TEMPLATE_DIR = "templates/report"
 

@@ -16,8 +16,6 @@ from speckit_git_policy.git.plumbing import (
 )
 from speckit_git_policy.git.process import run_git
 
-EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
-
 # Team settings committed at the repository's root, in git-config syntax (docs/GUIDE.md).
 TEAM_SETTINGS_FILE = ".speckitconfig"
 # The settings a team may commit (git reports keys in lower case), each with the kind of
@@ -295,9 +293,6 @@ class GitRepo:
 
     def read_blob(self, obj: str) -> bytes:
         return self.git("cat-file", "blob", obj)
-
-    def info_exclude_path(self) -> Path:
-        return self.common_dir / "info" / "exclude"
 
 
 def _is_true(raw: bytes | None) -> bool:

@@ -138,12 +138,6 @@ class FilesystemStore:
             remove_quietly(temp)
         return policy_id
 
-    def set_hash(self, content_hash: str, policy_id: str) -> None:
-        atomic_write(
-            self._writable(self.by_hash) / check_content_hash(content_hash),
-            (policy_id + "\n").encode(),
-        )
-
     # ---- bindings ------------------------------------------------------------
     def _binding_log(self, policy_id: str) -> Path:
         if not is_policy_id(policy_id):
