@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from speckit_git_policy import __version__, clock
@@ -116,6 +117,7 @@ class Run:
             **correlation_ids(trace_id, session_id, os.environ),
         }
         self._lock = threading.RLock()
+        self._followers: list[Callable[[list[Event], bool], None]] = []
 
     # ---- opening -------------------------------------------------------------------
     @classmethod
@@ -210,6 +212,21 @@ class Run:
         appends (the call-time guard) holds it across both."""
         return self._lock
 
+    def follow(self, follower: Callable[[list[Event], bool], None]) -> None:
+        """Call ``follower(events, reset)`` with the whole log now (reset True), then with
+        every event this Run appends or ``refresh`` brings in, in seq order, under the
+        lock (reset True again when a merge renumbered the log): a fold over the log that
+        never reads it twice (the call-time guard's ledger)."""
+        with self._lock:
+            events = self.events()
+            self._state = LogState.of(events)
+            follower(events, True)
+            self._followers.append(follower)
+
+    def _tell(self, events: list[Event], reset: bool) -> None:
+        for follower in self._followers:
+            follower(events, reset)
+
     def document(self, policy_id: str) -> dict[str, Any]:
         """A snapshot's document (verified), read once per Run."""
         return self._document(policy_id)
@@ -262,9 +279,11 @@ class Run:
                     new = parsed[1:] if known else parsed
                     for event in new:
                         self._state = self._state.after(event)
+                    self._tell(new, False)
                     return new, False
             events = read_events(self.capsule, self.run_id)
             self._state = LogState.of(events)
+            self._tell(events, True)
             return events, True
 
     # ---- appending -------------------------------------------------------------------
@@ -423,8 +442,13 @@ class Run:
         if payload is not None:
             filter_payload(payload, "none")  # refuse a malformed payload before anything is written
         with self._lock:
+            before = self._state.length
             self.capsule.append_event(self.run_id, build)
+            if self._followers and built[0]["seq"] != before:
+                # Others appended first: the followers learn of their events too.
+                self._tell(read_events(self.capsule, self.run_id)[before : built[0]["seq"]], False)
             self._state = self._state.after(built[0])
+            self._tell([built[0]], False)
         return built[0].copy()
 
 
