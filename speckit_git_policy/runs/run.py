@@ -287,8 +287,11 @@ class Run:
             return events, True
 
     # ---- appending -------------------------------------------------------------------
-    def stage(self, stage: str, payload: dict[str, str] | None = None) -> Event:
-        """Record a ``StageTransition`` (from the current stage to ``stage``)."""
+    def stage(
+        self, stage: str, payload: dict[str, str] | None = None, *, via: str | None = None
+    ) -> Event:
+        """Record a ``StageTransition`` (from the current stage to ``stage``); ``via`` names
+        who recorded it (the Spec Kit integration: workflow, hook, event, inferred)."""
         _check_text("stage", stage, STAGE_MAX)
         policy = self._boundary()
         stages = known_stages(self._document(policy.policy_id))
@@ -299,13 +302,25 @@ class Run:
             )
         if stage == self.current_stage:
             raise BadInput(f"run {self.run_id!r} is already in stage {stage!r}")
-        return self._append(STAGE_TRANSITION, policy, {"to": stage}, payload)
+        fields: EventBody = {"to": stage}
+        if via is not None:
+            fields["via"] = _check_text("via", via, STAGE_MAX)
+        return self._append(STAGE_TRANSITION, policy, fields, payload)
 
-    def checkpoint(self, label: str | None = None, payload: dict[str, str] | None = None) -> Event:
+    def checkpoint(
+        self,
+        label: str | None = None,
+        payload: dict[str, str] | None = None,
+        *,
+        via: str | None = None,
+    ) -> Event:
         if label is not None:
             _check_text("label", label, LABEL_MAX)
+        fields: EventBody = {"label": label}
+        if via is not None:
+            fields["via"] = _check_text("via", via, STAGE_MAX)
         policy = self._boundary()
-        return self._append(CHECKPOINT, policy, {"label": label}, payload)
+        return self._append(CHECKPOINT, policy, fields, payload)
 
     def decision(self, decision: dict[str, Any]) -> Event:
         """Record a decision (docs/DESIGN.md §7) (``Decision.as_event()``) under the snapshot in force.
