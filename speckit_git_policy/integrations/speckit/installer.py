@@ -147,6 +147,9 @@ def install(root: Path, integration: str | None = None) -> InstallResult:
         unchanged.append("extension")
     else:
         _run_specify(root, "extension", "add", "--dev", str(BUNDLE / "extension"), "--force")
+        script = extension_dir / "scripts" / "bash" / "policy-stage.sh"
+        if script.is_file():  # a wheel's unpacker may have dropped the mode bits
+            script.chmod(0o755)
         changed.append("extension")
     preset_dir = root / ".specify" / "presets" / PRESET_ID
     if preset_dir.is_dir() and _same_tree(BUNDLE / "preset", preset_dir):
