@@ -243,7 +243,13 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 def policy_keys(document: dict[str, Any]) -> dict[str, Any]:
     """Every dotted policy key of a snapshot with its value."""
-    return flatten({name: document.get(name, {}) for name in POLICY_BLOCKS})
+    return flatten(
+        {
+            name: document.get(name, {})
+            for name in POLICY_BLOCKS
+            if name in document or name not in OPTIONAL_BLOCKS
+        }
+    )
 
 
 def diff_documents(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:

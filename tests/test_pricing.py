@@ -108,3 +108,11 @@ def test_the_checker_names_the_file_line_and_key_of_a_bad_price() -> None:
     (issue,) = caught.value.issues
     assert (issue.line, issue.key) == (text.count("\n"), "pricing.m.input_per_mtok")
     assert "at least 0" in issue.message
+
+
+def test_policy_keys_name_pricing_only_when_the_snapshot_has_it() -> None:
+    from speckit_git_policy.snapshot import policy_keys
+
+    assert not any(key.startswith("pricing") for key in policy_keys(compiled(BASE).content))
+    priced = compiled(BASE + '[pricing]\n"m-a" = { input_per_mtok = 1, output_per_mtok = 2 }\n')
+    assert policy_keys(priced.content)["pricing.m-a.output_per_mtok"] == 2.0
