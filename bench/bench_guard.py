@@ -52,7 +52,9 @@ def make_run(directory: Path) -> Run:
         git(directory, "config", key, value)
     (directory / "docs").mkdir()
     (directory / "model_policy.toml").write_text(POLICY)
-    (directory / "docs" / "MODEL-POLICY.md").write_bytes((ROOT / "docs" / "MODEL-POLICY.md").read_bytes())
+    (directory / "docs" / "MODEL-POLICY.md").write_bytes(
+        (ROOT / "docs" / "MODEL-POLICY.md").read_bytes()
+    )
     git(directory, "add", "-A")
     git(directory, "commit", "-q", "-m", "policy")
     run = start_run(directory, "bench-guard")
@@ -68,7 +70,9 @@ def timed(call: Callable[[], Any], count: int) -> tuple[float, float]:
     return (time.perf_counter() - wall) / count, (time.process_time() - cpu) / count
 
 
-def compare(name: str, bare: Callable[[], Any], guarded: Callable[[], Any], rounds: int, calls: int) -> float:
+def compare(
+    name: str, bare: Callable[[], Any], guarded: Callable[[], Any], rounds: int, calls: int
+) -> float:
     for call in (bare, guarded):  # warm connections and caches
         timed(call, 5)
     results: dict[str, list[tuple[float, float]]] = {"bare": [], "guarded": []}
@@ -76,14 +80,18 @@ def compare(name: str, bare: Callable[[], Any], guarded: Callable[[], Any], roun
         order = [("bare", bare), ("guarded", guarded)]
         for label, call in order if number % 2 == 0 else reversed(order):
             results[label].append(timed(call, calls))
-    medians = {label: (statistics.median(w for w, _ in rows), statistics.median(c for _, c in rows))
-               for label, rows in results.items()}
+    medians = {
+        label: (statistics.median(w for w, _ in rows), statistics.median(c for _, c in rows))
+        for label, rows in results.items()
+    }
     (bare_wall, bare_cpu), (guard_wall, guard_cpu) = medians["bare"], medians["guarded"]
     print(f"{name}: per call, median of {rounds} interleaved rounds of {calls}")
     print(f"  bare     wall {bare_wall * 1e3:7.3f} ms   CPU {bare_cpu * 1e3:7.3f} ms")
     print(f"  guarded  wall {guard_wall * 1e3:7.3f} ms   CPU {guard_cpu * 1e3:7.3f} ms")
-    print(f"  ratio    wall {guard_wall / bare_wall:7.2f}x     CPU {guard_cpu / bare_cpu:7.2f}x   "
-          f"overhead {(guard_wall - bare_wall) * 1e3:.3f} ms wall per call")
+    print(
+        f"  ratio    wall {guard_wall / bare_wall:7.2f}x     CPU {guard_cpu / bare_cpu:7.2f}x   "
+        f"overhead {(guard_wall - bare_wall) * 1e3:.3f} ms wall per call"
+    )
     print(f"  through the guard: {1 / guard_wall:,.0f} calls/s = UsageRecorded appends/s")
     return guard_wall / bare_wall
 
@@ -94,8 +102,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=60)
     parser.add_argument("--sdk", action="store_true", help="also compare through the openai SDK")
     options = parser.parse_args()
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(ROOT / "tests")],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(ROOT / "tests")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert server.stdout is not None
         url = server.stdout.readline().strip() + "/v1/chat/completions"
@@ -107,9 +119,12 @@ def main() -> None:
             from speckit_git_policy.guard import PolicyTransport, PolicyTransport2
 
             for library, transport in ((httpx, PolicyTransport), (httpx2, PolicyTransport2)):
-                with library.Client(timeout=30) as bare, library.Client(
-                    timeout=30, transport=transport(run, role="architect", stage="plan")
-                ) as guarded:
+                with (
+                    library.Client(timeout=30) as bare,
+                    library.Client(
+                        timeout=30, transport=transport(run, role="architect", stage="plan")
+                    ) as guarded,
+                ):
                     compare(
                         f"{library.__name__} ({transport.__name__})",
                         lambda client=bare: client.post(url, json=BODY).raise_for_status(),
@@ -124,8 +139,9 @@ def main() -> None:
 
                 base = url.rsplit("/chat/completions", 1)[0]
                 plain = openai.OpenAI(base_url=base, api_key="x", max_retries=0)
-                wrapped = openai_client(run, role="architect", stage="plan", base_url=base,
-                                        api_key="x", max_retries=0)
+                wrapped = openai_client(
+                    run, role="architect", stage="plan", base_url=base, api_key="x", max_retries=0
+                )
                 compare(
                     "openai SDK (openai_client)",
                     lambda: plain.chat.completions.create(**BODY),  # type: ignore[call-overload]
@@ -133,8 +149,11 @@ def main() -> None:
                     options.rounds,
                     options.calls,
                 )
-            recorded = sum(1 for e in Run.open(Path(scratch), "bench-guard").events()
-                           if e["type"] == "UsageRecorded")
+            recorded = sum(
+                1
+                for e in Run.open(Path(scratch), "bench-guard").events()
+                if e["type"] == "UsageRecorded"
+            )
             print(f"UsageRecorded events in the run: {recorded} (every guarded call, none lost)")
     finally:
         if server.stdin is not None:
