@@ -129,6 +129,9 @@ def test_the_workflow_records_the_run_routes_each_stage_and_holds_its_budget(
     assert implement["policy_changed"] is True
     assert implement["replaced_policy_id"] == log[0]["policy_id"] != implement["policy_id"]
     assert not any(e.get("policy_changed") for e in log if e.get("to") in ("plan", "tasks"))
+    shown = run(root, env, "git", "speckit-policy", "run", "show", FEATURE).stdout.splitlines()
+    changed = [line for line in shown if "policy changed" in line]
+    assert len(changed) == 1 and "implement" in changed[0] and "StageTransition" in changed[0]
     # The agent was given the route's first candidate as --model, for every stage.
     calls = Path(env["STUB_AGENT_LOG"]).read_text().splitlines()
     assert [call.split()[1] for call in calls] == ["/speckit-specify", "/speckit-plan", "/speckit-tasks",
