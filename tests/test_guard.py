@@ -357,3 +357,36 @@ def test_budget_status_adds_up_the_ledger(run: Run, server: llm_stub.StubServer)
     assert {"run_id", "stages", "cost", "warn_threshold", "hard_limit"} <= set(status)
     plain = CliRunner().invoke(cli, ["-C", str(run.repo.root), "budget", "status", run.run_id])
     assert plain.exit_code == 0 and "plan" in plain.output and "hard limit 1" in plain.output
+
+
+def test_the_audit_report_reads_the_ledger_the_guard_wrote(run: Run, server: llm_stub.StubServer) -> None:
+    """The evidence report's usage columns come from the UsageRecorded fields the guard
+    writes (stage, model_requested, model_served, input_tokens, output_tokens, cost): they
+    must add up to what budget status says, a served model and an unknown price included."""
+    from click.testing import CliRunner
+
+    from speckit_git_policy.cli import cli
+
+    oai(run, server, role="architect", stage="plan").chat.completions.create(
+        model="gpt-4o", messages=MESSAGES, max_tokens=5)
+    claude(run, server, role="architect", stage="plan").messages.create(
+        model="claude-sonnet-4-20250514", max_tokens=5, messages=MESSAGES)
+    oai(run, server, role="architect", stage="plan").chat.completions.create(
+        model="local-coder", messages=MESSAGES, max_tokens=5)  # the reflex model: no price
+    root = str(run.repo.root)
+    status = json.loads(CliRunner().invoke(cli, ["-C", root, "budget", "status", run.run_id, "--json"]).output)
+    result = CliRunner().invoke(cli, ["-C", root, "report", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = next(r for r in json.loads(result.output)["runs"] if r["run_id"] == run.run_id)
+    usage = report["usage"]
+    recorded = usage_events(run)
+    assert usage["calls"] == len(recorded) == 3
+    assert usage["input_tokens"] == sum(e["input_tokens"] for e in recorded)
+    assert usage["output_tokens"] == sum(e["output_tokens"] for e in recorded)
+    plan = next(s for s in status["stages"] if s["stage"] == "plan")
+    assert [(s["stage"], s["tokens"], s["budget"]) for s in usage["stages"]] == [
+        ("plan", plan["used"], plan["budget"])]
+    assert usage["cost"] == pytest.approx(status["cost"])
+    assert usage["unpriced_calls"] == sum(e["cost"] is None for e in recorded) == 1
+    models = {(m["model_requested"], m["model_served"]) for m in usage["models"]}
+    assert models == {(e["model_requested"], e["model_served"]) for e in recorded}
