@@ -26,8 +26,23 @@ SUPPORTED_MAJOR = 1
 # The policy tables of docs/DESIGN.md §2, as checks.POLICY_BLOCKS (tests/test_snapshot.py holds
 # the two equal): written out here so that a capture served from the compiled cache
 # does not import the TOML checker at all.
-POLICY_BLOCKS = ("routing", "capture", "budgets", "gates", "model_config", "weights", "prompts")
-CONTENT_KEYS = ("schema_version", *POLICY_BLOCKS, "source_files", "source_digests")
+POLICY_BLOCKS = (
+    "routing",
+    "capture",
+    "budgets",
+    "gates",
+    "model_config",
+    "weights",
+    "prompts",
+    "pricing",
+)
+# Tables added after snapshots existed: in the content (and so the hash) only when the policy
+# gives them a value, so that a policy without one keeps the hash it always had. An empty
+# [pricing] prices nothing, as no [pricing] does.
+OPTIONAL_BLOCKS = ("pricing",)
+REQUIRED_BLOCKS = tuple(name for name in POLICY_BLOCKS if name not in OPTIONAL_BLOCKS)
+# What every snapshot's content has; an optional block joins it when present.
+CONTENT_KEYS = ("schema_version", *REQUIRED_BLOCKS, "source_files", "source_digests")
 TRIGGERS = (
     "commit",
     "merge",
@@ -79,7 +94,9 @@ class Compiled:
 def content_hash(content: dict[str, Any]) -> str:
     from speckit_git_policy.canonical import canonical_bytes, sha256_hex
 
-    return sha256_hex(canonical_bytes({key: content[key] for key in CONTENT_KEYS}))
+    hashed = {key: content[key] for key in CONTENT_KEYS}
+    hashed.update({key: content[key] for key in OPTIONAL_BLOCKS if key in content})
+    return sha256_hex(canonical_bytes(hashed))
 
 
 def compile_sources(sources: Sources) -> Compiled:
@@ -127,6 +144,9 @@ def compile_content(sources: Sources) -> tuple[dict[str, Any], bool, tuple[Polic
     if empty_doc:
         validated = False
         issues = (*issues, *empty_doc)
+    for name in OPTIONAL_BLOCKS:
+        if not blocks.get(name):
+            blocks.pop(name, None)
     content: dict[str, Any] = {"schema_version": SCHEMA_VERSION, **blocks}
     content["source_files"] = sorted(sources.files)
     content["source_digests"] = {
@@ -223,7 +243,13 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 def policy_keys(document: dict[str, Any]) -> dict[str, Any]:
     """Every dotted policy key of a snapshot with its value."""
-    return flatten({name: document.get(name, {}) for name in POLICY_BLOCKS})
+    return flatten(
+        {
+            name: document.get(name, {})
+            for name in POLICY_BLOCKS
+            if name in document or name not in OPTIONAL_BLOCKS
+        }
+    )
 
 
 def diff_documents(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:

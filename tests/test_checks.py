@@ -232,7 +232,7 @@ def test_generated_valid_documents_are_accepted(document: dict[str, Any]) -> Non
     text = "\n".join(to_toml(document)) + "\n"
     parsed, lines = parse_toml(text.encode(), FILE)
     assert set(check_document(parsed, lines, FILE)) == {
-        "routing", "capture", "budgets", "gates", "model_config", "weights", "prompts"}
+        "routing", "capture", "budgets", "gates", "model_config", "weights", "prompts", "pricing"}
 
 
 EXAMPLE = EXAMPLE_POLICY.read_text()

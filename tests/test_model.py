@@ -39,7 +39,7 @@ def test_example_policy_is_valid() -> None:
     assert blocks["routing"]["cloud"]["judge"] == ["claude-sonnet-4-20250514"]
     assert blocks["capture"] == {"mode": "prompts_only", "store_embeddings": True}
     assert blocks["model_config"]["stop"] == ["</done>"]
-    assert set(blocks) == {"routing", "capture", "budgets", "gates", "model_config", "weights", "prompts"}
+    assert set(blocks) == {"routing", "capture", "budgets", "gates", "model_config", "weights", "prompts", "pricing"}
 
 
 # (name, old text, new text, line marker in the new text, dotted key, message fragment)

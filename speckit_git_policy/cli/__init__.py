@@ -91,6 +91,7 @@ COMMAND_MODULES = [
     "run_commands",
     "hook_commands",
     "evidence_commands",
+    "speckit_commands",
     "help_commands",
 ]
 

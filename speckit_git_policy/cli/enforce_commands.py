@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from speckit_git_policy.cli.common import emit_json, json_option, stores_from
+from speckit_git_policy.cli.common import emit_json, emit_table, json_option, stores_from
 
 if TYPE_CHECKING:
     from speckit_git_policy.enforce.decisions import Decision, GateDecision
@@ -165,6 +165,44 @@ def cost(
 
     decision = budget_cost(_policy(ctx, policy), parse_amount(amount))
     _finish(ctx, decision, as_json, [f"{decision.decision}: {decision.reason}"])
+
+
+@budget.command()
+@click.argument("run_id", metavar="RUN")
+@json_option
+@click.pass_context
+def status(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """Tokens used per stage against the budget, and the run's cost against the thresholds,
+    from the run's own UsageRecorded events."""
+    from speckit_git_policy.enforce.ledger import budget_status
+
+    repo, _stores = stores_from(ctx)
+    report = budget_status(repo, run_id)
+    if as_json:
+        emit_json(report)
+        return
+    rows = [["stage", "used", "budget", "calls"]]
+    for item in report["stages"]:
+        budget = item["budget"]
+        over = budget is not None and item["used"] > budget
+        rows.append(
+            [
+                item["stage"],
+                str(item["used"]),
+                "-" if budget is None else str(budget) + (" (over)" if over else ""),
+                str(item["calls"]),
+            ]
+        )
+    click.echo(
+        f"run {run_id} under policy {report['policy_id']} (hash {report['policy_hash'][:12]})"
+    )
+    emit_table(rows)
+    unknown = report["unpriced_calls"]
+    click.echo(
+        f"cost {report['cost']:g} (warn at {report['warn_threshold']:g}, hard limit "
+        f"{report['hard_limit']:g}): {report['cost_decision']}"
+        + (f"; {unknown} call(s) with no known cost" if unknown else "")
+    )
 
 
 @click.command()

@@ -51,6 +51,13 @@ def _event_line(event: Event) -> str:
         what = str(event.get("label") or "")
     elif kind == "PolicySnapshotRef":
         what = ""
+    elif kind == "UsageRecorded":
+        cost = event.get("cost")
+        what = (
+            f"{event.get('stage')}: {event.get('model_served') or event.get('model_requested')} "
+            f"{event.get('input_tokens')}+{event.get('output_tokens')} tokens, "
+            f"cost {'unknown' if cost is None else f'{cost:g}'}"
+        )
     else:
         what = str((event.get("decision") or {}).get("decision") or "")
     parts = [

@@ -120,7 +120,8 @@ class GateDecision(Decision):
 @dataclass(frozen=True)
 class RouteDecision(Decision):
     TYPE: ClassVar[str] = "RouteDecision"
-    # A known role always has a route; an unknown one is BadInput.
+    # A known role always has a route; an unknown one is BadInput. A route asked for one
+    # model (the call-time guard: ``requested``) is denied when the role may not use it.
     ALLOWED: ClassVar[frozenset[str]] = frozenset({"allow"})
 
     role: str
@@ -129,6 +130,9 @@ class RouteDecision(Decision):
     reflex_model: str | None
     reflex_reason: str
     gate: GateDecision | None = None
+    requested: str | None = None
+    permitted: bool = True
+    reason: str = ""
 
     @property
     def reflex_offered(self) -> bool:
@@ -136,9 +140,15 @@ class RouteDecision(Decision):
 
     @property
     def decision(self) -> str:
-        return "allow"
+        return "allow" if self.permitted else "deny"
+
+    @property
+    def rule(self) -> str:
+        return f"routing.cloud.{self.role}"
 
     def subject(self) -> dict[str, Any]:
+        if self.requested is not None:
+            return {"role": self.role, "model": self.requested}
         return {"role": self.role}
 
     def grounds(self) -> dict[str, Any]:
@@ -153,6 +163,7 @@ class RouteDecision(Decision):
             "reflex_offered": self.reflex_offered,
             "reflex_reason": self.reflex_reason,
             "gate": self.gate.as_json() if self.gate is not None else None,
+            **({"rule": self.rule, "reason": self.reason} if self.requested is not None else {}),
         }
 
 

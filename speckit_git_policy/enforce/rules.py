@@ -85,6 +85,48 @@ def route(
     )
 
 
+def allowed_models(policy: PolicyInForce, role: str) -> tuple[str, ...]:
+    """The models ``role`` may call: its ``routing.cloud`` candidates, and the reflex model
+    while ``routing.reflex.enabled`` is true (the promotion gate decides whether ``route``
+    offers it, not whether a call to it is allowed)."""
+    candidates = route(policy, role).candidates
+    reflex = policy.block("routing").get("reflex") or {}
+    model = reflex.get("model") if reflex.get("enabled") else None
+    return (
+        (*candidates, model) if isinstance(model, str) and model not in candidates else candidates
+    )
+
+
+def route_model(policy: PolicyInForce, role: str, model: str) -> RouteDecision:
+    """May ``role`` call ``model``? A route decision for that one model: ``allow`` when it is
+    one of ``allowed_models``, ``deny`` otherwise (the call-time guard refuses the call)."""
+    decision = route(policy, role)
+    allowed = allowed_models(policy, role)
+    if model in allowed:
+        how = "the reflex model" if model not in decision.candidates else "a candidate"
+        reason = f"{model!r} is {how} of role {role!r}"
+        permitted = True
+    else:
+        reflex = policy.block("routing").get("reflex") or {}
+        also = f", nor the reflex model {reflex.get('model')!r}" if reflex.get("enabled") else ""
+        reason = (
+            f"{model!r} is not allowed for role {role!r}: routing.cloud.{role} names "
+            f"{', '.join(decision.candidates)}{also}"
+        )
+        permitted = False
+    return RouteDecision(
+        policy=policy,
+        role=role,
+        candidates=decision.candidates,
+        reflex_endpoint=decision.reflex_endpoint,
+        reflex_model=decision.reflex_model,
+        reflex_reason=decision.reflex_reason,
+        requested=model,
+        permitted=permitted,
+        reason=reason,
+    )
+
+
 def budget_tokens(policy: PolicyInForce, stage: str, tokens: int) -> TokenBudgetDecision:
     """A stage's token use against ``budgets.tokens``: at or below the budget is allowed."""
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:

@@ -253,6 +253,56 @@ def _check_settings(repo: GitRepo) -> Check:
     return Check("settings", True, "; ".join(parts))
 
 
+def _check_speckit(root: Path) -> Check:
+    """A Spec Kit project's wiring: the policy extension registered, its hooks and runtime
+    event pointing at a stage script that exists, and the tool that script runs on PATH."""
+    import json
+    import shutil
+
+    fix = "fix: git speckit-policy speckit install"
+    extension = root / ".specify" / "extensions" / "policy"
+    try:
+        registry = json.loads((root / ".specify" / "extensions" / ".registry").read_text())
+        entry = registry.get("extensions", {}).get("policy")
+    except (OSError, ValueError, AttributeError):
+        entry = None
+    if not isinstance(entry, dict) or not (extension / "extension.yml").is_file():
+        return Check("speckit", False, f"the policy extension is not registered; {fix}")
+    if entry.get("enabled") is False:
+        return Check(
+            "speckit",
+            False,
+            "the policy extension is disabled; fix: specify extension enable policy",
+        )
+    problems = []
+    script = extension / "scripts" / "bash" / "policy-stage.sh"
+    if not os.access(script, os.X_OK):
+        problems.append(f"{script.relative_to(root)} is missing or not executable")
+    try:
+        hooks = (root / ".specify" / "extensions.yml").read_text()
+    except OSError:
+        hooks = ""
+    if hooks.count("speckit.policy.stage") < 5:
+        problems.append(".specify/extensions.yml does not list the five policy hooks")
+    tool = os.environ.get("SPECKIT_POLICY_TOOL", "git-speckit-policy")
+    found = shutil.which(tool)
+    if problems:
+        return Check("speckit", False, f"{'; '.join(problems)}; {fix}")
+    if found is None:
+        return Check(
+            "speckit",
+            False,
+            f"{tool} is not on PATH, and the stage script runs it (so the agent's shell needs "
+            "it too); fix: put its directory on PATH, or set SPECKIT_POLICY_TOOL to it",
+        )
+    return Check(
+        "speckit",
+        True,
+        f"policy extension registered (v{entry.get('version')}), hooks and session_start "
+        f"event run {script.relative_to(root)}, which runs {found}",
+    )
+
+
 def doctor(repo: GitRepo) -> list[Check]:
     directory = hooks_dir(repo)
     pythons = _installed_pythons(directory)
@@ -264,6 +314,9 @@ def doctor(repo: GitRepo) -> list[Check]:
         ("missed captures", lambda: _check_missed(repo)),
         ("settings", lambda: _check_settings(repo)),
     ]
+    if repo.work_tree is not None and (repo.work_tree / ".specify").is_dir():
+        work_tree = repo.work_tree
+        checks.append(("speckit", lambda: _check_speckit(work_tree)))
     results = []
     for name, check in checks:
         try:

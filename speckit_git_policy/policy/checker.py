@@ -99,6 +99,7 @@ VALIDATING = frozenset(
         "properties",
         "required",
         "additionalProperties",
+        "propertyNames",
         "minProperties",
         "items",
         "minItems",
@@ -305,7 +306,10 @@ class _Checker:
             elif "default" in sub:
                 out[name] = _copy(sub["default"])
         additional = node.get("additionalProperties", True)
+        names: Schema | None = node.get("propertyNames")  # [pricing]'s keys are model ids
         for key in value:
+            if names is not None and self.check(names, key, (*loc, key)) is INVALID:
+                valid = False
             if key in properties:
                 continue
             if additional is False:

@@ -61,6 +61,7 @@ __all__ = [
     "JSON_SAFE_INT",
     "POLICY_BLOCKS",
     "Policy",
+    "Price",
     "json_schema",
     "load_policy",
     "parse_toml",
@@ -264,6 +265,14 @@ class Gates(_Strict):
     local_memory_sunset: LocalMemorySunset
 
 
+class Price(_Strict):
+    """What a model costs, in currency units per million input and output tokens: the
+    cost of each call the call-time guard records."""
+
+    input_per_mtok: float = Field(ge=0, le=FLOAT_MAX)
+    output_per_mtok: float = Field(ge=0, le=FLOAT_MAX)
+
+
 class Policy(_Strict):
     """The whole of model_policy.toml."""
 
@@ -274,6 +283,12 @@ class Policy(_Strict):
     model_settings: FreeForm = Field(default={}, alias="model_config")
     weights: FreeForm = {}
     prompts: FreeForm = {}
+    # Optional: an empty table prices nothing, as no table does, and a snapshot's content
+    # holds it only when it names a model (snapshot.py), so that a policy without it keeps
+    # the hash it had before the table existed.
+    pricing: dict[ModelId, Price] = Field(
+        default={}, description="Model id → price per million input and output tokens."
+    )
 
     model_config = ConfigDict(
         # Only the TOML name validates: the Python attribute name (model_settings,
@@ -301,7 +316,8 @@ def error_loc(error: Any) -> tuple[str | int, ...]:
     return tuple(
         part
         for part in error["loc"]
-        if not (isinstance(part, str) and part.startswith("function-"))
+        # "[key]": pydantic's tag for a dict key that failed (a [pricing] model id)
+        if not (isinstance(part, str) and (part.startswith("function-") or part == "[key]"))
     )
 
 

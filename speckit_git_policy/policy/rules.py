@@ -39,7 +39,16 @@ DEPTH_MESSAGE = (
     f"count); the policy allows at most {MAX_DEPTH}"
 )
 
-POLICY_BLOCKS = ("routing", "capture", "budgets", "gates", "model_config", "weights", "prompts")
+POLICY_BLOCKS = (
+    "routing",
+    "capture",
+    "budgets",
+    "gates",
+    "model_config",
+    "weights",
+    "prompts",
+    "pricing",
+)
 FREE_FORM_TABLES = ("model_config", "weights", "prompts")
 
 

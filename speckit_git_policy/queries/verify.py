@@ -171,7 +171,18 @@ def verify(
             progress(number, len(ids))
     report.problems.extend(_event_problems(repo))
     report.problems.extend(_missed_capture_problems(repo))
+    report.problems.extend(_speckit_problems(repo))
     return report
+
+
+def _speckit_problems(repo: GitRepo) -> list[Problem]:
+    """Spec Kit features whose run lacks a stage (integrations/speckit/verify_check.py)."""
+    from speckit_git_policy.integrations.speckit.verify_check import feature_problems
+
+    return [
+        Problem("speckit", p["message"], p["uri"], severity=p["severity"], extra=p["extra"])
+        for p in feature_problems(repo)
+    ]
 
 
 def _event_problems(repo: GitRepo) -> list[Problem]:

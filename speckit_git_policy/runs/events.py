@@ -29,6 +29,10 @@ STAGE_TRANSITION = "StageTransition"
 CHECKPOINT = "Checkpoint"
 
 
+# One LLM call through the call-time guard (docs/DESIGN.md §6): the usage ledger.
+USAGE_RECORDED = "UsageRecorded"
+
+
 # The spec-kit flow; a policy may name more stages in [budgets.tokens].
 SPEC_KIT_STAGES = ("specify", "plan", "tasks", "implement")
 
@@ -70,6 +74,7 @@ class LogState:
     policy: PolicyInForce | None = None
     stage: str | None = None
     last_timestamp: str | None = None
+    last_event_id: str | None = None
 
     def after(self, event: Event) -> LogState:
         policy = PolicyInForce.of_event(event) or self.policy
@@ -78,7 +83,7 @@ class LogState:
         last = self.last_timestamp
         if last is None or timestamp > last:
             last = timestamp
-        return LogState(self.length + 1, policy, stage, last)
+        return LogState(self.length + 1, policy, stage, last, event["event_id"])
 
     @classmethod
     def of(cls, events: list[Event]) -> LogState:
@@ -109,6 +114,66 @@ def read_events(capsule: Capsule, run_id: str) -> list[Event]:
     """The run's events in seq order; NotFound for an unknown run."""
     check_run_id(run_id)
     return [parse_event(data, run_id, seq) for seq, data in enumerate(capsule.run_events(run_id))]
+
+
+# ---- who and where (docs/DESIGN.md §6) ----------------------------------------------
+TRACE_ID_ENV = "SPECKIT_TRACE_ID"
+SESSION_ID_ENV = "SPECKIT_SESSION_ID"
+CORRELATION_MAX = 128
+
+
+def check_correlation_id(kind: str, value: str) -> str:
+    """A trace or session id: printable, no white space, at most CORRELATION_MAX characters."""
+    if not isinstance(value, str) or not value:
+        raise BadInput(f"{kind} is empty")
+    if len(value) > CORRELATION_MAX:
+        raise BadInput(f"{kind} is longer than {CORRELATION_MAX} characters")
+    if not value.isprintable() or any(ch.isspace() for ch in value):
+        raise BadInput(f"{kind} {value!r} contains white space or a control character")
+    return value
+
+
+def traceparent_trace_id(header: str | None) -> str | None:
+    """The trace id of a W3C ``traceparent`` (``00-<32 hex>-<16 hex>-<2 hex>``); None for
+    a value of another form (someone else's variable: ignored, never an error)."""
+    parts = (header or "").strip().split("-")
+    if len(parts) < 4 or len(parts[1]) != 32:
+        return None
+    trace_id = parts[1].lower()
+    if any(ch not in "0123456789abcdef" for ch in trace_id) or trace_id == "0" * 32:
+        return None
+    return trace_id
+
+
+def correlation_ids(
+    trace_id: str | None, session_id: str | None, environ: Mapping[str, str]
+) -> dict[str, str]:
+    """The ``trace_id``/``session_id`` event fields: given, else from the environment
+    (``SPECKIT_TRACE_ID``, else OpenTelemetry's ``TRACEPARENT``; ``SPECKIT_SESSION_ID``)."""
+    fields: dict[str, str] = {}
+    # An empty variable is an unset one; an empty argument is a mistake.
+    trace = trace_id if trace_id is not None else (environ.get(TRACE_ID_ENV) or None)
+    if trace is None:
+        trace = traceparent_trace_id(environ.get("TRACEPARENT"))
+    if trace is not None:
+        fields["trace_id"] = check_correlation_id("trace id", trace)
+    session = session_id if session_id is not None else (environ.get(SESSION_ID_ENV) or None)
+    if session is not None:
+        fields["session_id"] = check_correlation_id("session id", session)
+    return fields
+
+
+def host_name() -> str:
+    """The machine's node name (``os.uname``: no socket import), printable."""
+    import os
+
+    try:
+        name = os.uname().nodename
+    except AttributeError:  # not POSIX
+        import platform
+
+        name = platform.node()
+    return "".join(ch for ch in name if ch.isprintable()) or "unknown"
 
 
 def new_run_id() -> str:

@@ -72,6 +72,12 @@ class _EventRef(TypedDict, total=False):
     policy_uri: str
     policy_hash: str
     commit: str | None
+    # Who and where (docs/DESIGN.md §6): absent from events written before they existed.
+    actor: str
+    host: str
+    tool_version: str
+    trace_id: str
+    session_id: str
 
 
 # The fields that depend on the event's type. "from" is a keyword: hence the
@@ -90,6 +96,21 @@ EventBody = TypedDict(
         "payload": dict[str, str],
         "dropped": list[str],
         "decision": dict[str, Any],  # a decision: ``Decision.as_event()`` less its policy
+        "via": str,  # who recorded a stage: workflow, hook, event, inferred (Spec Kit)
+        # UsageRecorded (docs/DESIGN.md §6): one LLM call through the call-time guard
+        "stage": str,
+        "role": str,
+        "api": str,
+        "model_requested": str,
+        "model_served": str | None,
+        "input_tokens": int | None,
+        "output_tokens": int | None,
+        "cost": float | int | None,
+        "cost_reason": str,
+        "streamed": bool,
+        "complete": bool,
+        "request_id": str | None,
+        "usage": dict[str, Any],
     },
     total=False,
 )

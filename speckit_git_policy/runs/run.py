@@ -27,10 +27,13 @@ raises CapsuleDisabled.
 
 from __future__ import annotations
 
+import os
+import threading
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from speckit_git_policy import clock
+from speckit_git_policy import __version__, clock
 from speckit_git_policy.canonical import canonical_bytes, sha256_hex
 from speckit_git_policy.errors import BadInput, PolicyInvalid, SnapshotCorrupt
 from speckit_git_policy.git.repo import GitRepo, RepoLike, as_repo
@@ -42,12 +45,16 @@ from speckit_git_policy.runs.events import (
     POLICY_SNAPSHOT_REF,
     STAGE_MAX,
     STAGE_TRANSITION,
+    USAGE_RECORDED,
     LogState,
     _check_text,
     capsule_of,
+    correlation_ids,
     filter_payload,
+    host_name,
     known_stages,
     new_run_id,
+    parse_event,
     read_events,
 )
 from speckit_git_policy.runs.records import Event, EventBody, PolicyInForce
@@ -80,9 +87,23 @@ def _checked(compiled: Compiled) -> Compiled:
 
 
 class Run:
-    """A run's log, held by the runner: appends without rediscovering anything."""
+    """A run's log, held by the runner: appends without rediscovering anything.
 
-    def __init__(self, repo: GitRepo, stores: Stores, run_id: str, state: LogState) -> None:
+    One Run may be shared by threads (the call-time guard's concurrent calls): its
+    appends and refreshes take ``lock``, so the in-memory state never goes stale
+    under them. Other processes append through the capsule's compare-and-swap.
+    """
+
+    def __init__(
+        self,
+        repo: GitRepo,
+        stores: Stores,
+        run_id: str,
+        state: LogState,
+        *,
+        trace_id: str | None = None,
+        session_id: str | None = None,
+    ) -> None:
         self.repo = repo
         self.stores = stores
         self.run_id = run_id
@@ -90,11 +111,24 @@ class Run:
         self._state = state
         self._documents: dict[str, dict[str, Any]] = {}
         self._paths = source_paths(repo)
+        self._origin: dict[str, str] = {
+            "host": host_name(),
+            "tool_version": __version__,
+            **correlation_ids(trace_id, session_id, os.environ),
+        }
+        self._lock = threading.RLock()
+        self._followers: list[Callable[[list[Event], bool], None]] = []
 
     # ---- opening -------------------------------------------------------------------
     @classmethod
     def start(
-        cls, repo: RepoLike = None, run_id: str | None = None, *, stores: Stores | None = None
+        cls,
+        repo: RepoLike = None,
+        run_id: str | None = None,
+        *,
+        stores: Stores | None = None,
+        trace_id: str | None = None,
+        session_id: str | None = None,
     ) -> Run:
         """Capture the policy (reusing the snapshot of the same content) and record
         ``PolicySnapshotRef`` as the run's first event."""
@@ -112,13 +146,21 @@ class Run:
         sources, commit = read_for_capture(git_repo, None)
         compiled = _checked(compile_sources(sources))
         result = store_compiled(git_repo, compiled, commit, "run_start", stores)
-        run = cls(git_repo, stores, run_id, LogState())
+        run = cls(git_repo, stores, run_id, LogState(), trace_id=trace_id, session_id=session_id)
         policy = PolicyInForce(result.policy_id, result.hash, result.uri, result.commit)
         run._append(POLICY_SNAPSHOT_REF, policy, {"created": result.created}, first=True)
         return run
 
     @classmethod
-    def open(cls, repo: RepoLike, run_id: str, *, stores: Stores | None = None) -> Run:
+    def open(
+        cls,
+        repo: RepoLike,
+        run_id: str,
+        *,
+        stores: Stores | None = None,
+        trace_id: str | None = None,
+        session_id: str | None = None,
+    ) -> Run:
         from speckit_git_policy.store import Stores
 
         git_repo = as_repo(repo)
@@ -127,7 +169,7 @@ class Run:
         state = LogState.of(events)
         if state.policy is None:
             raise SnapshotCorrupt(f"run {run_id}", "no event names a policy snapshot")
-        return cls(git_repo, stores, run_id, state)
+        return cls(git_repo, stores, run_id, state, trace_id=trace_id, session_id=session_id)
 
     # ---- what the runner reads -----------------------------------------------------
     @property
@@ -159,6 +201,36 @@ class Run:
     def uri(self) -> str:
         return self.capsule.run_uri(self.run_id)
 
+    @property
+    def length(self) -> int:
+        """The number of events this Run knows of (``refresh`` learns of others')."""
+        return self._state.length
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held by every append and refresh; a caller that decides on the log and then
+        appends (the call-time guard) holds it across both."""
+        return self._lock
+
+    def follow(self, follower: Callable[[list[Event], bool], None]) -> None:
+        """Call ``follower(events, reset)`` with the whole log now (reset True), then with
+        every event this Run appends or ``refresh`` brings in, in seq order, under the
+        lock (reset True again when a merge renumbered the log): a fold over the log that
+        never reads it twice (the call-time guard's ledger)."""
+        with self._lock:
+            events = self.events()
+            self._state = LogState.of(events)
+            follower(events, True)
+            self._followers.append(follower)
+
+    def _tell(self, events: list[Event], reset: bool) -> None:
+        for follower in self._followers:
+            follower(events, reset)
+
+    def document(self, policy_id: str) -> dict[str, Any]:
+        """A snapshot's document (verified), read once per Run."""
+        return self._document(policy_id)
+
     def policy(self) -> dict[str, Any]:
         """The governing snapshot's document (verified)."""
         return self._document(self.policy_id)
@@ -178,9 +250,48 @@ class Run:
     def events(self) -> list[Event]:
         return read_events(self.capsule, self.run_id)
 
+    def refresh(self) -> tuple[list[Event], bool]:
+        """Learn of the events other writers appended since this Run last looked.
+
+        Returns (the new events in seq order, False), reading only them (the log is
+        read last first); or (every event, True) when the log was renumbered under us
+        (a merge of two clones' appends put events before ones we knew): then the
+        caller starts over from the whole log.
+        """
+        with self._lock:
+            known = self._state.length
+            length = self.capsule.run_length(self.run_id)
+            if length == known:
+                return [], False
+            if length > known:
+                wanted = length - known + (1 if known else 0)
+                tail: list[bytes] = []
+                for data in self.capsule.run_events_backward(self.run_id):
+                    tail.append(data)
+                    if len(tail) == wanted:
+                        break
+                tail.reverse()
+                parsed = [
+                    parse_event(data, self.run_id, length - len(tail) + i)
+                    for i, data in enumerate(tail)
+                ]
+                if not known or parsed[0]["event_id"] == self._state.last_event_id:
+                    new = parsed[1:] if known else parsed
+                    for event in new:
+                        self._state = self._state.after(event)
+                    self._tell(new, False)
+                    return new, False
+            events = read_events(self.capsule, self.run_id)
+            self._state = LogState.of(events)
+            self._tell(events, True)
+            return events, True
+
     # ---- appending -------------------------------------------------------------------
-    def stage(self, stage: str, payload: dict[str, str] | None = None) -> Event:
-        """Record a ``StageTransition`` (from the current stage to ``stage``)."""
+    def stage(
+        self, stage: str, payload: dict[str, str] | None = None, *, via: str | None = None
+    ) -> Event:
+        """Record a ``StageTransition`` (from the current stage to ``stage``); ``via`` names
+        who recorded it (the Spec Kit integration: workflow, hook, event, inferred)."""
         _check_text("stage", stage, STAGE_MAX)
         policy = self._boundary()
         stages = known_stages(self._document(policy.policy_id))
@@ -191,13 +302,25 @@ class Run:
             )
         if stage == self.current_stage:
             raise BadInput(f"run {self.run_id!r} is already in stage {stage!r}")
-        return self._append(STAGE_TRANSITION, policy, {"to": stage}, payload)
+        fields: EventBody = {"to": stage}
+        if via is not None:
+            fields["via"] = _check_text("via", via, STAGE_MAX)
+        return self._append(STAGE_TRANSITION, policy, fields, payload)
 
-    def checkpoint(self, label: str | None = None, payload: dict[str, str] | None = None) -> Event:
+    def checkpoint(
+        self,
+        label: str | None = None,
+        payload: dict[str, str] | None = None,
+        *,
+        via: str | None = None,
+    ) -> Event:
         if label is not None:
             _check_text("label", label, LABEL_MAX)
+        fields: EventBody = {"label": label}
+        if via is not None:
+            fields["via"] = _check_text("via", via, STAGE_MAX)
         policy = self._boundary()
-        return self._append(CHECKPOINT, policy, {"label": label}, payload)
+        return self._append(CHECKPOINT, policy, fields, payload)
 
     def decision(self, decision: dict[str, Any]) -> Event:
         """Record a decision (docs/DESIGN.md §7) (``Decision.as_event()``) under the snapshot in force.
@@ -227,6 +350,18 @@ class Run:
         except Exception as e:
             raise BadInput(f"the decision cannot be stored as JSON: {e}") from e
         return self._append(kind, None, {"decision": body})
+
+    def usage(self, fields: EventBody) -> Event:
+        """Record a ``UsageRecorded`` event (docs/DESIGN.md §6) under the snapshot in force."""
+        for key in ("stage", "role", "api", "model_requested"):
+            value = fields.get(key)
+            if not isinstance(value, str) or not value:
+                raise BadInput(f"a usage record needs {key!r} (text)")
+        try:
+            canonical_bytes(dict(fields))
+        except Exception as e:
+            raise BadInput(f"the usage record cannot be stored as JSON: {e}") from e
+        return self._append(USAGE_RECORDED, None, fields)
 
     # ---- internals ---------------------------------------------------------------------
     def _document(self, policy_id: str) -> dict[str, Any]:
@@ -275,6 +410,7 @@ class Run:
         """Append one event. ``policy`` None: the snapshot in force as of the event's seq."""
         event_id = str(uuid.uuid4())
         built: list[Event] = []
+        origin = {"actor": self.capsule.identity.decode("utf-8", "replace"), **self._origin}
 
         def build(seq: int) -> bytes:
             if first and seq != 0:
@@ -297,6 +433,7 @@ class Run:
                 "policy_uri": governing.policy_uri,
                 "policy_hash": governing.policy_hash,
                 "commit": governing.commit,
+                **origin,  # type: ignore[typeddict-item]  # str values of the origin fields
                 **fields,
             }
             if kind == STAGE_TRANSITION:
@@ -319,23 +456,43 @@ class Run:
 
         if payload is not None:
             filter_payload(payload, "none")  # refuse a malformed payload before anything is written
-        self.capsule.append_event(self.run_id, build)
-        self._state = self._state.after(built[0])
+        with self._lock:
+            before = self._state.length
+            self.capsule.append_event(self.run_id, build)
+            if self._followers and built[0]["seq"] != before:
+                # Others appended first: the followers learn of their events too.
+                self._tell(read_events(self.capsule, self.run_id)[before : built[0]["seq"]], False)
+            self._state = self._state.after(built[0])
+            self._tell([built[0]], False)
         return built[0].copy()
 
 
 # ---- the library API (one call each; a runner appending many events holds a Run) ----
-def start_run(repo: RepoLike = None, run_id: str | None = None) -> Run:
+def start_run(
+    repo: RepoLike = None,
+    run_id: str | None = None,
+    *,
+    trace_id: str | None = None,
+    session_id: str | None = None,
+) -> Run:
     """Start a run: capture, store both copies, record ``PolicySnapshotRef``.
 
-    Returns the :class:`Run`; ``run.info()`` has the run id and the snapshot.
+    Returns the :class:`Run`; ``run.info()`` has the run id and the snapshot. Its
+    events carry ``trace_id``/``session_id`` (default: ``SPECKIT_TRACE_ID``, else
+    ``TRACEPARENT``'s trace id; ``SPECKIT_SESSION_ID``).
     """
-    return Run.start(repo, run_id)
+    return Run.start(repo, run_id, trace_id=trace_id, session_id=session_id)
 
 
-def open_run(repo: RepoLike, run_id: str) -> Run:
+def open_run(
+    repo: RepoLike,
+    run_id: str,
+    *,
+    trace_id: str | None = None,
+    session_id: str | None = None,
+) -> Run:
     """An existing run, ready to append to; NotFound when the capsule has no such run."""
-    return Run.open(repo, run_id)
+    return Run.open(repo, run_id, trace_id=trace_id, session_id=session_id)
 
 
 def stage(repo: RepoLike, run_id: str, stage: str, payload: dict[str, str] | None = None) -> Event:
