@@ -63,6 +63,7 @@ def test_run_report_reads_boundaries_decisions_and_usage() -> None:
     assert usage is not None
     assert (usage.calls, usage.input_tokens, usage.output_tokens) == (3, 75, 40)
     assert usage.cost == 1.5 and usage.unpriced_calls == 2  # unknown costs are not zero
+    assert usage.unknown_usage_calls == 2  # and unknown token counts are said so
     (plan,) = usage.stages
     assert (plan.stage, plan.tokens, plan.budget, plan.over_budget) == ("plan", 115, 100, True)
     assert (record.warn_threshold, record.hard_limit, record.cost_status) == (1.0, 2.0, "warn")

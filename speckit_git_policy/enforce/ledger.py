@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from speckit_git_policy.runs.events import USAGE_RECORDED, known_stages
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from speckit_git_policy.git.repo import GitRepo
     from speckit_git_policy.runs.records import Event, PolicyInForce
@@ -33,7 +33,14 @@ class Ledger:
         self.calls: dict[str, int] = {}
         self.cost = 0.0
         self.unpriced_calls = 0
+        self.priced_calls = 0
         self.incomplete_calls = 0
+        # Calls whose response reported no token counts: tallied as zero tokens, so the
+        # totals are lower bounds; readers say how many calls that is.
+        self.unknown_usage_calls = 0
+        # (model requested, model served) -> [calls, input tokens, output tokens, cost of
+        # the priced calls or None], in order of first use.
+        self.models: dict[tuple[str | None, str | None], list[Any]] = {}
 
     @classmethod
     def of(cls, events: Iterable[Event]) -> Ledger:
@@ -42,22 +49,45 @@ class Ledger:
             ledger.add(event)
         return ledger
 
-    def add(self, event: Event) -> None:
+    def add(self, event: Mapping[str, Any], stage: str | None = None) -> None:
+        """Fold one event; ``stage``: the stage the run was in, for an event naming none."""
         if event["type"] != USAGE_RECORDED:
             return
-        stage = str(event.get("stage"))
-        given = _count(event.get("input_tokens")), _count(event.get("output_tokens"))
+        named = event.get("stage")
+        stage = named if isinstance(named, str) else stage if stage is not None else str(named)
+        raw = event.get("input_tokens"), event.get("output_tokens")
+        given = _count(raw[0]), _count(raw[1])
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in raw):
+            self.unknown_usage_calls += 1
         self.input_tokens[stage] = self.input_tokens.get(stage, 0) + given[0]
         self.output_tokens[stage] = self.output_tokens.get(stage, 0) + given[1]
         self.tokens[stage] = self.tokens.get(stage, 0) + given[0] + given[1]
         self.calls[stage] = self.calls.get(stage, 0) + 1
         cost = event.get("cost")
+        amount: float | None = None
         if isinstance(cost, (int, float)) and not isinstance(cost, bool) and math.isfinite(cost):
-            self.cost += max(float(cost), 0.0)
+            amount = max(float(cost), 0.0)
+            self.cost += amount
+            self.priced_calls += 1
         else:
             self.unpriced_calls += 1
         if event.get("complete") is False:
             self.incomplete_calls += 1
+        requested, served = event.get("model_requested"), event.get("model_served")
+        model = (
+            requested if isinstance(requested, str) else None,
+            served if isinstance(served, str) else None,
+        )
+        tally = self.models.setdefault(model, [0, 0, 0, None])
+        tally[0] += 1
+        tally[1] += given[0]
+        tally[2] += given[1]
+        if amount is not None:
+            tally[3] = (tally[3] or 0.0) + amount
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
 
     def used(self, stage: str) -> int:
         return self.tokens.get(stage, 0)

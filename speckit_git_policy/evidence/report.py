@@ -20,8 +20,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from speckit_git_policy import __version__, clock
+from speckit_git_policy.enforce.ledger import Ledger
 from speckit_git_policy.errors import BadInput, SpeckitError
-from speckit_git_policy.runs.events import CHECKPOINT, POLICY_SNAPSHOT_REF, STAGE_TRANSITION
+from speckit_git_policy.runs.events import (
+    CHECKPOINT,
+    POLICY_SNAPSHOT_REF,
+    STAGE_TRANSITION,
+    USAGE_RECORDED,
+)
 
 if TYPE_CHECKING:
     from speckit_git_policy.git.repo import GitRepo
@@ -29,7 +35,6 @@ if TYPE_CHECKING:
     from speckit_git_policy.runs.records import Event
     from speckit_git_policy.store import Stores
 
-USAGE_RECORDED = "UsageRecorded"
 
 # A decision's verdicts that refuse the work (the rest let it go on, a warning included).
 DENIED_VERDICTS = frozenset({"deny", "denied", "fail", "refuse", "refused"})
@@ -152,6 +157,7 @@ class Usage:
     output_tokens: int
     cost: float | None  # sum of the known costs; None when no call had one
     unpriced_calls: int  # calls whose cost is unknown (no [pricing] for the model)
+    unknown_usage_calls: int  # calls that reported no token counts: not in the totals
     stages: tuple[StageUsage, ...]
     models: tuple[ModelUsage, ...]
 
@@ -410,60 +416,34 @@ def _budgets(document: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[s
     return (tokens if isinstance(tokens, dict) else {}), (cost if isinstance(cost, dict) else {})
 
 
-class _Ledger:
-    """Adds up ``UsageRecorded`` events, per stage and per model."""
-
-    def __init__(self) -> None:
-        self.calls = self.input_tokens = self.output_tokens = self.unpriced = 0
-        self.cost: float | None = None
-        self.stages: dict[str | None, list[int]] = {}
-        self.models: dict[tuple[str | None, str | None], list[Any]] = {}
-
-    def add(self, event: Mapping[str, Any], stage: str | None) -> None:
-        fields = _usage_fields(event)
-        stage = _text(fields.get("stage")) or stage
-        tokens_in = _count(fields.get("input_tokens")) or 0
-        tokens_out = _count(fields.get("output_tokens")) or 0
-        cost = _amount(fields.get("cost"))
-        self.calls += 1
-        self.input_tokens += tokens_in
-        self.output_tokens += tokens_out
-        if cost is None:
-            self.unpriced += 1
-        else:
-            self.cost = (self.cost or 0.0) + cost
-        per_stage = self.stages.setdefault(stage, [0, 0, 0])
-        per_stage[0] += 1
-        per_stage[1] += tokens_in
-        per_stage[2] += tokens_out
-        model = (_text(fields.get("model_requested")), _text(fields.get("model_served")))
-        per_model = self.models.setdefault(model, [0, 0, 0, None])
-        per_model[0] += 1
-        per_model[1] += tokens_in
-        per_model[2] += tokens_out
-        if cost is not None:
-            per_model[3] = (per_model[3] or 0.0) + cost
-
-    def usage(self, budget_of: Callable[[str | None], int | None]) -> Usage | None:
-        if not self.calls:
-            return None
-        return Usage(
-            calls=self.calls,
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            cost=self.cost,
-            unpriced_calls=self.unpriced,
-            stages=tuple(
-                StageUsage(stage, calls, tokens_in, tokens_out, budget_of(stage))
-                for stage, (calls, tokens_in, tokens_out) in self.stages.items()
-            ),
-            models=tuple(
-                ModelUsage(requested, served, calls, tokens_in, tokens_out, cost)
-                for (requested, served), (calls, tokens_in, tokens_out, cost) in sorted(
-                    self.models.items(), key=lambda item: (-item[1][0], str(item[0]))
-                )
-            ),
-        )
+def _usage(ledger: Ledger, budget_of: Callable[[str | None], int | None]) -> Usage | None:
+    """The report's view of a run's usage ledger (enforce.ledger, as ``budget status``)."""
+    if not ledger.total_calls:
+        return None
+    return Usage(
+        calls=ledger.total_calls,
+        input_tokens=sum(ledger.input_tokens.values()),
+        output_tokens=sum(ledger.output_tokens.values()),
+        cost=ledger.cost if ledger.priced_calls else None,
+        unpriced_calls=ledger.unpriced_calls,
+        unknown_usage_calls=ledger.unknown_usage_calls,
+        stages=tuple(
+            StageUsage(
+                stage,
+                calls,
+                ledger.input_tokens[stage],
+                ledger.output_tokens[stage],
+                budget_of(stage),
+            )
+            for stage, calls in ledger.calls.items()
+        ),
+        models=tuple(
+            ModelUsage(requested, served, calls, tokens_in, tokens_out, cost)
+            for (requested, served), (calls, tokens_in, tokens_out, cost) in sorted(
+                ledger.models.items(), key=lambda item: (-item[1][0], str(item[0]))
+            )
+        ),
+    )
 
 
 def run_report(run_id: str, uri: str, events: list[Event], documents: DocumentLookup) -> RunReport:
@@ -471,7 +451,7 @@ def run_report(run_id: str, uri: str, events: list[Event], documents: DocumentLo
     boundaries: list[Boundary] = []
     decisions: list[DecisionRow] = []
     policies: list[str] = []
-    ledger = _Ledger()
+    ledger = Ledger()
     stage: str | None = None
     stage_policy: dict[str | None, str | None] = {}  # the snapshot each stage was entered under
     last_policy: str | None = None
@@ -488,7 +468,7 @@ def run_report(run_id: str, uri: str, events: list[Event], documents: DocumentLo
                 stage = _text(event.get("to"))
                 stage_policy[stage] = policy_id
         elif kind == USAGE_RECORDED:
-            ledger.add(event, stage)
+            ledger.add(_usage_fields(event), stage)
         elif kind.endswith("Decision"):
             decisions.append(decision_row(event))
     final = documents(last_policy) if last_policy is not None else None
@@ -511,7 +491,7 @@ def run_report(run_id: str, uri: str, events: list[Event], documents: DocumentLo
         events=len(events),
         boundaries=tuple(boundaries),
         decisions=tuple(decisions),
-        usage=ledger.usage(budget_of),
+        usage=_usage(ledger, budget_of),
         policies=tuple(policies),
         warn_threshold=_amount(cost.get("warn_threshold")),
         hard_limit=_amount(cost.get("hard_limit")),
