@@ -506,7 +506,7 @@ class Capsule:
             run_tree = found[1] if found else None
             seq = run_log.length(self.io, run_tree)
             data = build(seq)
-            _check_event(run_id, seq, data)
+            check_event_bytes(run_id, seq, data)
             blob = self.io.write_blob(data)
             edit = TreeEdit()
             if found is not None and (found[0] != path or run_log.is_flat(self.io, found[1])):
@@ -617,7 +617,9 @@ def _check_snapshot(policy_id: str, content_hash: str, created_at: str, data: by
             )
 
 
-def _check_event(run_id: str, seq: int, data: bytes) -> None:
+def check_event_bytes(run_id: str, seq: int, data: bytes) -> None:
+    """What every stored event must be, from an append or from a remote (``inspect``):
+    BadInput naming what is wrong."""
     if not isinstance(data, bytes) or len(data) > EVENT_MAX_BYTES:
         raise BadInput(f"run {run_id}: an event must be bytes of at most {EVENT_MAX_BYTES}")
     event = _json_object(data)
