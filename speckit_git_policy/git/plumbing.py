@@ -553,3 +553,47 @@ def push_refs(
         return parse_push_flags(out)
     repo.git(*args)  # raises with git's own message; succeeds only on a second try
     return parse_push_flags(repo.git(*args, check=False))
+
+
+# ---- diff-tree --stdin fed pairs of trees ----------------------------------------------
+def parse_tree_pair_diffs(out: bytes) -> dict[str, dict[str, tuple[str, str]]]:
+    """``git diff-tree --stdin -r -z`` fed "<tree> <tree>" lines: the second tree of each
+    pair → {path: (new mode, new id)}. git prints each pair as "<tree> <tree>" and a
+    newline (not a NUL, even with ``-z``) before its raw records."""
+    result: dict[str, dict[str, tuple[str, str]]] = {}
+    current: str | None = None
+    tokens = out.split(b"\0")
+    position = 0
+    while position < len(tokens):
+        token = tokens[position]
+        position += 1
+        while token and not token.startswith(b":"):
+            line, newline, token = token.partition(b"\n")
+            header = line.split()
+            if len(header) == 2:
+                current = header[1].decode("ascii", "replace")
+                result.setdefault(current, {})
+            if not newline:
+                token = b""
+        if token.startswith(b":") and current is not None and position < len(tokens):
+            fields = token[1:].decode("ascii", "replace").split(" ")
+            path = _path(tokens[position])
+            position += 1
+            if len(fields) == 5:
+                result[current][path] = (fields[1], fields[3])
+    return result
+
+
+def tree_pair_entries(
+    repo: GitRepo, base: str, trees: list[str], paths: list[str]
+) -> dict[str, dict[str, tuple[str, str]]]:
+    """For each of ``trees``, the entries among ``paths`` (literal) that differ from
+    ``base`` (the empty tree: every entry present), with mode and id, in one call."""
+    if not trees:
+        return {}
+    lines = "".join(f"{base} {tree}\n" for tree in trees).encode()
+    out = repo.git(
+        "--literal-pathspecs", "diff-tree", "--stdin", "-r", "-z", "--", *paths, input_bytes=lines
+    )
+    found = parse_tree_pair_diffs(out)
+    return {tree: found.get(tree, {}) for tree in trees}

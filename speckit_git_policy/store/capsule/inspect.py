@@ -25,10 +25,12 @@ import hashlib
 import re
 from typing import TypedDict
 
+from speckit_git_policy.errors import GitError
 from speckit_git_policy.git import plumbing
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.ids import is_policy_id
 from speckit_git_policy.store.capsule import layout
+from speckit_git_policy.store.capsule.objects import ObjectIO
 
 # Nothing the capsule writes comes near this: a policy source is at most 1 MiB, an event at
 # most 1 MiB, a tree of the fan-out at most a few hundred entries.
@@ -405,3 +407,49 @@ def inspect_tree(
         inspection.contents[object_id] = data
         inspection.changes.append(change)
     return inspection
+
+
+# ---- a local ref's whole tree (verify) ------------------------------------------------------
+def local_problems(repo: GitRepo, io: ObjectIO, ref: CapsuleRef, tree: bytes) -> list[Refusal]:
+    """What in a local capsule ref's tree the door would refuse: entries outside the layout,
+    wrong modes, objects over the limit, bindings and index entries that do not parse.
+    Snapshots and events are named and sized here; their content is ``verify``'s other
+    checks. Walks the tree in process (the trees are the ones every reader reads)."""
+    problems: list[Refusal] = []
+    to_read: dict[bytes, tuple[str, Place]] = {}
+    sized: dict[bytes, str] = {}
+    stack: list[tuple[str, bytes]] = [("", tree)]
+    while stack:
+        prefix, tree_id = stack.pop()
+        try:
+            entries = io.entries(tree_id)
+        except GitError as e:
+            problems.append(refusal(ref.name, prefix or None, INVALID, str(e)))
+            continue
+        for name, (mode, object_id) in sorted(entries.items()):
+            path = f"{prefix}/{name}" if prefix else name
+            octal = f"{mode:06o}"
+            place = classify(ref, path, octal == TREE)
+            if isinstance(place, str):
+                problems.append(refusal(ref.name, path, OUTSIDE_LAYOUT, place))
+            elif octal not in (TREE, BLOB):
+                problems.append(refusal(ref.name, path, BAD_MODE, f"mode {octal}"))
+            elif octal == TREE:
+                stack.append((path, object_id))
+            elif place[0] in ("bindings", "hash-marker", "commit-marker"):
+                to_read[object_id] = (path, place)
+            else:
+                sized[object_id] = path
+    contents = io.read_blobs([*to_read, *sized], OBJECT_LIMIT)
+    for object_id, path in sized.items():
+        found = contents[object_id]
+        if isinstance(found, str):
+            problems.append(
+                refusal(ref.name, path, TOO_BIG if "limit" in found else INVALID, found)
+            )
+    for object_id, (path, place) in to_read.items():
+        found = contents[object_id]
+        problem = found if isinstance(found, str) else check_content(place, found)
+        if problem is not None:
+            problems.append(refusal(ref.name, path, INVALID, problem))
+    return sorted(problems, key=lambda item: item["path"] or "")

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dulwich.errors import ObjectFormatException
 from dulwich.file import FileLocked
 from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.refs import Ref
@@ -82,15 +83,18 @@ class ObjectIO:
         if cached is not None:
             self._trees.move_to_end(tree_id)
             return cached
-        obj = self._object(tree_id)
-        if not isinstance(obj, Tree):
-            raise GitError(f"capsule object {tree_id.decode()} is not a tree")
-        # surrogateescape: a name that is not UTF-8 (another clone wrote it) stays
-        # readable, and written back unchanged, instead of failing every reader.
-        entries: dict[str, Entry] = {
-            e.path.decode("utf-8", "surrogateescape"): (e.mode, bytes(e.sha))
-            for e in obj.iteritems()
-        }
+        try:
+            obj = self._object(tree_id)
+            if not isinstance(obj, Tree):
+                raise GitError(f"capsule object {tree_id.decode()} is not a tree")
+            # surrogateescape: a name that is not UTF-8 (another clone wrote it) stays
+            # readable, and written back unchanged, instead of failing every reader.
+            entries: dict[str, Entry] = {
+                e.path.decode("utf-8", "surrogateescape"): (e.mode, bytes(e.sha))
+                for e in obj.iteritems()
+            }
+        except (KeyError, ValueError, ObjectFormatException) as e:  # missing, or malformed
+            raise GitError(f"capsule object {tree_id.decode()} cannot be read ({e})") from e
         self._remember_tree(tree_id, entries)
         return entries
 

@@ -379,14 +379,15 @@ def configure_tracking(repo: GitRepo) -> list[dict[str, str]]:
             repo.git("config", "--add", key, wanted)
             action = "added"
         for value in values:
-            if value != wanted and _writes_local_capsule(value):
+            if value != wanted and writes_local_capsule(value):
                 repo.git("config", "--fixed-value", "--unset", key, value)
                 action = "migrated"
         changes.append({"remote": remote, "refspec": wanted, "action": action})
     return changes
 
 
-def _writes_local_capsule(refspec: str) -> bool:
+def writes_local_capsule(refspec: str) -> bool:
+    """A fetch refspec whose destination is the local capsule itself (``refs/speckit/``)."""
     destination = refspec.lstrip("+").partition(":")[2]
     return destination == NAMESPACE or destination.startswith(f"{NAMESPACE}/")
 
