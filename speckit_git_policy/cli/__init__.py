@@ -70,7 +70,8 @@ def _say_skipped(ctx: click.Context) -> None:
     repo = (ctx.obj or {}).get("repo") if isinstance(ctx.obj, dict) else None
     notes = getattr(repo, "memo", {}).get("capsule_notes")
     for message in notes or []:
-        click.echo(f"warning: {message}", err=True)
+        text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in message)
+        click.echo(f"warning: {text}", err=True)
     if notes:
         notes.clear()
 

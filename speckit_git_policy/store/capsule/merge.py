@@ -281,11 +281,13 @@ class _Merger:
             )
         self._run_dropped(run_id, ours_at, {event_id for event_id, _, _ in theirs}, changes)
         blobs = [blob or self.io.write_blob(data) for _event_id, blob, data in merged]
-        if blobs == [blob for _event_id, blob, _data in theirs]:
+        if ours_at is not None and blobs == [blob for _event_id, blob, _data in ours]:
+            return
+        if blobs == [blob for _event_id, blob, _data in theirs] and self.inspection.clean_under(
+            theirs_at[0]
+        ):
             tree = theirs_at[1]
             target = theirs_at[0]
-        elif ours_at is not None and blobs == [blob for _event_id, blob, _data in ours]:
-            return
         else:
             tree = write_run_tree(self.io, blobs)
             target = layout.run_path(run_id)

@@ -42,6 +42,8 @@ STAGING = "refs/speckit-pull"
 # tries again; at 8 clones pushing at once a push has seen at most a few rejections.
 PUSH_ATTEMPTS = 12
 PUSH_BACKOFF_SECONDS = 0.05
+# What the door refuses (as opposed to what the merge reports: dropped, changed).
+DOOR_KINDS = ("outside-layout", "bad-mode", "too-big", "invalid")
 _RETRYABLE = (
     "non-fast-forward",
     "fetch first",
@@ -231,16 +233,24 @@ def _merge_ref(
         tree = merge_inspected(io, ref, inspection, ours_tree, theirs_tree, base_tree)
         refused.extend(inspection.refused)
         identity = commit_identity(io.repo)
+        # Their commit becomes a parent (so that our next push is a fast-forward of it)
+        # only when everything in it passed the door: content refused there never
+        # becomes part of the local capsule's history.
+        tainted = any(item["kind"] in DOOR_KINDS for item in inspection.refused)
+        parents = [] if tainted else [theirs]
         if ours is None:
             outcome = "created"
-            if tree == theirs_tree:
+            if tree == theirs_tree and not tainted:
                 return theirs
-            return io.write_commit(tree, [theirs], f"take {ref.name} from {source}", identity)
-        if tree == theirs_tree and base == ours.decode():
+            return io.write_commit(tree, parents, f"take {ref.name} from {source}", identity)
+        if tainted and tree == ours_tree:
+            outcome = "refused"  # nothing of theirs joined
+            return None
+        if tree == theirs_tree and base == ours.decode() and not tainted:
             outcome = "fast-forward"  # their tree holds all of ours: a superset
             return theirs
         outcome = "merged"
-        return io.write_commit(tree, [ours, theirs], f"merge {ref.name} from {source}", identity)
+        return io.write_commit(tree, [ours, *parents], f"merge {ref.name} from {source}", identity)
 
     refs.update(ref_bytes(ref.name), compute)
     return outcome, list(refused)
@@ -455,11 +465,22 @@ def push(repo: GitRepo, remote: str | None = None) -> dict[str, object]:
         new_refusals = pulled["refused"]
         assert isinstance(new_refusals, list)
         refused.extend(new_refusals)
-        blocked = {item["ref"]: item["reason"] for item in new_refusals if item["path"] is None}
+        # A remote tip refused as a whole, or holding content the door refused, never
+        # becomes a parent of ours: no merge can make our push a fast-forward of it.
+        blocked = {
+            item["ref"]: item["reason"]
+            for item in new_refusals
+            if item["path"] is None or item["kind"] in DOOR_KINDS
+        }
         if set(rejected) & set(blocked):
-            # The remote's tip is refused at the door (not a commit, unsigned...): no merge
-            # can make our push a fast-forward of it.
-            raise RemoteRefused(source, {ref: blocked[ref] for ref in set(rejected) & set(blocked)})
+            raise RemoteRefused(
+                source,
+                {
+                    ref: f"the remote's ref holds what the door refused ({blocked[ref]}); "
+                    "fix the remote's ref, then push again"
+                    for ref in set(rejected) & set(blocked)
+                },
+            )
         time.sleep(random.uniform(0, min(PUSH_BACKOFF_SECONDS * 2**attempt, 1.0)))
     raise RemoteRefused(
         source,
