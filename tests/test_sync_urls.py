@@ -83,10 +83,10 @@ def test_a_bundle_file(source: Path, tmp_path: Path) -> None:
 
 
 def run_with_events_after_pull(clone: Path) -> None:
-    from speckit_git_policy.store.capsule.capsule import Capsule
     from test_capsule_support import event, timestamp
 
     from speckit_git_policy.git.repo import GitRepo
+    from speckit_git_policy.store.capsule.capsule import Capsule
 
     Capsule(GitRepo.discover(clone)).append_event("r", event("r", "from-other", timestamp(59)))
 

@@ -597,3 +597,65 @@ def tree_pair_entries(
     )
     found = parse_tree_pair_diffs(out)
     return {tree: found.get(tree, {}) for tree in trees}
+
+
+def parse_tree_pair_raw(
+    out: bytes,
+) -> dict[tuple[str, str], list[tuple[str, str, str, str, str, str]]]:
+    """``git diff-tree --stdin -r -t -z --raw --no-renames`` fed "<tree> <tree>" lines: each
+    pair → its records, as ``parse_raw_diff_entries`` gives them."""
+    result: dict[tuple[str, str], list[tuple[str, str, str, str, str, str]]] = {}
+    current: list[tuple[str, str, str, str, str, str]] | None = None
+    tokens = out.split(b"\0")
+    position = 0
+    while position < len(tokens):
+        token = tokens[position]
+        position += 1
+        while token and not token.startswith(b":"):
+            line, newline, token = token.partition(b"\n")
+            header = line.decode("ascii", "replace").split()
+            if len(header) == 2:
+                current = result.setdefault((header[0], header[1]), [])
+            if not newline:
+                token = b""
+        if token.startswith(b":") and current is not None and position < len(tokens):
+            fields = token[1:].decode("ascii", "replace").split(" ")
+            path = _path(tokens[position])
+            position += 1
+            if len(fields) == 5:
+                old_mode, new_mode, old_id, new_id, status = fields
+                current.append((status[:1], old_mode, new_mode, old_id, new_id, path))
+    return result
+
+
+def diff_tree_pairs(
+    repo: GitRepo, pairs: list[tuple[str, str]]
+) -> dict[tuple[str, str], list[tuple[str, str, str, str, str, str]]]:
+    """``diff_trees`` for many pairs of trees in one call."""
+    if not pairs:
+        return {}
+    lines = "".join(f"{old} {new}\n" for old, new in dict.fromkeys(pairs)).encode()
+    out = repo.git(
+        "diff-tree", "--stdin", "-r", "-t", "-z", "--raw", "--no-renames", input_bytes=lines
+    )
+    found = parse_tree_pair_raw(out)
+    return {pair: found.get(pair, []) for pair in pairs}
+
+
+# ---- for-each-ref with each object's type and size -------------------------------------
+TYPED_REF_FORMAT = "--format=%(objectname) %(objecttype) %(objectsize) %(refname)"
+
+
+def parse_typed_refs(out: bytes) -> dict[str, tuple[str, str, int]]:
+    """``git for-each-ref`` in ``TYPED_REF_FORMAT``: ref name → (object id, type, size)."""
+    refs: dict[str, tuple[str, str, int]] = {}
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
+        fields = line.split(" ", 3)
+        if len(fields) == 4 and fields[2].isdigit():
+            refs[fields[3]] = (fields[0], fields[1], int(fields[2]))
+    return refs
+
+
+def list_typed_refs(repo: GitRepo, prefix: str) -> dict[str, tuple[str, str, int]]:
+    """Every ref under ``prefix/`` → (object id, type, size), in one call."""
+    return parse_typed_refs(repo.git("for-each-ref", TYPED_REF_FORMAT, f"{prefix}/"))

@@ -326,11 +326,68 @@ def inspect_tree(
     repo: GitRepo, ref: CapsuleRef, ours_tree: str | None, theirs_tree: str
 ) -> Inspection:
     """Check every entry of ``theirs_tree`` that differs from ``ours_tree`` (all of it
-    when we have none): three git calls whatever the size of the difference."""
-    inspection = Inspection(ref.name)
-    base = ours_tree or plumbing.empty_tree(repo)
-    raw = plumbing.diff_trees(repo, base, theirs_tree)
-    pending: list[tuple[Change, str]] = []  # changes whose new object needs its size
+    when we have none)."""
+    return inspect_trees(repo, [(ref, ours_tree, theirs_tree)])[0]
+
+
+def inspect_trees(
+    repo: GitRepo, jobs: list[tuple[CapsuleRef, str | None, str]]
+) -> list[Inspection]:
+    """``inspect_tree`` for several refs at once: three git calls whatever the number of
+    refs and the size of their differences (``diff-tree``, ``cat-file --batch-check``,
+    ``cat-file --batch``)."""
+    if not jobs:
+        return []
+    empty = plumbing.empty_tree(repo) if any(ours is None for _r, ours, _t in jobs) else ""
+    pairs = [(ours or empty, theirs) for _ref, ours, theirs in jobs]
+    if len(pairs) == 1:
+        diffs = {pairs[0]: plumbing.diff_trees(repo, *pairs[0])}
+    else:
+        diffs = plumbing.diff_tree_pairs(repo, pairs)
+    inspections = [Inspection(ref.name) for ref, _ours, _theirs in jobs]
+    pending: list[tuple[Inspection, Change, str]] = []
+    for (ref, _ours, _theirs), pair, inspection in zip(jobs, pairs, inspections):
+        pending.extend(_classify_changes(ref, inspection, diffs[pair]))
+    infos = plumbing.object_infos(repo, [object_id for _i, _change, object_id in pending])
+    wanted: list[tuple[Inspection, Change, str]] = []
+    for (inspection, change, object_id), info in zip(pending, infos):
+        if _sized(inspection, change, object_id, info):
+            wanted.append((inspection, change, object_id))
+    blobs = [
+        (inspection, change, object_id)
+        for inspection, change, object_id in wanted
+        if change.place[0] not in ("dir", "run", "chunk")
+        and not inspection.under_refused(change.path)
+    ]
+    contents = plumbing.read_objects(repo, [object_id for _i, _change, object_id in blobs])
+    read = {
+        object_id: info.data
+        for (_i, _change, object_id), info in zip(blobs, contents)
+        if info is not None and info.data is not None
+    }
+    for inspection, change, object_id in wanted:
+        if inspection.under_refused(change.path):
+            continue
+        if change.place[0] in ("dir", "run", "chunk"):
+            inspection.changes.append(change)
+            continue
+        data = read.get(object_id)
+        problem = "could not be read" if data is None else check_content(change.place, data)
+        if problem is not None:
+            inspection.refuse(change.path, INVALID, problem, object_id)
+            continue
+        assert data is not None
+        inspection.contents[object_id] = data
+        inspection.changes.append(change)
+    return inspections
+
+
+def _classify_changes(
+    ref: CapsuleRef, inspection: Inspection, raw: list[tuple[str, str, str, str, str, str]]
+) -> list[tuple[Inspection, Change, str]]:
+    """Names and modes of one ref's differing entries; the changes whose new object needs
+    its size asked."""
+    pending: list[tuple[Inspection, Change, str]] = []
     for status, old_mode, new_mode, old_id, new_id, path in raw:
         if inspection.under_refused(path):
             continue
@@ -338,9 +395,8 @@ def inspect_tree(
         theirs = (new_mode, new_id) if status in "AMT" and new_mode != "000000" else None
         if theirs is None:
             place = classify(ref, path, old_mode == TREE)
-            inspection.changes.append(
-                Change("D", path, place if not isinstance(place, str) else ("unknown",), ours, None)
-            )
+            known = place if not isinstance(place, str) else ("unknown",)
+            inspection.changes.append(Change("D", path, known, ours, None))
             continue
         is_tree = new_mode == TREE
         place = classify(ref, path, is_tree)
@@ -355,58 +411,34 @@ def inspect_tree(
             )
             continue
         change = Change("A" if ours is None else "M", path, place, ours, theirs)
-        pending.append((change, new_id))
-    infos = plumbing.object_infos(repo, [object_id for _change, object_id in pending])
-    wanted: list[tuple[Change, str]] = []
-    for (change, object_id), info in zip(pending, infos):
-        expected = "tree" if change.theirs is not None and change.theirs[0] == TREE else "blob"
-        if info is None:
-            inspection.refuse(
-                change.path, INVALID, "object missing from what was fetched", object_id
-            )
-        elif info.kind != expected:
-            inspection.refuse(
-                change.path, BAD_MODE, f"a {info.kind} where a {expected} belongs", object_id
-            )
-        elif info.size > OBJECT_LIMIT:
-            inspection.refuse(
-                change.path,
-                TOO_BIG,
-                f"{info.size} bytes, over the limit of {OBJECT_LIMIT}",
-                object_id,
-            )
-        else:
-            wanted.append((change, object_id))
-            continue
-        if expected == "tree":
-            inspection.refused_dirs.append(change.path)
-    blobs = [
-        (change, object_id)
-        for change, object_id in wanted
-        if change.place[0] not in ("dir", "run", "chunk")
-        and not inspection.under_refused(change.path)
-    ]
-    contents = plumbing.read_objects(repo, [object_id for _change, object_id in blobs])
-    read = {
-        object_id: info.data
-        for (_change, object_id), info in zip(blobs, contents)
-        if info is not None and info.data is not None
-    }
-    for change, object_id in wanted:
-        if inspection.under_refused(change.path):
-            continue
-        if change.place[0] in ("dir", "run", "chunk"):
-            inspection.changes.append(change)
-            continue
-        data = read.get(object_id)
-        problem = "could not be read" if data is None else check_content(change.place, data)
-        if problem is not None:
-            inspection.refuse(change.path, INVALID, problem, object_id)
-            continue
-        assert data is not None
-        inspection.contents[object_id] = data
-        inspection.changes.append(change)
-    return inspection
+        pending.append((inspection, change, new_id))
+    return pending
+
+
+def _sized(
+    inspection: Inspection, change: Change, object_id: str, info: plumbing.ObjectInfo | None
+) -> bool:
+    """Whether the new object is of the kind its mode says and within the limit (refused,
+    with everything under it for a tree, when not)."""
+    expected = "tree" if change.theirs is not None and change.theirs[0] == TREE else "blob"
+    if info is None:
+        inspection.refuse(change.path, INVALID, "object missing from what was fetched", object_id)
+    elif info.kind != expected:
+        inspection.refuse(
+            change.path, BAD_MODE, f"a {info.kind} where a {expected} belongs", object_id
+        )
+    elif info.size > OBJECT_LIMIT:
+        inspection.refuse(
+            change.path,
+            TOO_BIG,
+            f"{info.size} bytes, over the limit of {OBJECT_LIMIT}",
+            object_id,
+        )
+    else:
+        return True
+    if expected == "tree":
+        inspection.refused_dirs.append(change.path)
+    return False
 
 
 # ---- a local ref's whole tree (verify) ------------------------------------------------------

@@ -33,17 +33,22 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from speckit_git_policy.store.capsule.inspect import CapsuleRef, Refusal
+    from speckit_git_policy.store.capsule.inspect import CapsuleRef, Inspection, Refusal
     from speckit_git_policy.store.capsule.objects import ObjectIO, RefUpdater
 
 TRACKING = "refs/speckit-remotes"
 STAGING = "refs/speckit-pull"
 # A push rejected as a non-fast-forward (another clone pushed first) pulls, merges and
 # tries again; at 8 clones pushing at once a push has seen at most a few rejections.
-PUSH_ATTEMPTS = 12
+PUSH_ATTEMPTS = 20
 PUSH_BACKOFF_SECONDS = 0.05
-# What the door refuses (as opposed to what the merge reports: dropped, changed).
-DOOR_KINDS = ("outside-layout", "bad-mode", "too-big", "invalid")
+PUSH_BACKOFF_MAX = 2.0
+# Refusals that keep their commit out of our history: objects git itself calls malformed
+# (a ".." entry, a symlink where a file belongs) or oversized would otherwise stay
+# reachable, and travel with every push, for ever. Content that is merely invalid (a
+# corrupted snapshot, bindings that do not parse) is refused too, but their commit may
+# still be a parent: the union, pushed back, then repairs the remote.
+TAINTING_KINDS = ("outside-layout", "bad-mode", "too-big")
 _RETRYABLE = (
     "non-fast-forward",
     "fetch first",
@@ -111,9 +116,8 @@ def pull(
     source = resolve_remote(repo, remote)
     if _is_bundle(source) and not os.path.isfile(source):
         raise NotFound(f"{source}: no such bundle file")
-    sweep_staging(repo)
     staging = f"{STAGING}/{os.getpid()}-{os.urandom(6).hex()}"
-    fetched: dict[str, str] = {}
+    listed: dict[str, tuple[str, str, int]] | None = None
     try:
         repo.git(
             "fetch",
@@ -123,23 +127,32 @@ def pull(
             source,
             f"+{NAMESPACE}/*:{staging}/*",
         )
-        fetched = _list_refs(repo, staging)
+        # One listing serves both: what this pull staged, and what killed pulls left.
+        listed = plumbing.list_typed_refs(repo, STAGING)
+        prefix = staging + "/"
+        fetched = {
+            name[len(prefix) :]: value for name, value in listed.items() if name.startswith(prefix)
+        }
         statuses, refused = merge_fetched(repo, fetched, source, progress)
     finally:
-        _delete_refs(repo, [f"{staging}/{name}" for name in fetched])
+        if listed is None:
+            sweep_staging(repo)
+        else:
+            _delete_refs(repo, [n for n in listed if n.startswith(staging + "/") or _stale(n)])
     return {"remote": source, "refs": statuses, "refused": refused}
 
 
 def sweep_staging(repo: GitRepo) -> list[str]:
     """Delete the staging refs of pulls that are no longer running (killed ones)."""
-    stale = []
-    for name in plumbing.list_refs(repo, STAGING):
-        pull_id = name[len(STAGING) + 1 :].split("/", 1)[0]
-        pid = pull_id.split("-", 1)[0]
-        if not (pid.isdigit() and _alive(int(pid))):
-            stale.append(name)
+    stale = [name for name in plumbing.list_refs(repo, STAGING) if _stale(name)]
     _delete_refs(repo, stale)
     return stale
+
+
+def _stale(name: str) -> bool:
+    """A staging ref (``refs/speckit-pull/<pid>-<random>/...``) whose pull is not running."""
+    pid = name[len(STAGING) + 1 :].split("/", 1)[0].split("-", 1)[0]
+    return not (pid.isdigit() and _alive(int(pid)))
 
 
 def _alive(pid: int) -> bool:
@@ -154,63 +167,119 @@ def _alive(pid: int) -> bool:
 
 def merge_fetched(
     repo: GitRepo,
-    fetched: dict[str, str],
+    fetched: dict[str, str] | dict[str, tuple[str, str, int]],
     source: str,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, str], list[Refusal]]:
-    """Merge fetched capsule tips (named relative to ``refs/speckit/``) into the local refs:
-    ref → outcome, and everything refused on the way."""
+    """Merge fetched capsule tips (named relative to ``refs/speckit/``; an object id, or
+    (id, type, size) as ``for-each-ref`` gives them) into the local refs: ref → outcome,
+    and everything refused on the way. The door inspects every ref that has something new
+    in one batch (``inspect.inspect_trees``); each ref then moves by compare-and-swap."""
     from speckit_git_policy.store.capsule import inspect, seals
-    from speckit_git_policy.store.capsule.objects import ObjectIO, RefUpdater, capsule_repo
+    from speckit_git_policy.store.capsule.objects import (
+        ObjectIO,
+        RefUpdater,
+        capsule_repo,
+        ref_bytes,
+    )
 
     dulwich_repo = capsule_repo(repo)
     io, refs = ObjectIO(dulwich_repo), RefUpdater(dulwich_repo)
     require_signed = seals.signatures_required(repo)
     names = sorted(fetched)
-    infos = dict(zip(names, plumbing.object_infos(repo, [fetched[name] for name in names])))
+    typed = _typed(repo, fetched, names)
     statuses: dict[str, str] = {}
     refused: list[Refusal] = []
-    for number, relative in enumerate(names, start=1):
-        local, tip, info = f"{NAMESPACE}/{relative}", fetched[relative], infos[relative]
+    candidates: list[_Candidate] = []
+    for relative in names:
+        local, (tip, kind, size) = f"{NAMESPACE}/{relative}", typed[relative]
         ref = inspect.parse_ref(relative)
         problem: tuple[str, str] | None = None
         if ref is None:
             problem = (inspect.UNKNOWN_REF, "not a ref of the capsule layout")
-        elif info is None or info.kind != "commit":
-            kind = info.kind if info is not None else "missing object"
+        elif kind != "commit":
             problem = (inspect.NOT_A_COMMIT, f"points at a {kind}, not a capsule commit")
-        elif info.size > inspect.OBJECT_LIMIT:
-            problem = (inspect.TOO_BIG, f"a commit of {info.size} bytes")
-        elif require_signed and not _already_merged(repo, refs, local, tip):
-            reason = seals.signature_problem(repo, io, tip)
-            problem = (inspect.UNSIGNED, reason) if reason else None
+        elif size > inspect.OBJECT_LIMIT:
+            problem = (inspect.TOO_BIG, f"a commit of {size} bytes")
+        else:
+            ours = refs.read(ref_bytes(local))
+            base = (
+                repo.merge_base(ours.decode(), tip)
+                if ours is not None and ours.decode() != tip
+                else None
+            )
+            if ours is not None and (ours.decode() == tip or base == tip):
+                statuses[local] = "up-to-date"  # theirs is already in our history
+                continue
+            if require_signed:
+                reason = seals.signature_problem(repo, io, tip)
+                problem = (inspect.UNSIGNED, reason) if reason else None
+            if problem is None:
+                assert ref is not None
+                candidates.append(_Candidate(ref, tip, ours, base))
         if problem is not None:
             statuses[local] = "refused"
             refused.append(inspect.refusal(local, None, problem[0], f"{tip[:12]}: {problem[1]}"))
-        else:
-            assert ref is not None
-            statuses[local], ref_refused = _merge_ref(repo, io, refs, ref, tip, source)
-            refused.extend(ref_refused)
+    jobs = [
+        (
+            c.ref,
+            io.commit_tree(c.ours).decode() if c.ours is not None else None,
+            io.commit_tree(c.tip.encode()).decode(),
+        )
+        for c in candidates
+    ]
+    for candidate, inspection in zip(candidates, inspect.inspect_trees(repo, jobs)):
+        candidate.inspection = inspection
+    for number, candidate in enumerate(candidates, start=1):
+        status, ref_refused = _merge_ref(repo, io, refs, candidate, source)
+        statuses[candidate.ref.name] = status
+        refused.extend(ref_refused)
         if progress is not None:
-            progress(number, len(names))
+            progress(number, len(candidates))
     _record_refusals(repo, source, set(statuses), refused)
     return statuses, refused
 
 
-def _already_merged(repo: GitRepo, refs: RefUpdater, local: str, tip: str) -> bool:
-    from speckit_git_policy.store.capsule.objects import ref_bytes
+def _typed(
+    repo: GitRepo, fetched: dict[str, str] | dict[str, tuple[str, str, int]], names: list[str]
+) -> dict[str, tuple[str, str, int]]:
+    """Each tip with its object's type and size (asked of git when not given)."""
+    untyped = [name for name in names if isinstance(fetched[name], str)]
+    infos = plumbing.object_infos(repo, [str(fetched[name]) for name in untyped])
+    typed: dict[str, tuple[str, str, int]] = {}
+    for name, info in zip(untyped, infos):
+        oid = str(fetched[name])
+        typed[name] = (
+            (oid, info.kind, info.size) if info is not None else (oid, "missing object", 0)
+        )
+    for name in names:
+        value = fetched[name]
+        if not isinstance(value, str):
+            typed[name] = value
+    return typed
 
-    ours = refs.read(ref_bytes(local))
-    return ours is not None and (ours.decode() == tip or repo.merge_base(tip, ours.decode()) == tip)
+
+class _Candidate:
+    """A fetched tip with something new for us, and what was found out about it."""
+
+    __slots__ = ("ref", "tip", "ours", "base", "inspection")
+
+    def __init__(self, ref: CapsuleRef, tip: str, ours: bytes | None, base: str | None) -> None:
+        self.ref = ref
+        self.tip = tip
+        self.ours = ours
+        self.base = base
+        self.inspection: Inspection | None = None
 
 
 def _merge_ref(
-    repo: GitRepo, io: ObjectIO, refs: RefUpdater, ref: CapsuleRef, theirs_hex: str, source: str
+    repo: GitRepo, io: ObjectIO, refs: RefUpdater, candidate: _Candidate, source: str
 ) -> tuple[str, list[Refusal]]:
     from speckit_git_policy.store.capsule.inspect import inspect_tree
     from speckit_git_policy.store.capsule.merge import merge_inspected
     from speckit_git_policy.store.capsule.objects import commit_identity, ref_bytes
 
+    ref, theirs_hex = candidate.ref, candidate.tip
     theirs = theirs_hex.encode()
     outcome = "up-to-date"
     refused: list[Refusal] = []
@@ -221,22 +290,27 @@ def _merge_ref(
         refused.clear()
         if ours == theirs:
             return None
-        base = repo.merge_base(ours.decode(), theirs_hex) if ours is not None else None
-        if base == theirs_hex:
-            return None  # theirs is already in our history
         ours_tree = io.commit_tree(ours) if ours is not None else None
         theirs_tree = io.commit_tree(theirs)
+        if ours == candidate.ours and candidate.inspection is not None:
+            base, inspection = candidate.base, candidate.inspection  # found out in the batch
+        else:  # another writer moved our ref since: look again
+            base = repo.merge_base(ours.decode(), theirs_hex) if ours is not None else None
+            if base == theirs_hex:
+                return None
+            inspection = inspect_tree(
+                repo, ref, ours_tree.decode() if ours_tree else None, theirs_tree.decode()
+            )
         base_tree = io.commit_tree(base.encode()) if base else None
-        inspection = inspect_tree(
-            repo, ref, ours_tree.decode() if ours_tree else None, theirs_tree.decode()
-        )
+        at_the_door = list(inspection.refused)
         tree = merge_inspected(io, ref, inspection, ours_tree, theirs_tree, base_tree)
         refused.extend(inspection.refused)
+        inspection.refused = at_the_door  # the merge's own reports are made again on a retry
         identity = commit_identity(io.repo)
         # Their commit becomes a parent (so that our next push is a fast-forward of it)
-        # only when everything in it passed the door: content refused there never
-        # becomes part of the local capsule's history.
-        tainted = any(item["kind"] in DOOR_KINDS for item in inspection.refused)
+        # unless the door found malformed or oversized objects in it: those never become
+        # part of the local capsule's history.
+        tainted = any(item["kind"] in TAINTING_KINDS for item in refused)
         parents = [] if tainted else [theirs]
         if ours is None:
             outcome = "created"
@@ -461,16 +535,19 @@ def push(repo: GitRepo, remote: str | None = None) -> dict[str, object]:
         final = {ref: s for ref, s in rejected.items() if not any(r in s for r in _RETRYABLE)}
         if final:
             raise RemoteRefused(source, final)
+        # Back off first, then merge what the remote holds and push at once: the window in
+        # which another clone can push first is the merge's, not the sleep's.
+        time.sleep(random.uniform(0, min(PUSH_BACKOFF_SECONDS * 2**attempt, PUSH_BACKOFF_MAX)))
         pulled = pull(repo, source)
         new_refusals = pulled["refused"]
         assert isinstance(new_refusals, list)
         refused.extend(new_refusals)
-        # A remote tip refused as a whole, or holding content the door refused, never
+        # A remote tip refused as a whole, or holding malformed or oversized objects, never
         # becomes a parent of ours: no merge can make our push a fast-forward of it.
         blocked = {
             item["ref"]: item["reason"]
             for item in new_refusals
-            if item["path"] is None or item["kind"] in DOOR_KINDS
+            if item["path"] is None or item["kind"] in TAINTING_KINDS
         }
         if set(rejected) & set(blocked):
             raise RemoteRefused(
@@ -481,7 +558,6 @@ def push(repo: GitRepo, remote: str | None = None) -> dict[str, object]:
                     for ref in set(rejected) & set(blocked)
                 },
             )
-        time.sleep(random.uniform(0, min(PUSH_BACKOFF_SECONDS * 2**attempt, 1.0)))
     raise RemoteRefused(
         source,
         {
