@@ -250,3 +250,20 @@ def _ls(cwd: Path, tree: str) -> dict[str, tuple[str, str]]:
     from test_trust_support import ls
 
     return ls(cwd, tree)
+
+
+def test_a_blob_where_a_commit_belongs_is_refused(pair: tuple[Path, Path],
+                                                  bare_remote: Path) -> None:
+    _a, b = pair
+    ref = run_ref("shared")
+    plumb(bare_remote, "update-ref", ref, blob(bare_remote, b'{"not": "a commit"}'))
+    before = tip(b, ref)
+    report = pull_json(b)
+    assert report["refs"][ref] == "refused"
+    [refused] = report["refused"]
+    assert refused["kind"] == "not-a-commit" and refused["path"] is None
+    assert "blob" in refused["reason"]
+    assert tip(b, ref) == before
+    for args in (("list",), ("log",), ("trace", "shared"), ("blame", "shared"), ("verify",)):
+        result = invoke(b, *args)
+        assert result.exit_code == 0, (args, result.output)

@@ -75,6 +75,12 @@ def junk(clone: Path, case: str) -> str:
         for name in ("refs/speckit/default/runs/zz", "refs/speckit/default/policy2"):
             plumb(clone, "update-ref", name, commit)
         return "refs/speckit/default/runs/zz"
+    if case == "ref-a-blob":
+        from test_trust_support import plumb
+
+        name = "refs/speckit/default/runs/7e"
+        plumb(clone, "update-ref", name, blob(clone, b'{"a": "blob"}'))
+        return name
     raise AssertionError(case)
 
 
@@ -85,7 +91,7 @@ def _edit(clone: Path, ref: str, edits: dict[str, tuple[str, str]]) -> str:
 
 CASES = ["dotdot", "bindings-not-json", "bindings-a-tree", "snapshot-a-list", "index-not-a-uuid",
          "event-not-json", "event-huge", "event-a-tree", "chunk-bad-name", "run-wrong-shard",
-         "unknown-refs"]
+         "unknown-refs", "ref-a-blob"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -102,7 +108,8 @@ def test_readers_skip_junk_and_verify_reports_it(case: str, clone: Path) -> None
     report = json.loads(result.stdout)
     errors = [p for p in report["problems"] if p["severity"] == "error"]
     assert errors, report
-    if case in ("dotdot", "index-not-a-uuid", "chunk-bad-name", "unknown-refs", "bindings-a-tree"):
+    if case in ("dotdot", "index-not-a-uuid", "chunk-bad-name", "unknown-refs", "bindings-a-tree",
+                "ref-a-blob"):
         assert any(p["kind"] == "capsule" and p.get("ref") == ref for p in errors), report
 
 
