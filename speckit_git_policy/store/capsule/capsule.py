@@ -15,6 +15,7 @@ from typing import Any, TypedDict
 from speckit_git_policy import clock
 from speckit_git_policy.canonical import canonical_bytes, parse_json_bytes
 from speckit_git_policy.errors import BadInput, GitError, NotFound, SnapshotCorrupt, SpeckitError
+from speckit_git_policy.git.plumbing import is_object_id
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.ids import (
     check_policy_id_prefix,
@@ -162,7 +163,8 @@ class Capsule:
         return found
 
     def _fanned_out_names(self, root: bytes | None, top: str, prefix: str = "") -> list[str]:
-        """Every name in the leaves of ``top``'s fan-out (``snapshots``, ``bindings``),
+        """Every name in the leaves of ``top``'s fan-out (``snapshots``, ``bindings``,
+        ``by-commit``),
         in sorted order; only the branches that ``prefix`` allows are read, so a
         prefix of ``POLICY_FANOUT_LEVELS`` digits or more reads one leaf."""
         try:
@@ -182,7 +184,7 @@ class Capsule:
         names = []
         for leaf in leaves:
             for name, (mode, _object_id) in sorted(leaf.items()):
-                if mode == BLOB_MODE and name.endswith(".json") and is_policy_id(name[:-5]):
+                if _leaf_in_layout(top, name, mode):
                     names.append(name)
                 else:
                     note(self.repo, f"capsule {top}/: {name!r} skipped (outside the layout)")
@@ -814,3 +816,11 @@ def _hash_of(data: bytes) -> str | None:
     document = _json_object(data)
     value = document.get("hash") if document else None
     return value if isinstance(value, str) and len(value) == 64 else None
+
+
+def _leaf_in_layout(top: str, name: str, mode: int) -> bool:
+    """A leaf of a fan-out as the layout names it: ``<policy_id>.json`` files, except under
+    ``by-commit`` (one directory per commit id)."""
+    if top == "by-commit":
+        return mode == TREE_MODE and is_object_id(name)
+    return mode == BLOB_MODE and name.endswith(".json") and is_policy_id(name[:-5])
