@@ -115,3 +115,30 @@ class StaleLock(SpeckitError):
 
 class GitError(SpeckitError):
     """git itself failed or the directory is not a git repository."""
+
+
+class RemoteRefused(SpeckitError):
+    """A remote refused a push: exit 1, with the remote's own reason."""
+
+    exit_code = 1
+
+    def __init__(self, remote: str, reasons: dict[str, str]) -> None:
+        self.remote = remote
+        self.reasons = reasons
+        shown = "; ".join(f"{ref}: {reason}" for ref, reason in sorted(reasons.items())[:5])
+        super().__init__(f"{remote} refused the capsule push: {shown}")
+
+
+class SigningFailed(SpeckitError):
+    """``speckit.sign`` is on but git could not sign a seal (no key, wrong format...)."""
+
+    exit_code = 1
+
+    def __init__(self, ref: str, reason: str) -> None:
+        self.ref = ref
+        self.reason = reason
+        super().__init__(
+            f"cannot sign the seal of {ref}: {reason}; speckit.sign=true needs git's SSH "
+            "signing set up: git config gpg.format ssh; git config user.signingkey "
+            "~/.ssh/id_ed25519.pub (or turn signing off: git config speckit.sign false)"
+        )

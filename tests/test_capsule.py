@@ -273,13 +273,13 @@ def test_run_summaries_read_only_the_ends(repo: Path, monkeypatch: pytest.Monkey
     logs = {f"run-{n}": [capsule.append_event(f"run-{n}", event(f"run-{n}", f"e{i}", timestamp(i)))[1]
                          for i in range(n)] for n in (1, 4, 5, 9)}
     read: list[bytes] = []
-    original = capsule.io.blob_bytes
+    original = capsule.io.read_blobs
 
-    def counting(blob_id: bytes) -> bytes:
-        read.append(blob_id)
-        return original(blob_id)
+    def counting(blob_ids: list[bytes], limit: int) -> dict[bytes, bytes | str]:
+        read.extend(blob_ids)
+        return original(blob_ids, limit)
 
-    monkeypatch.setattr(capsule.io, "blob_bytes", counting)
+    monkeypatch.setattr(capsule.io, "read_blobs", counting)
     summaries = capsule.run_summaries()
     assert summaries == [{"run_id": run_id, "events": len(log), "first": log[0], "last": log[-1]}
                          for run_id, log in sorted(logs.items())]

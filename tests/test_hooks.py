@@ -154,12 +154,14 @@ def test_doctor_checks_capsule_fetch_refspecs_of_every_remote(policy_repo: Path,
     install(repo, sys.executable)
     git(policy_repo, "remote", "add", "origin", str(bare_remote))
     refspecs = next(c for c in doctor(repo) if c.name == "capsule refspecs")
-    assert not refspecs.ok and "git config --add remote.origin.fetch 'refs/speckit/*:refs/speckit/*'" in refspecs.detail
-    git(policy_repo, "config", "--add", "remote.origin.fetch", "+refs/speckit/*:refs/speckit/*")
-    refspecs = next(c for c in doctor(repo) if c.name == "capsule refspecs")
-    assert not refspecs.ok and "force-fetch" in refspecs.detail
-    git(policy_repo, "config", "--unset", "remote.origin.fetch", r"^\+refs/speckit")
+    tracking = "+refs/speckit/*:refs/speckit-remotes/origin/*"
+    assert not refspecs.ok and f"git config --add remote.origin.fetch '{tracking}'" in refspecs.detail
+    # The refspec recommended earlier writes straight into the local capsule: flagged.
     git(policy_repo, "config", "--add", "remote.origin.fetch", "refs/speckit/*:refs/speckit/*")
+    refspecs = next(c for c in doctor(repo) if c.name == "capsule refspecs")
+    assert not refspecs.ok and "fetch straight into refs/speckit/" in refspecs.detail
+    git(policy_repo, "config", "--unset", "remote.origin.fetch", r"^refs/speckit")
+    git(policy_repo, "config", "--add", "remote.origin.fetch", tracking)
     assert next(c for c in doctor(repo) if c.name == "capsule refspecs").ok
     assert git(policy_repo, "config", "--get-all", "remote.origin.push", check=False) == ""
 

@@ -47,8 +47,8 @@ def bindings_of(path: Path, policy_id: str) -> dict[str, set[str]]:
     return {x["commit"]: set(x["rewritten_from"]) for x in capsule_at(path).bindings(policy_id)}
 
 
-# ---- anything else: the smaller blob id ----------------------------------------------------
-def test_a_snapshot_repaired_on_one_side_settles_on_the_smaller_blob(clones: tuple[Path, Path]) -> None:
+# ---- a snapshot both sides hold differently: the copy that verifies -----------------------
+def test_a_snapshot_repaired_on_one_side_settles_on_the_copy_that_verifies(clones: tuple[Path, Path]) -> None:
     a, b = clones
     policy_id, digest, created_at, good = snapshot("repaired")
     bad = good.replace(b"model-repaired", b"model-tampered")  # same id and hash field: fails its hash
@@ -71,7 +71,7 @@ def test_a_snapshot_repaired_on_one_side_settles_on_the_smaller_blob(clones: tup
     assert len(blobs) == 1  # both clones hold the same blob
     [chosen] = blobs
     io = ObjectIO(capsule_repo(GitRepo.discover(a)))
-    assert chosen == min(io.write_blob(good), io.write_blob(bad)).decode()
+    assert chosen == io.write_blob(good).decode()  # a copy that fails its hash never wins
     for path in (a, b):
         assert capsule_at(path).get_snapshot(other[0]) == other[3]  # the rest is united
     for path in (a, b):

@@ -150,8 +150,9 @@ def test_merge_bindings_rule() -> None:
 
 def test_remote_without_capsule_is_not_an_error(clones: tuple[Path, Path]) -> None:
     a, _ = clones
-    assert sync.pull(GitRepo.discover(a)) == {"remote": "origin", "refs": {}}
-    assert sync.push(GitRepo.discover(a)) == {"remote": "origin", "refs": {}}  # nothing to push
+    assert sync.pull(GitRepo.discover(a)) == {"remote": "origin", "refs": {}, "refused": []}
+    nothing = {"remote": "origin", "refs": {}, "attempts": 0, "refused": []}
+    assert sync.push(GitRepo.discover(a)) == nothing  # nothing to push
     assert not refs_under(a, "refs/speckit-pull/")
 
 

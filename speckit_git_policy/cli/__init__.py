@@ -30,11 +30,15 @@ class SpeckitGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            _say_skipped(ctx)
+            return result
         except SpeckitError as e:
+            _say_skipped(ctx)
             click.echo(f"error: {e}", err=True)
             ctx.exit(e.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            _say_skipped(ctx)
             raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -59,6 +63,17 @@ def _manual_or_help(ctx: click.Context, param: click.Parameter, value: bool) -> 
     from speckit_git_policy.cli.help_commands import manual_or_help
 
     manual_or_help(ctx, param, value)
+
+
+def _say_skipped(ctx: click.Context) -> None:
+    """What the capsule's readers skipped (it does not parse), one warning line each."""
+    repo = (ctx.obj or {}).get("repo") if isinstance(ctx.obj, dict) else None
+    notes = getattr(repo, "memo", {}).get("capsule_notes")
+    for message in notes or []:
+        text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in message)
+        click.echo(f"warning: {text}", err=True)
+    if notes:
+        notes.clear()
 
 
 @click.group(cls=SpeckitGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -22,7 +22,8 @@ from speckit_git_policy.errors import BadInput
 @json_option
 @click.pass_context
 def verify(ctx: click.Context, repair: bool, output_format: str, as_json: bool) -> None:
-    """Hashes, parity of both copies, event lint and missed captures."""
+    """Hashes, parity of both copies, event lint, missed captures; each snapshot proven
+    against its commits, the capsule's structure, seals, and what remotes had refused."""
     from speckit_git_policy.evidence.annotations import (
         GITHUB,
         SARIF,
@@ -51,7 +52,7 @@ def verify(ctx: click.Context, repair: bool, output_format: str, as_json: bool) 
             status = "repaired" if problem.repaired else problem.severity
             where = problem.uri or problem.path or ""
             click.echo(
-                f"{status}: {where + ': ' if where else ''}{problem.message}",
+                printable(f"{status}: {where + ': ' if where else ''}{problem.message}"),
                 err=not problem.repaired,
             )
         broken = sum(problem.broken for problem in report.problems)
@@ -140,9 +141,25 @@ def _report_sync(result: dict[str, object], as_json: bool, verb: str) -> None:
     refs = result.get("refs") or {}
     assert isinstance(refs, dict)
     if not refs:
-        click.echo(f"{verb} {result.get('remote')}: no capsule refs")
+        click.echo(f"{verb} {printable(str(result.get('remote')))}: no capsule refs")
     for ref, status in sorted(refs.items()):
-        click.echo(f"{status:<14} {ref}")
+        click.echo(f"{printable(str(status)):<14} {printable(ref)}")
+    refused = result.get("refused") or []
+    assert isinstance(refused, list)
+    for item in refused:
+        where = f"{item['ref']}:{item['path']}" if item["path"] else item["ref"]
+        click.echo(f"refused: {printable(where)}: {printable(item['reason'])}", err=True)
+    if refused:
+        click.echo(
+            f"{len(refused)} item(s) from {printable(str(result.get('remote')))} were kept out "
+            "of the local capsule (it stays whole); `verify` lists them until the next sync",
+            err=True,
+        )
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character escaped (a capsule may hold any bytes)."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 @click.command()
@@ -150,7 +167,8 @@ def _report_sync(result: dict[str, object], as_json: bool, verb: str) -> None:
 @json_option
 @click.pass_context
 def push(ctx: click.Context, remote: str | None, as_json: bool) -> None:
-    """Push the capsule namespace (refs/speckit/*) to a remote, merging first if needed."""
+    """Push the capsule (refs/speckit/*) to a remote, a URL or a bundle file; a ref the
+    remote rejects as a non-fast-forward is pulled, merged and pushed again."""
     from speckit_git_policy.store.capsule.sync import push as run_push
 
     _report_sync(run_push(repo_from(ctx), remote), as_json, "push")
@@ -161,7 +179,8 @@ def push(ctx: click.Context, remote: str | None, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def pull(ctx: click.Context, remote: str | None, as_json: bool) -> None:
-    """Fetch a remote's capsule and merge it into this one, without loss."""
+    """Fetch a remote's capsule (a remote, a URL, a path or a bundle file) and merge it
+    into this one: a union where local entries win; what is refused is listed."""
     from speckit_git_policy.store.capsule.sync import pull as run_pull
 
     _report_sync(

@@ -39,13 +39,39 @@ def _report_changes(changes: list, as_json: bool) -> None:  # type: ignore[type-
 @json_option
 @click.pass_context
 def install(ctx: click.Context, as_json: bool) -> None:
-    """Install the git hooks (keeps and chains hooks already there); in a repository
-    whose HEAD already carries a valid policy, capture it (adoption)."""
+    """Install the git hooks (keeps and chains hooks already there) and set up the capsule:
+    each remote's tracking refspec, one fetch, the merge, .speckit/policies/ restored; in a
+    repository whose HEAD already carries a valid policy, capture it (adoption)."""
     from speckit_git_policy.hooks.install import install as run_install
+    from speckit_git_policy.hooks.install import set_up_capsule
 
     repo = repo_from(ctx)
+    synced = set_up_capsule(repo)
     _report_changes(run_install(repo), as_json)
+    _report_capsule(synced, err=as_json)
     _report_adoption(_adopt(repo), as_json)
+
+
+def _report_capsule(synced: dict[str, object], err: bool = False) -> None:
+    """What install did for the capsule (on stderr next to --json output)."""
+    remotes = synced.get("remotes") or []
+    assert isinstance(remotes, list)
+    for item in remotes:
+        line = f"{'capsule':<9} {item['remote']}: fetch refspec {item['action']}"
+        if item.get("fetched") == "no":
+            line += f"; not fetched now ({item.get('error')}): the next git fetch brings it"
+        click.echo(line, err=err)
+    restored = synced.get("restored") or []
+    assert isinstance(restored, list)
+    if restored:
+        click.echo(f"{'restored':<9} {len(restored)} snapshot(s) into .speckit/policies/", err=err)
+    refused = synced.get("refused") or []
+    assert isinstance(refused, list)
+    for item in refused:
+        where = f"{item['ref']}:{item['path']}" if item["path"] else item["ref"]
+        click.echo(
+            f"warning: refused from the remote's capsule: {where}: {item['reason']}", err=True
+        )
 
 
 @click.command()
@@ -64,8 +90,10 @@ def uninstall(ctx: click.Context, as_json: bool) -> None:
 def init(ctx: click.Context, as_json: bool) -> None:
     """Write example policy sources when missing, then install the hooks."""
     from speckit_git_policy.hooks.install import init as run_init
+    from speckit_git_policy.hooks.install import set_up_capsule
 
     repo = repo_from(ctx)
+    synced = set_up_capsule(repo)  # first: a clone's sources and snapshots come from its remote
     written, changes = run_init(repo)
     adoption = _adopt(repo)
     if as_json:
@@ -74,6 +102,7 @@ def init(ctx: click.Context, as_json: bool) -> None:
                 "written": written,
                 "hooks": [change.as_json() for change in changes],
                 "adoption": adoption.as_json(),
+                "capsule": synced,
             }
         )
         return
@@ -81,6 +110,7 @@ def init(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"wrote     {path}")
     _report_changes(changes, False)
     _report_adoption(adoption, False)
+    _report_capsule(synced)
 
 
 def _adopt(repo: GitRepo) -> Adoption:

@@ -157,7 +157,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     from speckit_git_policy.runs.events import capsule_of, read_events
 
     _, stores = stores_from(ctx)
-    events = read_events(capsule_of(stores), run_id)
+    events = read_events(capsule_of(stores), run_id, skip_unreadable=True)
     if as_json:
         emit_json(events)
         return

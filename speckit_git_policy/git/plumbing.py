@@ -490,3 +490,172 @@ def parse_push_porcelain(out: bytes) -> dict[str, str]:
 def push(repo: GitRepo, remote: str, refspec: str) -> dict[str, str]:
     """Push ``refspec``; GitError when the remote refuses (a non-fast-forward, say)."""
     return parse_push_porcelain(repo.git("push", "--porcelain", remote, refspec))
+
+
+# ---- diff-tree --raw -z between two trees: every entry with modes and ids -------------
+def parse_raw_diff_entries(out: bytes) -> list[tuple[str, str, str, str, str, str]]:
+    """The raw diff format with ``-z`` and no renames, for two trees: (status, old mode,
+    new mode, old id, new id, path) per entry, in git's order (a tree before what it
+    holds with ``-t``). A path is decoded with surrogateescape: whatever bytes a tree
+    entry holds, it comes back as a str that encodes to them again."""
+    entries: list[tuple[str, str, str, str, str, str]] = []
+    tokens = out.split(b"\0")
+    position = 0
+    while position < len(tokens):
+        token = tokens[position]
+        position += 1
+        if not token.startswith(b":"):
+            continue
+        fields = token[1:].decode("ascii", "replace").split(" ")
+        if len(fields) != 5 or position >= len(tokens):
+            continue
+        old_mode, new_mode, old_id, new_id, status = fields
+        entries.append((status[:1], old_mode, new_mode, old_id, new_id, _path(tokens[position])))
+        position += 1
+    return entries
+
+
+def diff_trees(
+    repo: GitRepo, old_tree: str, new_tree: str
+) -> list[tuple[str, str, str, str, str, str]]:
+    """Every entry (trees too) that differs between two trees, recursively, in one call;
+    subtrees with the same id on both sides are not entered (git compares ids)."""
+    out = repo.git("diff-tree", "-r", "-t", "-z", "--raw", "--no-renames", old_tree, new_tree)
+    return parse_raw_diff_entries(out)
+
+
+def empty_tree(repo: GitRepo) -> str:
+    """The id of the empty tree in this repository's object format (SHA-1 or SHA-256)."""
+    return repo.git("hash-object", "-t", "tree", "--stdin", input_bytes=b"").decode().strip()
+
+
+# ---- push --porcelain, with the flag of every ref -------------------------------------
+def parse_push_flags(out: bytes) -> dict[str, tuple[str, str]]:
+    """``git push --porcelain``: remote ref → (flag, summary). The flag is git's: " "
+    fast-forward, "+" forced, "-" deleted, "*" new, "!" rejected, "=" up to date."""
+    results: dict[str, tuple[str, str]] = {}
+    for line in out.decode("utf-8", "replace").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and len(parts[0]) == 1 and ":" in parts[1]:
+            results[parts[1].split(":", 1)[1]] = (parts[0], parts[2].strip())
+    return results
+
+
+def push_refs(
+    repo: GitRepo, remote: str, refspecs: list[str], *options: str
+) -> dict[str, tuple[str, str]]:
+    """Push ``refspecs``; remote ref → (flag, summary), the rejected ones included. A push
+    that never reached the point of updating refs (no such remote, no connection) raises
+    GitError with git's own message."""
+    args = ["push", "--porcelain", *options, remote, *refspecs]
+    out = repo.git(*args, check=False)
+    if b"\nDone" in out or out.startswith(b"Done"):
+        return parse_push_flags(out)
+    repo.git(*args)  # raises with git's own message; succeeds only on a second try
+    return parse_push_flags(repo.git(*args, check=False))
+
+
+# ---- diff-tree --stdin fed pairs of trees ----------------------------------------------
+def parse_tree_pair_diffs(out: bytes) -> dict[str, dict[str, tuple[str, str]]]:
+    """``git diff-tree --stdin -r -z`` fed "<tree> <tree>" lines: the second tree of each
+    pair → {path: (new mode, new id)}. git prints each pair as "<tree> <tree>" and a
+    newline (not a NUL, even with ``-z``) before its raw records."""
+    result: dict[str, dict[str, tuple[str, str]]] = {}
+    current: str | None = None
+    tokens = out.split(b"\0")
+    position = 0
+    while position < len(tokens):
+        token = tokens[position]
+        position += 1
+        while token and not token.startswith(b":"):
+            line, newline, token = token.partition(b"\n")
+            header = line.split()
+            if len(header) == 2:
+                current = header[1].decode("ascii", "replace")
+                result.setdefault(current, {})
+            if not newline:
+                token = b""
+        if token.startswith(b":") and current is not None and position < len(tokens):
+            fields = token[1:].decode("ascii", "replace").split(" ")
+            path = _path(tokens[position])
+            position += 1
+            if len(fields) == 5:
+                result[current][path] = (fields[1], fields[3])
+    return result
+
+
+def tree_pair_entries(
+    repo: GitRepo, base: str, trees: list[str], paths: list[str]
+) -> dict[str, dict[str, tuple[str, str]]]:
+    """For each of ``trees``, the entries among ``paths`` (literal) that differ from
+    ``base`` (the empty tree: every entry present), with mode and id, in one call."""
+    if not trees:
+        return {}
+    lines = "".join(f"{base} {tree}\n" for tree in trees).encode()
+    out = repo.git(
+        "--literal-pathspecs", "diff-tree", "--stdin", "-r", "-z", "--", *paths, input_bytes=lines
+    )
+    found = parse_tree_pair_diffs(out)
+    return {tree: found.get(tree, {}) for tree in trees}
+
+
+def parse_tree_pair_raw(
+    out: bytes,
+) -> dict[tuple[str, str], list[tuple[str, str, str, str, str, str]]]:
+    """``git diff-tree --stdin -r -t -z --raw --no-renames`` fed "<tree> <tree>" lines: each
+    pair → its records, as ``parse_raw_diff_entries`` gives them."""
+    result: dict[tuple[str, str], list[tuple[str, str, str, str, str, str]]] = {}
+    current: list[tuple[str, str, str, str, str, str]] | None = None
+    tokens = out.split(b"\0")
+    position = 0
+    while position < len(tokens):
+        token = tokens[position]
+        position += 1
+        while token and not token.startswith(b":"):
+            line, newline, token = token.partition(b"\n")
+            header = line.decode("ascii", "replace").split()
+            if len(header) == 2:
+                current = result.setdefault((header[0], header[1]), [])
+            if not newline:
+                token = b""
+        if token.startswith(b":") and current is not None and position < len(tokens):
+            fields = token[1:].decode("ascii", "replace").split(" ")
+            path = _path(tokens[position])
+            position += 1
+            if len(fields) == 5:
+                old_mode, new_mode, old_id, new_id, status = fields
+                current.append((status[:1], old_mode, new_mode, old_id, new_id, path))
+    return result
+
+
+def diff_tree_pairs(
+    repo: GitRepo, pairs: list[tuple[str, str]]
+) -> dict[tuple[str, str], list[tuple[str, str, str, str, str, str]]]:
+    """``diff_trees`` for many pairs of trees in one call."""
+    if not pairs:
+        return {}
+    lines = "".join(f"{old} {new}\n" for old, new in dict.fromkeys(pairs)).encode()
+    out = repo.git(
+        "diff-tree", "--stdin", "-r", "-t", "-z", "--raw", "--no-renames", input_bytes=lines
+    )
+    found = parse_tree_pair_raw(out)
+    return {pair: found.get(pair, []) for pair in pairs}
+
+
+# ---- for-each-ref with each object's type and size -------------------------------------
+TYPED_REF_FORMAT = "--format=%(objectname) %(objecttype) %(objectsize) %(refname)"
+
+
+def parse_typed_refs(out: bytes) -> dict[str, tuple[str, str, int]]:
+    """``git for-each-ref`` in ``TYPED_REF_FORMAT``: ref name → (object id, type, size)."""
+    refs: dict[str, tuple[str, str, int]] = {}
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
+        fields = line.split(" ", 3)
+        if len(fields) == 4 and fields[2].isdigit():
+            refs[fields[3]] = (fields[0], fields[1], int(fields[2]))
+    return refs
+
+
+def list_typed_refs(repo: GitRepo, prefix: str) -> dict[str, tuple[str, str, int]]:
+    """Every ref under ``prefix/`` → (object id, type, size), in one call."""
+    return parse_typed_refs(repo.git("for-each-ref", TYPED_REF_FORMAT, f"{prefix}/"))

@@ -112,50 +112,57 @@ def _check_tool(pythons: list[str]) -> Check:
 
 
 def _check_refspecs(repo: GitRepo) -> Check:
-    """Every remote fetches the capsule (never forced: a forced fetch would overwrite local
-    capsule work not yet pushed). No push refspec is asked for: a configured one replaces
-    git's default push, so the capsule is pushed by ``git speckit-policy push``."""
+    """Every remote fetches the capsule into its own tracking namespace,
+    ``+refs/speckit/*:refs/speckit-remotes/<remote>/*``, so that plain ``git fetch`` and
+    ``git pull`` bring it (merged by the next command or hook, through the door) and
+    never fail on it. A fetch refspec into ``refs/speckit/`` itself is flagged: it
+    bypasses the door, and plain ``git pull`` fails once two clones have appended. No
+    push refspec is asked for: a configured one replaces git's default push; the
+    pre-push hook pushes the capsule along with a branch (``speckit.autoPush``)."""
+    from speckit_git_policy.store.capsule.sync import tracking_refspec, writes_local_capsule
+
     if not repo.config_bool("speckit.capsule", True):
         return Check("capsule refspecs", True, "capsule disabled (speckit.capsule=false)")
-    remotes = repo.git_text("remote").split()
+    remotes = repo.remotes()
     if not remotes:
         return Check("capsule refspecs", True, "no remotes")
-    missing, forced = [], []
+    missing, into_capsule = [], []
     for remote in remotes:
         values = (
             repo.git("config", "--get-all", f"remote.{remote}.fetch", check=False).decode().split()
         )
-        capsule = [value for value in values if "refs/speckit/" in value]
-        if not capsule:
+        if tracking_refspec(remote) not in values:
             missing.append(remote)
-        elif any(value.startswith("+") for value in capsule):
-            forced.append(remote)
+        if any(writes_local_capsule(value) for value in values):
+            into_capsule.append(remote)
     problems, fixes = [], []
     if missing:
-        problems.append(f"remote(s) {', '.join(missing)} do not fetch refs/speckit/*")
-        fixes += [
-            f"git config --add remote.{r}.fetch 'refs/speckit/*:refs/speckit/*'" for r in missing
-        ]
-    if forced:
+        problems.append(f"remote(s) {', '.join(missing)} do not fetch the capsule")
+        fixes += [f"git config --add remote.{r}.fetch '{tracking_refspec(r)}'" for r in missing]
+    if into_capsule:
         problems.append(
-            f"remote(s) {', '.join(forced)} force-fetch refs/speckit/* "
-            "(would overwrite local capsule work not yet pushed)"
+            f"remote(s) {', '.join(into_capsule)} fetch straight into refs/speckit/ "
+            "(bypasses the checks of what a remote sends; plain git pull fails once two "
+            "clones have appended)"
         )
         fixes += [
-            f"drop the '+' of the refs/speckit fetch refspec of {r} (git config --edit)"
-            for r in forced
+            f"git config --unset-all remote.{r}.fetch '^\\+?refs/speckit/\\*:refs/speckit/'"
+            for r in into_capsule
         ]
     if problems:
         return Check(
             "capsule refspecs",
             False,
-            f"{'; '.join(problems)}; fix: {'; '.join(fixes)} "
-            "(push the capsule with git speckit-policy push)",
+            f"{'; '.join(problems)}; fix: git speckit-policy install (or: {'; '.join(fixes)})",
         )
+    auto = repo.config_bool("speckit.autoPush", True)
+    pushed = (
+        "pushed along with branches (pre-push)" if auto else "push it with git speckit-policy push"
+    )
     return Check(
         "capsule refspecs",
         True,
-        f"refs/speckit/* fetched from {', '.join(remotes)}; push it with git speckit-policy push",
+        f"the capsule is fetched from {', '.join(remotes)} into refs/speckit-remotes/; {pushed}",
     )
 
 

@@ -28,7 +28,14 @@ from speckit_git_policy.errors import BadInput
 from speckit_git_policy.fileio import atomic_write
 from speckit_git_policy.git.repo import GitRepo
 
-HOOK_NAMES = ("pre-commit", "post-commit", "post-merge", "post-rewrite", "post-applypatch")
+HOOK_NAMES = (
+    "pre-commit",
+    "post-commit",
+    "post-merge",
+    "post-rewrite",
+    "post-applypatch",
+    "pre-push",
+)
 
 
 MARKER = "speckit-git-policy:managed-hook"
@@ -248,3 +255,45 @@ def init(repo: GitRepo, python: str | None = None) -> tuple[list[str], list[Hook
         target.write_bytes((templates / template).read_bytes())
         written.append(path)
     return written, install(repo, python)
+
+
+# ---- the capsule of a clone (install, init) ---------------------------------------------
+def set_up_capsule(repo: GitRepo) -> dict[str, object]:
+    """What ``install`` does for the capsule, so that a fresh clone needs no other step:
+    every remote gets the tracking fetch refspec, each is fetched once and what came is
+    merged through the door (``store.capsule.sync.set_up``), then the snapshots the
+    capsule holds and ``.speckit/policies/`` lacks are restored, each after its hash
+    checks out (what ``verify --repair`` does for a missing copy). Never fails for a
+    remote that cannot be reached; nothing is done with ``speckit.capsule=false``."""
+    if not repo.config_bool("speckit.capsule", True):
+        return {"remotes": [], "refs": {}, "refused": [], "restored": []}
+    from speckit_git_policy.store.capsule.sync import set_up
+
+    result = set_up(repo)
+    result["restored"] = restore_snapshots(repo)
+    return result
+
+
+def restore_snapshots(repo: GitRepo) -> list[str]:
+    """Write every snapshot the capsule holds and the filesystem lacks (never one pruned
+    on purpose, never a copy that does not verify); the policy ids written."""
+    from speckit_git_policy.errors import SpeckitError
+    from speckit_git_policy.store import Stores
+
+    stores = Stores(repo)
+    capsule = stores.capsule
+    if capsule is None or repo.work_tree is None:
+        return []
+    restored: list[str] = []
+    for policy_id in capsule.snapshot_ids():
+        if stores.fs.read(policy_id) is not None or stores.fs.is_pruned(policy_id):
+            continue
+        try:
+            data, _document = stores.read_verified(policy_id)
+        except SpeckitError:
+            continue  # `verify` reports it
+        if not restored:
+            stores.prepare()  # keep .speckit/ out of git status
+        stores.fs.write(policy_id, data)
+        restored.append(policy_id)
+    return restored

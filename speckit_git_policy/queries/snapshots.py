@@ -21,19 +21,27 @@ def list_snapshots(stores: Stores) -> list[dict[str, Any]]:
             continue
         try:
             document = parse_json_bytes(data)
-        except ValueError:
+        except (ValueError, UnicodeDecodeError):
+            document = None
+        if not isinstance(document, dict):
             continue  # `verify` reports it; a listing shows what can be read
+        provenance = document.get("provenance")
+        captured = provenance.get("commit") if isinstance(provenance, dict) else None
         bound = bindings.get(policy_id, [])
         rows.append(
             {
                 "policy_id": policy_id,
-                "hash": document.get("hash"),
-                "created_at": document.get("created_at"),
-                "commit": bound[0]["commit"]
-                if bound
-                else document.get("provenance", {}).get("commit"),
+                "hash": _text(document.get("hash")),
+                "created_at": _text(document.get("created_at")),
+                "commit": bound[0]["commit"] if bound else captured,
                 "uri": stores.uri(policy_id),
             }
         )
     rows.sort(key=lambda row: (row["created_at"] or "", row["policy_id"]), reverse=True)
     return rows
+
+
+def _text(value: object) -> str | None:
+    """A field shown as it is when it is text; None when a document that does not verify
+    holds something else there (``verify`` says what is wrong with it)."""
+    return value if isinstance(value, str) else None

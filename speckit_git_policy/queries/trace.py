@@ -63,7 +63,7 @@ def trace(repo: RepoLike, run_id: str, *, stores: Stores | None = None) -> Trace
     """The run's events and the snapshots that governed it, with their commits."""
     git_repo = as_repo(repo)
     stores = stores or Stores(git_repo)
-    events = read_events(capsule_of(stores), run_id)
+    events = read_events(capsule_of(stores), run_id, skip_unreadable=True)
     first_event: dict[str, Event] = {}
     for event in events:
         policy_id = event.get("policy_id")
@@ -179,7 +179,7 @@ def blame(
     """Every policy key in force for the run's latest snapshot (or ``key``), in file order."""
     git_repo = as_repo(repo)
     stores = stores or Stores(git_repo)
-    events = read_events(capsule_of(stores), run_id)
+    events = read_events(capsule_of(stores), run_id, skip_unreadable=True)
     latest = next((e for e in reversed(events) if "policy_id" in e), None)
     policy_id = latest.get("policy_id") if latest is not None else None
     if latest is None or policy_id is None:

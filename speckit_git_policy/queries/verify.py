@@ -1,4 +1,6 @@
-"""``verify``: both copies of every snapshot, the event lint and missed captures (docs/DESIGN.md §4, §8).
+"""``verify``: both copies of every snapshot, the event lint and missed captures (docs/DESIGN.md §4, §8),
+and the trust rules: every snapshot proven against the commits it is bound to, the capsule's
+structure as the door checks it, the seals, and what remotes sent that was refused.
 
 A copy that is missing or corrupted is restored from the other copy, but only
 after that one's hash checks out (``repair=True``); nothing is ever restored
@@ -11,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from speckit_git_policy.errors import SnapshotCorrupt
+from speckit_git_policy.errors import SnapshotCorrupt, SpeckitError
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.snapshot import load_document
 from speckit_git_policy.store import Stores
@@ -78,13 +80,23 @@ def _check(
     return document, None
 
 
-def check_snapshot(stores: Stores, policy_id: str, repair: bool) -> list[Problem]:
+def check_snapshot(
+    stores: Stores,
+    policy_id: str,
+    repair: bool,
+    documents: dict[str, dict[str, Any]] | None = None,
+) -> list[Problem]:
+    """Both copies of one snapshot; the document of the copy that verifies goes into
+    ``documents`` (for the proof against its commits)."""
     uri, path = stores.uri(policy_id), stores.fs.relative_path(policy_id)
     fs_bytes = stores.fs.read(policy_id)
     capsule = stores.capsule
-    capsule_bytes = capsule.get_snapshot(policy_id) if capsule is not None else None
+    found = capsule.read_snapshot(policy_id) if capsule is not None else None
+    capsule_bytes = found if isinstance(found, bytes) else None
     fs_doc, fs_bad = _check(fs_bytes, path, policy_id)
     capsule_doc, capsule_bad = _check(capsule_bytes, uri, policy_id)
+    if isinstance(found, str):
+        capsule_bad = found
     problems: list[Problem] = []
 
     def copy_problem(place: str, reason: str | None, restore: Callable[[], object] | None) -> None:
@@ -101,6 +113,8 @@ def check_snapshot(stores: Stores, policy_id: str, repair: bool) -> list[Problem
     good_bytes = fs_bytes if fs_doc is not None else capsule_bytes
     good = fs_doc if fs_doc is not None else capsule_doc
     assert good_bytes is not None and good is not None
+    if documents is not None:
+        documents[policy_id] = good
     if fs_bytes is None and stores.fs.is_pruned(policy_id):
         pass  # removed on purpose by prune; the capsule copy is the record
     elif fs_doc is None:
@@ -113,7 +127,8 @@ def check_snapshot(stores: Stores, policy_id: str, repair: bool) -> list[Problem
         )
     if fs_doc is not None and capsule_doc is not None and fs_bytes != capsule_bytes:
         problems.append(Problem("parity", "both copies verify but their bytes differ", uri, path))
-    if good.get("provenance", {}).get("validated") is False:
+    provenance = good.get("provenance")
+    if isinstance(provenance, dict) and provenance.get("validated") is False:
         problems.append(
             Problem(
                 "unvalidated",
@@ -164,15 +179,164 @@ def verify(
         stores.prepare()  # a fresh clone: keep the restored .speckit/ out of git status
     report = Report()
     ids = stores.ids()
+    documents: dict[str, dict[str, Any]] = {}
     for number, policy_id in enumerate(ids, start=1):
-        report.problems.extend(check_snapshot(stores, policy_id, repair))
+        report.problems.extend(check_snapshot(stores, policy_id, repair, documents))
         report.checked += 1
         if progress is not None:
             progress(number, len(ids))
+    report.problems.extend(_proof_problems(repo, stores, documents))
     report.problems.extend(_event_problems(repo))
     report.problems.extend(_missed_capture_problems(repo))
     report.problems.extend(_speckit_problems(repo))
+    if stores.capsule is not None:
+        report.problems.extend(_structure_problems(repo, stores))
+        report.problems.extend(_seal_problems(repo, stores))
+        report.problems.extend(_refusal_problems(repo))
+        report.problems.extend(_skipped_problems(repo))
     return report
+
+
+# ---- the trust rules (docs/DESIGN.md §4) -----------------------------------------------
+def _proof_problems(
+    repo: GitRepo, stores: Stores, documents: dict[str, dict[str, Any]]
+) -> list[Problem]:
+    """Each snapshot against the commits it is bound to, recompiled as capture would."""
+    from speckit_git_policy.queries import proof
+
+    problems = []
+    bindings = stores.all_bindings()
+    for item in proof.prove(repo, documents, bindings):
+        policy_id, commit, outcome = item["policy_id"], item["commit"], item["outcome"]
+        if outcome == proof.PROVEN:
+            continue
+        extra = {"commit": commit, "outcome": outcome}
+        uri, path = stores.uri(policy_id), stores.fs.relative_path(policy_id)
+        if outcome == proof.MISMATCH:
+            message = (
+                f"forged or corrupted snapshot: bound to commit {commit[:12]}, whose sources "
+                f"do not compile to it ({item['detail']}, the snapshot records "
+                f"{documents[policy_id].get('hash')})"
+            )
+            problems.append(Problem("proof", message, uri, path, extra=extra))
+        elif outcome == proof.UNCOMPILABLE:
+            message = f"bound to commit {commit[:12]}, which holds no policy that compiles: {item['detail']}"
+            problems.append(Problem("proof", message, uri, path, extra=extra))
+        else:
+            message = f"not proven against commit {commit[:12]}: {item['detail']}"
+            if outcome == proof.ABSENT:
+                message += " (fetch it: git speckit-policy pull)"
+            problems.append(Problem("proof", message, uri, path, severity=WARNING, extra=extra))
+    return problems
+
+
+def _structure_problems(repo: GitRepo, stores: Stores) -> list[Problem]:
+    """The local capsule as the door would see it: refs and entries outside the layout."""
+    from speckit_git_policy.git.plumbing import list_refs, object_infos
+    from speckit_git_policy.store.capsule import inspect
+    from speckit_git_policy.store.capsule.layout import NAMESPACE
+    from speckit_git_policy.store.capsule.objects import ObjectIO, capsule_repo
+
+    io = ObjectIO(capsule_repo(repo))
+    refs = list_refs(repo, NAMESPACE)
+    names = sorted(refs)
+    infos = object_infos(repo, [refs[name] for name in names])
+    found: list[inspect.Refusal] = []
+    for name, info in zip(names, infos):
+        ref = inspect.parse_ref(name[len(NAMESPACE) + 1 :])
+        if ref is None:
+            found.append(
+                inspect.refusal(name, None, inspect.UNKNOWN_REF, "not a ref of the capsule layout")
+            )
+        elif info is None or info.kind != "commit":
+            kind = info.kind if info is not None else "missing object"
+            found.append(inspect.refusal(name, None, inspect.NOT_A_COMMIT, f"points at a {kind}"))
+        else:
+            found.extend(inspect.local_problems(repo, io, ref, io.commit_tree(info.oid.encode())))
+    problems = []
+    for item in found:
+        where = f"{item['ref']}:{item['path']}" if item["path"] else item["ref"]
+        fix = f"; remove it: git update-ref -d {item['ref']}" if item["path"] is None else ""
+        problems.append(
+            Problem(
+                "capsule",
+                f"{where}: {item['reason']} (skipped by every reader){fix}",
+                extra={"ref": item["ref"], "entry": item["path"], "reason_kind": item["kind"]},
+            )
+        )
+    return problems
+
+
+def _seal_problems(repo: GitRepo, stores: Stores) -> list[Problem]:
+    """The newest seal of every capsule ref must verify (``gpg.ssh.allowedSignersFile``)."""
+    from speckit_git_policy.git.plumbing import list_refs
+    from speckit_git_policy.store.capsule import seals
+    from speckit_git_policy.store.capsule.layout import NAMESPACE
+    from speckit_git_policy.store.capsule.objects import ObjectIO, capsule_repo
+
+    required = seals.signatures_required(repo)
+    if not (required or seals.signing_enabled(repo)):
+        return []
+    io = ObjectIO(capsule_repo(repo))
+    problems = []
+    for name, tip in sorted(list_refs(repo, NAMESPACE).items()):
+        try:
+            seal = seals.newest_seal(io, tip.encode())
+        except SpeckitError:
+            continue  # not a commit: the structure check reports it
+        if seal is None:
+            if required:
+                problems.append(
+                    Problem(
+                        "seal",
+                        f"{name} carries no seal yet (it is sealed by the next push with speckit.sign=true)",
+                        severity=WARNING,
+                        extra={"ref": name},
+                    )
+                )
+            continue
+        reason = seals.signature_problem(repo, io, seal.decode())
+        if reason is not None:
+            problems.append(
+                Problem("seal", f"{name}: seal {seal.decode()[:12]}: {reason}", extra={"ref": name})
+            )
+    return problems
+
+
+def _refusal_problems(repo: GitRepo) -> list[Problem]:
+    """What remotes sent that the door refused at the last pull or fetch (kept out; the
+    local capsule is whole, so these are warnings: someone upstream should look)."""
+    from speckit_git_policy.store.capsule.sync import recorded_refusals
+
+    problems = []
+    for source, items in sorted(recorded_refusals(repo).items()):
+        for item in items:
+            where = f"{item['ref']}:{item['path']}" if item.get("path") else item["ref"]
+            problems.append(
+                Problem(
+                    "refused",
+                    f"from {source}: {where}: {item.get('reason')}",
+                    severity=WARNING,
+                    extra={
+                        "source": source,
+                        "ref": item["ref"],
+                        "entry": item.get("path"),
+                        "reason_kind": item.get("kind"),
+                    },
+                )
+            )
+    return problems
+
+
+def _skipped_problems(repo: GitRepo) -> list[Problem]:
+    """What readers skipped during this verify (a blob over the limit, an unreadable tree)
+    that the checks above did not already name."""
+    from speckit_git_policy.store.capsule.capsule import reader_notes
+
+    notes = reader_notes(repo)
+    problems = [Problem("capsule", message, severity=WARNING) for message in notes]
+    notes.clear()
+    return problems
 
 
 def _speckit_problems(repo: GitRepo) -> list[Problem]:

@@ -110,10 +110,22 @@ def parse_event(data: bytes, run_id: str, seq: int) -> Event:
     return check_event(value, where)
 
 
-def read_events(capsule: Capsule, run_id: str) -> list[Event]:
-    """The run's events in seq order; NotFound for an unknown run."""
+def read_events(capsule: Capsule, run_id: str, *, skip_unreadable: bool = False) -> list[Event]:
+    """The run's events in seq order; NotFound for an unknown run. An event that does not
+    parse raises SnapshotCorrupt, or with ``skip_unreadable`` (the queries that show a run:
+    ``trace``, ``blame``) is skipped and noted; ``verify`` reports it either way."""
+    from speckit_git_policy.store.capsule.capsule import note
+
     check_run_id(run_id)
-    return [parse_event(data, run_id, seq) for seq, data in enumerate(capsule.run_events(run_id))]
+    events = []
+    for seq, data in enumerate(capsule.run_events(run_id)):
+        try:
+            events.append(parse_event(data, run_id, seq))
+        except SnapshotCorrupt as e:
+            if not skip_unreadable:
+                raise
+            note(capsule.repo, f"run {run_id}: event at seq {seq} skipped: {e.reason}")
+    return events
 
 
 # ---- who and where (docs/DESIGN.md §6) ----------------------------------------------

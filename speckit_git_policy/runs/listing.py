@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypedDict
 
+from speckit_git_policy.errors import SnapshotCorrupt
 from speckit_git_policy.git.repo import RepoLike, as_repo
 from speckit_git_policy.runs.events import STAGE_TRANSITION, LogState, capsule_of, parse_event
 
@@ -26,6 +27,7 @@ class RunRow(TypedDict):
 def list_runs(repo: RepoLike = None) -> list[RunRow]:
     """Every run with its first and last event, newest start first."""
     from speckit_git_policy.store import Stores
+    from speckit_git_policy.store.capsule.capsule import note
 
     capsule = capsule_of(Stores(as_repo(repo)))
     rows: list[RunRow] = []
@@ -34,8 +36,12 @@ def list_runs(repo: RepoLike = None) -> list[RunRow]:
     # latest), and for the stage the log back to its last StageTransition.
     for summary in capsule.run_summaries():
         run_id = summary["run_id"]
-        first = parse_event(summary["first"], run_id, 0)
-        last = parse_event(summary["last"], run_id, summary["events"] - 1)
+        try:
+            first = parse_event(summary["first"], run_id, 0)
+            last = parse_event(summary["last"], run_id, summary["events"] - 1)
+        except SnapshotCorrupt as e:
+            note(capsule.repo, f"run {run_id} skipped: {e}")  # `verify` reports it
+            continue
         state = LogState.of([first, last])
         rows.append(
             {
@@ -54,7 +60,10 @@ def list_runs(repo: RepoLike = None) -> list[RunRow]:
 
 def _current_stage(capsule: Capsule, run_id: str, length: int) -> str | None:
     for back, data in enumerate(capsule.run_events_backward(run_id)):
-        event = parse_event(data, run_id, length - 1 - back)
+        try:
+            event = parse_event(data, run_id, length - 1 - back)
+        except SnapshotCorrupt:
+            continue  # noted by the listing's reader; `verify` reports it
         if event["type"] == STAGE_TRANSITION:
             return event.get("to")
     return None

@@ -16,16 +16,17 @@ speckit_warn() {
     printf 'speckit-git-policy %s: %s\n' "$SPECKIT_HOOK" "$*" >&2
 }
 
-# post-rewrite lists the rewritten commits on stdin: both the chained hook and we read it.
+# post-rewrite lists the rewritten commits on stdin, pre-push the refs it pushes: both
+# the chained hook and we read it.
 speckit_input=
-if [ "$SPECKIT_HOOK" = post-rewrite ]; then
+if [ "$SPECKIT_HOOK" = post-rewrite ] || [ "$SPECKIT_HOOK" = pre-push ]; then
     speckit_input=$(cat)
 fi
 
 legacy_status=0
 speckit_legacy="$(dirname -- "$0")/$SPECKIT_HOOK.speckit-legacy"
 if [ -x "$speckit_legacy" ]; then
-    if [ "$SPECKIT_HOOK" = post-rewrite ]; then
+    if [ "$SPECKIT_HOOK" = post-rewrite ] || [ "$SPECKIT_HOOK" = pre-push ]; then
         printf '%s\n' "$speckit_input" | "$speckit_legacy" "$@"
     else
         "$speckit_legacy" "$@"
@@ -35,6 +36,22 @@ if [ -x "$speckit_legacy" ]; then
     if [ "$SPECKIT_HOOK" = pre-commit ] && [ "$legacy_status" -ne 0 ]; then
         exit "$legacy_status"
     fi
+    if [ "$SPECKIT_HOOK" = pre-push ] && [ "$legacy_status" -ne 0 ]; then
+        exit "$legacy_status"
+    fi
+fi
+
+# pre-push: the capsule goes along with a branch (speckit.autoPush, default true). Python
+# decides (hooks/pre_push.py); its failure warns and never blocks the branch push.
+if [ "$SPECKIT_HOOK" = pre-push ]; then
+    if [ -x "$SPECKIT_PYTHON" ]; then
+        printf '%s\n' "$speckit_input" | "$SPECKIT_PYTHON" -m speckit_git_policy.hooks.pre_push "$@"
+        speckit_status=$?
+        [ "$speckit_status" -eq 0 ] || speckit_warn "the capsule was not pushed (exit $speckit_status); the branch push goes on. Run: git speckit-policy push"
+    else
+        speckit_warn "the Python interpreter recorded at install time is gone: $SPECKIT_PYTHON; the capsule was not pushed"
+    fi
+    exit 0
 fi
 
 # Source paths: git config speckit.policyFile / speckit.docFile, else the defaults.

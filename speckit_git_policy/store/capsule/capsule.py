@@ -14,9 +14,15 @@ from typing import Any, TypedDict
 
 from speckit_git_policy import clock
 from speckit_git_policy.canonical import canonical_bytes, parse_json_bytes
-from speckit_git_policy.errors import BadInput, NotFound, SpeckitError
+from speckit_git_policy.errors import BadInput, GitError, NotFound, SnapshotCorrupt, SpeckitError
+from speckit_git_policy.git.plumbing import is_object_id
 from speckit_git_policy.git.repo import GitRepo
-from speckit_git_policy.ids import check_policy_id_prefix, check_run_id, check_workspace
+from speckit_git_policy.ids import (
+    check_policy_id_prefix,
+    check_run_id,
+    check_workspace,
+    is_policy_id,
+)
 from speckit_git_policy.store import bindings as binding_ops
 from speckit_git_policy.store.bindings import Binding
 from speckit_git_policy.store.capsule import layout
@@ -34,6 +40,22 @@ from speckit_git_policy.store.capsule.objects import (
 
 SNAPSHOT_MAX_BYTES = 16 * 1024 * 1024
 EVENT_MAX_BYTES = 1024 * 1024
+BINDINGS_MAX_BYTES = 1024 * 1024
+
+
+def reader_notes(repo: GitRepo) -> list[str]:
+    """What the capsule's readers skipped because it does not parse (a clone or a remote
+    wrote something outside the layout): the CLI says it on stderr, ``verify`` reports it."""
+    notes = repo.memo.get("capsule_notes")
+    if not isinstance(notes, list):
+        notes = repo.memo["capsule_notes"] = []
+    return notes
+
+
+def note(repo: GitRepo, message: str) -> None:
+    notes = reader_notes(repo)
+    if message not in notes:
+        notes.append(message)
 
 
 class RunSummary(TypedDict):
@@ -60,7 +82,27 @@ class Capsule:
         """The configured capsule, or None when ``speckit.capsule`` is false (rollback)."""
         if not repo.config_bool("speckit.capsule", True):
             return None
-        return cls(repo, repo.config_get("speckit.workspace") or layout.DEFAULT_WORKSPACE)
+        capsule = cls(repo, repo.config_get("speckit.workspace") or layout.DEFAULT_WORKSPACE)
+        capsule.absorb_fetched()
+        return capsule
+
+    def absorb_fetched(self) -> None:
+        """Merge what plain ``git fetch`` brought into ``refs/speckit-remotes/`` (``sync.absorb``:
+        one read of the ref files when nothing is new). Never fails the caller: what goes
+        wrong, and what the door refused, becomes a note."""
+        if self.repo.memo.get("capsule_absorbed"):
+            return
+        self.repo.memo["capsule_absorbed"] = True
+        from speckit_git_policy.store.capsule import sync
+
+        try:
+            result = sync.absorb(self.repo)
+        except SpeckitError as e:
+            note(self.repo, f"the capsule fetched by git was not merged: {e}")
+            return
+        for item in (result or {}).get("refused", []):  # type: ignore[attr-defined]
+            where = f"{item['ref']}:{item['path']}" if item["path"] else item["ref"]
+            note(self.repo, f"refused from the fetched capsule: {where}: {item['reason']}")
 
     # ---- plumbing ----------------------------------------------------------------
     @property
@@ -100,25 +142,53 @@ class Capsule:
         return self.io.write_blob(b"")
 
     def _names(self, tree: bytes | None, path: str) -> list[str]:
-        entry = self.io.lookup(tree, path.split("/"))
-        if entry is None or entry[0] != TREE_MODE:
+        """The policy ids an index directory (``by-hash``, ``by-commit``) names."""
+        try:
+            entry = self.io.lookup(tree, path.split("/"))
+            if entry is None or entry[0] != TREE_MODE:
+                return []
+            names = self.io.entries(entry[1])
+        except GitError as e:
+            note(self.repo, f"capsule index {path} is unreadable: {e}")
             return []
-        return sorted(self.io.entries(entry[1]))
+        return sorted(name for name, (mode, _) in names.items() if is_policy_id(name))
+
+    def _read(self, blob_id: bytes, limit: int, what: str) -> bytes | None:
+        """A blob's bytes, never reading one over ``limit`` whole; None (and a note) when
+        it cannot be read."""
+        found = self.io.read_blobs([blob_id], limit)[blob_id]
+        if isinstance(found, str):
+            note(self.repo, f"{what} ({blob_id.decode()[:12]}) skipped: {found}")
+            return None
+        return found
 
     def _fanned_out_names(self, root: bytes | None, top: str, prefix: str = "") -> list[str]:
-        """Every name in the leaves of ``top``'s fan-out (``snapshots``, ``bindings``),
+        """Every name in the leaves of ``top``'s fan-out (``snapshots``, ``bindings``,
+        ``by-commit``),
         in sorted order; only the branches that ``prefix`` allows are read, so a
         prefix of ``POLICY_FANOUT_LEVELS`` digits or more reads one leaf."""
-        entry = self.io.lookup(root, [top])
-        trees = [entry[1]] if entry is not None and entry[0] == TREE_MODE else []
-        for level in range(layout.POLICY_FANOUT_LEVELS):
-            trees = [
-                object_id
-                for tree in trees
-                for name, (mode, object_id) in sorted(self.io.entries(tree).items())
-                if mode == TREE_MODE and (level >= len(prefix) or name == prefix[level])
-            ]
-        return [name for tree in trees for name in sorted(self.io.entries(tree))]
+        try:
+            entry = self.io.lookup(root, [top])
+            trees = [entry[1]] if entry is not None and entry[0] == TREE_MODE else []
+            for level in range(layout.POLICY_FANOUT_LEVELS):
+                trees = [
+                    object_id
+                    for tree in trees
+                    for name, (mode, object_id) in sorted(self.io.entries(tree).items())
+                    if mode == TREE_MODE and (level >= len(prefix) or name == prefix[level])
+                ]
+            leaves = [self.io.entries(tree) for tree in trees]
+        except GitError as e:
+            note(self.repo, f"capsule {top}/ is unreadable: {e}")
+            return []
+        names = []
+        for leaf in leaves:
+            for name, (mode, _object_id) in sorted(leaf.items()):
+                if _leaf_in_layout(top, name, mode):
+                    names.append(name)
+                else:
+                    note(self.repo, f"capsule {top}/: {name!r} skipped (outside the layout)")
+        return names
 
     # ---- addressing ----------------------------------------------------------------
     @property
@@ -200,7 +270,8 @@ class Capsule:
         if existing is not None and existing[1] == blob:
             return None
         if existing is not None:
-            stale = self.io.blob_bytes(existing[1])
+            stale = self.io.read_blobs([existing[1]], SNAPSHOT_MAX_BYTES)[existing[1]]
+            stale = stale if isinstance(stale, bytes) else b""
             if not replace and _verifies(stale, policy_id):
                 raise BadInput(
                     f"snapshot {policy_id} is already in the capsule with different bytes "
@@ -214,9 +285,23 @@ class Capsule:
         return "replace" if existing is not None else "add"
 
     def get_snapshot(self, policy_id: str) -> bytes | None:
+        found = self.read_snapshot(policy_id)
+        return found if isinstance(found, bytes) else None
+
+    def read_snapshot(self, policy_id: str) -> bytes | str | None:
+        """The snapshot's stored bytes; a str saying why they cannot be read (not a file,
+        over the size limit); None when the capsule does not hold it."""
         layout.check_policy_id(policy_id)
-        entry = self._snapshot_entry(self._root(self.policy_ref), policy_id)
-        return self.io.blob_bytes(entry[1]) if entry else None
+        try:
+            entry = self._snapshot_entry(self._root(self.policy_ref), policy_id)
+        except GitError as e:
+            return f"unreadable: {e}"
+        if entry is None:
+            return None
+        if entry[0] != BLOB_MODE:
+            return "not a file in the capsule's tree"
+        found = self.io.read_blobs([entry[1]], SNAPSHOT_MAX_BYTES)[entry[1]]
+        return found if isinstance(found, bytes) else f"cannot be read: {found}"
 
     def _snapshot_entry(self, root: bytes | None, policy_id: str) -> tuple[int, bytes] | None:
         return self.io.lookup(root, layout.snapshot_path(policy_id).split("/"))
@@ -245,7 +330,10 @@ class Capsule:
 
         def created_at(policy_id: str) -> str:
             entry = self._snapshot_entry(root, policy_id)
-            document = _json_object(self.io.blob_bytes(entry[1])) if entry else None
+            data = (
+                self._read(entry[1], SNAPSHOT_MAX_BYTES, f"snapshot {policy_id}") if entry else None
+            )
+            document = _json_object(data) if data is not None else None
             value = document.get("created_at") if document else None
             return value if isinstance(value, str) else ""
 
@@ -256,8 +344,11 @@ class Capsule:
         root = self._root(self.policy_ref)
         for policy_id in self.snapshot_ids_in(root):
             entry = self._snapshot_entry(root, policy_id)
-            if entry is not None:
-                yield policy_id, entry[1].decode(), self.io.blob_bytes(entry[1])
+            data = (
+                self._read(entry[1], SNAPSHOT_MAX_BYTES, f"snapshot {policy_id}") if entry else None
+            )
+            if entry is not None and data is not None:
+                yield policy_id, entry[1].decode(), data
 
     def snapshot_ids_in(self, root: bytes | None) -> list[str]:
         return [
@@ -348,11 +439,24 @@ class Capsule:
             raise NotFound(f"{commit}: no such commit in this repository")
 
     def _bindings_in(self, root: bytes | None, policy_id: str) -> list[Binding]:
-        entry = self.io.lookup(root, layout.binding_path(policy_id).split("/"))
+        """The snapshot's bindings; a bindings blob that does not parse counts as none
+        (noted: ``verify`` reports it), so that one bad entry blocks no reader or writer."""
+        where = f"{self.policy_uri(policy_id)} bindings"
+        try:
+            entry = self.io.lookup(root, layout.binding_path(policy_id).split("/"))
+        except GitError as e:
+            note(self.repo, f"{where} skipped: {e}")
+            return []
         if entry is None:
             return []
-        where = f"{self.policy_uri(policy_id)} bindings"
-        return binding_ops.load_bindings(self.io.blob_bytes(entry[1]), where)
+        data = self._read(entry[1], BINDINGS_MAX_BYTES, where) if entry[0] == BLOB_MODE else None
+        if data is None:
+            return []
+        try:
+            return binding_ops.load_bindings(data, where)
+        except SnapshotCorrupt as e:
+            note(self.repo, f"{where} skipped: {e.reason}")
+            return []
 
     def bindings(self, policy_id: str) -> list[Binding]:
         """[{"commit", "rewritten_from", "bound_at"}] in bind order."""
@@ -506,7 +610,7 @@ class Capsule:
             run_tree = found[1] if found else None
             seq = run_log.length(self.io, run_tree)
             data = build(seq)
-            _check_event(run_id, seq, data)
+            check_event_bytes(run_id, seq, data)
             blob = self.io.write_blob(data)
             edit = TreeEdit()
             if found is not None and (found[0] != path or run_log.is_flat(self.io, found[1])):
@@ -540,15 +644,35 @@ class Capsule:
         return found
 
     def run_events(self, run_id: str) -> list[bytes]:
+        """The bytes of every event, in seq order; an event that cannot be read (not a
+        file, over ``EVENT_MAX_BYTES``) is skipped and noted, never read whole."""
         _path, run_tree = self._existing_run(run_id)
-        return [self.io.blob_bytes(entry[1]) for entry in run_log.event_entries(self.io, run_tree)]
+        try:
+            entries = run_log.event_entries(self.io, run_tree)
+        except GitError as e:
+            note(self.repo, f"run {run_id}: log unreadable: {e}")
+            return []
+        return self._event_bytes(run_id, entries)
+
+    def _event_bytes(self, run_id: str, entries: list[tuple[int, bytes]]) -> list[bytes]:
+        found = self.io.read_blobs(
+            [blob for mode, blob in entries if mode == BLOB_MODE], EVENT_MAX_BYTES
+        )
+        events = []
+        for mode, blob in entries:
+            data = found.get(blob) if mode == BLOB_MODE else "not a file"
+            if isinstance(data, bytes):
+                events.append(data)
+            else:
+                note(self.repo, f"run {run_id}: event {blob.decode()[:12]} skipped: {data}")
+        return events
 
     def run_events_backward(self, run_id: str) -> Iterator[bytes]:
         """The run's events, last first, read lazily (one chunk tree at a time):
         for a reader that needs only the latest events of some kind."""
         _path, run_tree = self._existing_run(run_id)
         for entry in run_log.event_entries_backward(self.io, run_tree):
-            yield self.io.blob_bytes(entry[1])
+            yield from self._event_bytes(run_id, [entry])
 
     def run_length(self, run_id: str) -> int:
         """The number of events in the run, reading two small trees."""
@@ -561,21 +685,43 @@ class Capsule:
         )
 
     def _iter_runs(self) -> Iterator[tuple[str, bytes]]:
-        """(run_id, run tree) of every run, shard by shard (cost grows with runs)."""
+        """(run_id, run tree) of every run, shard by shard (cost grows with runs); what
+        does not sit where the layout puts a run of that id is skipped and noted."""
         prefix = layout.runs_prefix(self.workspace)
         for shard in sorted(self.refs.subkeys(ref_bytes(prefix))):
-            root = self._root(f"{prefix}/{shard.decode()}")
-            for name, (mode, object_id) in sorted(self.io.entries(root).items()):
-                if mode != TREE_MODE:
-                    continue
-                if not layout.is_run_bucket(name):
-                    yield name, object_id  # the earlier layout: a run at the shard's root
-                    continue
-                for _digit, (sub_mode, sub_id) in sorted(self.io.entries(object_id).items()):
-                    if sub_mode == TREE_MODE:
+            name = shard.decode("ascii", "replace")
+            if (
+                len(name) != 2
+                or not layout.is_run_bucket(name[0])
+                or not layout.is_run_bucket(name[1])
+            ):
+                note(self.repo, f"ref {prefix}/{name} skipped (not a run shard of the layout)")
+                continue
+            try:
+                yield from self._runs_of_shard(f"{prefix}/{name}", name)
+            except GitError as e:
+                note(self.repo, f"ref {prefix}/{name} skipped: {e}")
+
+    def _runs_of_shard(self, ref: str, shard: str) -> Iterator[tuple[str, bytes]]:
+        found = []
+        for name, (mode, object_id) in sorted(self.io.entries(self._root(ref)).items()):
+            if mode != TREE_MODE:
+                note(self.repo, f"{ref}: {name!r} skipped (outside the layout)")
+            elif not layout.is_run_bucket(name):
+                found.append(
+                    (name, object_id, shard)
+                )  # the earlier layout: a run at the shard's root
+            else:
+                for digit, (sub_mode, sub_id) in sorted(self.io.entries(object_id).items()):
+                    if sub_mode == TREE_MODE and layout.is_run_bucket(digit):
                         for run_id, (run_mode, run_tree) in self.io.entries(sub_id).items():
                             if run_mode == TREE_MODE:
-                                yield run_id, run_tree
+                                found.append((run_id, run_tree, shard + name + digit))
+        for run_id, run_tree, expected in found:
+            if _is_run_id(run_id) and layout.run_path_digest(run_id).startswith(expected):
+                yield run_id, run_tree
+            else:
+                note(self.repo, f"{ref}: {run_id!r} skipped (not a run of this shard)")
 
     def run_ids(self) -> list[str]:
         return sorted(run_id for run_id, _tree in self._iter_runs())
@@ -586,15 +732,22 @@ class Capsule:
         whole log."""
         summaries: list[RunSummary] = []
         for run_id, run_tree in self._iter_runs():
-            ends = run_log.end_entries(self.io, run_tree)
+            try:
+                ends = run_log.end_entries(self.io, run_tree)
+            except GitError as e:
+                note(self.repo, f"run {run_id} skipped: {e}")
+                continue
             if ends is None:
+                continue
+            read = self._event_bytes(run_id, [ends[0]]), self._event_bytes(run_id, [ends[1]])
+            if not read[0] or not read[1]:
                 continue
             summaries.append(
                 {
                     "run_id": run_id,
                     "events": run_log.length(self.io, run_tree),
-                    "first": self.io.blob_bytes(ends[0][1]),
-                    "last": self.io.blob_bytes(ends[1][1]),
+                    "first": read[0][0],
+                    "last": read[1][0],
                 }
             )
         return sorted(summaries, key=lambda summary: summary["run_id"])
@@ -617,7 +770,9 @@ def _check_snapshot(policy_id: str, content_hash: str, created_at: str, data: by
             )
 
 
-def _check_event(run_id: str, seq: int, data: bytes) -> None:
+def check_event_bytes(run_id: str, seq: int, data: bytes) -> None:
+    """What every stored event must be, from an append or from a remote (``inspect``):
+    BadInput naming what is wrong."""
     if not isinstance(data, bytes) or len(data) > EVENT_MAX_BYTES:
         raise BadInput(f"run {run_id}: an event must be bytes of at most {EVENT_MAX_BYTES}")
     event = _json_object(data)
@@ -630,6 +785,14 @@ def _check_event(run_id: str, seq: int, data: bytes) -> None:
             raise BadInput(f"run {run_id}: event has no {key}")
     if "run_id" in event and event["run_id"] != run_id:
         raise BadInput(f"event run_id {event['run_id']!r} does not match run {run_id!r}")
+
+
+def _is_run_id(name: str) -> bool:
+    try:
+        check_run_id(name)
+    except BadInput:
+        return False
+    return True
 
 
 def _json_object(data: bytes) -> dict[str, Any] | None:
@@ -653,3 +816,11 @@ def _hash_of(data: bytes) -> str | None:
     document = _json_object(data)
     value = document.get("hash") if document else None
     return value if isinstance(value, str) and len(value) == 64 else None
+
+
+def _leaf_in_layout(top: str, name: str, mode: int) -> bool:
+    """A leaf of a fan-out as the layout names it: ``<policy_id>.json`` files, except under
+    ``by-commit`` (one directory per commit id)."""
+    if top == "by-commit":
+        return mode == TREE_MODE and is_object_id(name)
+    return mode == BLOB_MODE and name.endswith(".json") and is_policy_id(name[:-5])

@@ -57,6 +57,12 @@ def run_ref(workspace: str, run_id: str) -> str:
     return f"{runs_prefix(workspace)}/{run_shard(run_id)}"
 
 
+def run_path_digest(run_id: str) -> str:
+    """sha256(run_id) in hex: its first two digits name the shard, the next two the
+    fan-out directories (``run_shard``, ``run_path``)."""
+    return hashlib.sha256(run_id.encode("utf-8")).hexdigest()
+
+
 def run_path(run_id: str) -> str:
     """The run's directory inside its shard's tree: two more 16-way levels by the
     next hex digits of sha256(run_id), so that every tree on a lookup's path stays

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dulwich.errors import ObjectFormatException
 from dulwich.file import FileLocked
 from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.refs import Ref
@@ -82,12 +83,18 @@ class ObjectIO:
         if cached is not None:
             self._trees.move_to_end(tree_id)
             return cached
-        obj = self._object(tree_id)
-        if not isinstance(obj, Tree):
-            raise GitError(f"capsule object {tree_id.decode()} is not a tree")
-        entries: dict[str, Entry] = {
-            e.path.decode(): (e.mode, bytes(e.sha)) for e in obj.iteritems()
-        }
+        try:
+            obj = self._object(tree_id)
+            if not isinstance(obj, Tree):
+                raise GitError(f"capsule object {tree_id.decode()} is not a tree")
+            # surrogateescape: a name that is not UTF-8 (another clone wrote it) stays
+            # readable, and written back unchanged, instead of failing every reader.
+            entries: dict[str, Entry] = {
+                e.path.decode("utf-8", "surrogateescape"): (e.mode, bytes(e.sha))
+                for e in obj.iteritems()
+            }
+        except (KeyError, ValueError, ObjectFormatException) as e:  # missing, or malformed
+            raise GitError(f"capsule object {tree_id.decode()} cannot be read ({e})") from e
         self._remember_tree(tree_id, entries)
         return entries
 
@@ -222,7 +229,7 @@ class ObjectIO:
             entries.items(), key=lambda item: item[0] + "/" if item[1][0] == TREE_MODE else item[0]
         )
         content = b"".join(
-            b"%o %s\0%s" % (mode, name.encode(), binascii.unhexlify(sha))
+            b"%o %s\0%s" % (mode, name.encode("utf-8", "surrogateescape"), binascii.unhexlify(sha))
             for name, (mode, sha) in ordered
         )
         tree_id = self.write_raw(b"tree", content)
@@ -242,6 +249,70 @@ class ObjectIO:
         commit_id = self.write(commit)
         self._remember_commit(commit_id, tree_id)
         return commit_id
+
+    # ---- reading what may be huge (another clone wrote it) ---------------------
+    def read_blobs(self, blob_ids: Iterable[bytes], limit: int) -> dict[bytes, bytes | str]:
+        """Each blob's bytes, or why it is not given ("over N bytes", "not a blob",
+        "missing"), never reading a blob over ``limit`` bytes whole.
+
+        A loose object's size is in its zlib header, read before the rest. Objects that
+        are not loose (packed, or promised by a partial clone) are sized by git first, in
+        one ``cat-file --batch-check`` for all of them, then read in one ``--batch``.
+        """
+        from speckit_git_policy.git.plumbing import object_infos, read_objects
+
+        found: dict[bytes, bytes | str] = {}
+        elsewhere: list[bytes] = []
+        for blob_id in dict.fromkeys(blob_ids):
+            loose = self._read_loose_limited(blob_id, limit)
+            if loose is None:
+                elsewhere.append(blob_id)
+            else:
+                found[blob_id] = loose
+        if elsewhere:
+            repo = self.repo.git_repo
+            names = [blob_id.decode() for blob_id in elsewhere]
+            wanted = []
+            for blob_id, info in zip(elsewhere, object_infos(repo, names)):
+                if info is None:
+                    found[blob_id] = "missing"
+                elif info.kind != "blob":
+                    found[blob_id] = f"not a blob (a {info.kind})"
+                elif info.size > limit:
+                    found[blob_id] = f"{info.size} bytes, over the limit of {limit}"
+                else:
+                    wanted.append(blob_id)
+            contents = read_objects(repo, [blob_id.decode() for blob_id in wanted])
+            for blob_id, info in zip(wanted, contents):
+                data = info.data if info is not None else None
+                found[blob_id] = data if data is not None else "missing"
+        return found
+
+    def _read_loose_limited(self, blob_id: bytes, limit: int) -> bytes | str | None:
+        """A loose blob's bytes or why not; None when it is not a loose object here."""
+        hexid = blob_id.decode("ascii", "replace")
+        path = os.path.join(self.objects_dir, hexid[:2], hexid[2:])
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(4096)
+                try:
+                    inflater = zlib.decompressobj()
+                    start = inflater.decompress(head, 64)
+                    header, nul, _rest = start.partition(b"\0")
+                    kind, _space, size_text = header.partition(b" ")
+                    if not nul or not size_text.isdigit():
+                        return None  # not the format we know: let git read it
+                    size = int(size_text)
+                    if kind != b"blob":
+                        return f"not a blob (a {kind.decode('ascii', 'replace')})"
+                    if size > limit:
+                        return f"{size} bytes, over the limit of {limit}"
+                    data = zlib.decompress(head + handle.read())
+                except zlib.error:
+                    return None
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return data[len(header) + 1 :]
 
 
 @dataclass
@@ -441,6 +512,11 @@ class CapsuleRepo:
 
     def commondir(self) -> str:
         return self._common_dir
+
+    @property
+    def git_repo(self) -> GitRepo:
+        """The repository as the git binary sees it (for what only git can read)."""
+        return self._repo
 
     @property
     def refs(self) -> DiskRefsContainer:

@@ -19,19 +19,42 @@ from speckit_git_policy.store.capsule import layout
 from speckit_git_policy.store.capsule.objects import BLOB_MODE, TREE_MODE, Entry, ObjectIO
 
 
+def _is_seq_name(name: str) -> bool:
+    return len(name) == layout.EVENT_NAME_DIGITS and name.isdigit() and name.isascii()
+
+
+def _top(io: ObjectIO, run_tree: bytes) -> dict[str, Entry]:
+    """The run tree's chunks (and, in the flat layout, events): a name outside the layout
+    (another clone wrote it) is not read as part of the log."""
+    return {
+        name: entry
+        for name, entry in io.entries(run_tree).items()
+        if _is_seq_name(name if entry[0] == TREE_MODE else name.removesuffix(".json"))
+        and (entry[0] == TREE_MODE or name.endswith(".json"))
+    }
+
+
+def _chunk(io: ObjectIO, chunk_tree: bytes) -> dict[str, Entry]:
+    return {
+        name: entry
+        for name, entry in io.entries(chunk_tree).items()
+        if name.endswith(".json") and _is_seq_name(name.removesuffix(".json"))
+    }
+
+
 def is_flat(io: ObjectIO, run_tree: bytes) -> bool:
     """True for a run written in the earlier layout (event blobs at the top)."""
-    return any(mode != TREE_MODE for mode, _ in io.entries(run_tree).values())
+    return any(mode != TREE_MODE for mode, _ in _top(io, run_tree).values())
 
 
 def event_entries(io: ObjectIO, run_tree: bytes) -> list[Entry]:
     """Every event's (mode, blob id), in seq order, in either layout."""
     result: list[Entry] = []
-    top = io.entries(run_tree)
+    top = _top(io, run_tree)
     for name in sorted(top):
         mode, object_id = top[name]
         if mode == TREE_MODE:
-            chunk = io.entries(object_id)
+            chunk = _chunk(io, object_id)
             result.extend(chunk[event] for event in sorted(chunk))
         else:
             result.append((mode, object_id))
@@ -40,11 +63,11 @@ def event_entries(io: ObjectIO, run_tree: bytes) -> list[Entry]:
 
 def event_entries_backward(io: ObjectIO, run_tree: bytes) -> Iterator[Entry]:
     """Every event's (mode, blob id), last first, reading one chunk at a time."""
-    top = io.entries(run_tree)
+    top = _top(io, run_tree)
     for name in sorted(top, reverse=True):
         mode, object_id = top[name]
         if mode == TREE_MODE:
-            chunk = io.entries(object_id)
+            chunk = _chunk(io, object_id)
             yield from (chunk[event] for event in sorted(chunk, reverse=True))
         else:
             yield mode, object_id
@@ -55,7 +78,7 @@ def length(io: ObjectIO, run_tree: bytes | None) -> int:
     before the last is full by construction), so two tree reads whatever the length."""
     if run_tree is None:
         return 0
-    top = io.entries(run_tree)
+    top = _top(io, run_tree)
     if not top:
         return 0
     last = max(top)
@@ -66,12 +89,12 @@ def length(io: ObjectIO, run_tree: bytes | None) -> int:
         first_seq = int(last)
     except ValueError as e:
         raise GitError(f"capsule run tree {run_tree.decode()}: {last!r} is not a chunk name") from e
-    return first_seq + len(io.entries(object_id))
+    return first_seq + len(_chunk(io, object_id))
 
 
 def end_entries(io: ObjectIO, run_tree: bytes) -> tuple[Entry, Entry] | None:
     """(first event, last event) reading only the first and last chunk trees."""
-    top = io.entries(run_tree)
+    top = _top(io, run_tree)
     if not top:
         return None
     names = sorted(top)
@@ -80,7 +103,7 @@ def end_entries(io: ObjectIO, run_tree: bytes) -> tuple[Entry, Entry] | None:
     if first_mode != TREE_MODE or last_mode != TREE_MODE:
         flat = event_entries(io, run_tree)
         return (flat[0], flat[-1]) if flat else None
-    first_chunk, last_chunk = io.entries(first_id), io.entries(last_id)
+    first_chunk, last_chunk = _chunk(io, first_id), _chunk(io, last_id)
     if not first_chunk or not last_chunk:
         return None
     return first_chunk[min(first_chunk)], last_chunk[max(last_chunk)]
