@@ -66,8 +66,17 @@ case $SPECKIT_HOOK in
         [ $? -eq 0 ] && speckit_needed=no
         ;;
     post-commit | post-applypatch)
-        GIT_LITERAL_PATHSPECS=1 git diff-tree --quiet -r --root -m --first-parent HEAD -- "$speckit_policy" "$speckit_doc" >/dev/null 2>&1
-        [ $? -eq 0 ] && speckit_needed=no
+        # Against the first parent, named explicitly: `diff-tree --quiet -m --first-parent`
+        # exits 0 for a merge commit (git 2.39), and a merge concluded after a conflict
+        # (`git commit`, `git merge --continue`) fires post-commit. 128: a root commit.
+        GIT_LITERAL_PATHSPECS=1 git diff-tree --quiet -r HEAD^1 HEAD -- "$speckit_policy" "$speckit_doc" >/dev/null 2>&1
+        case $? in
+            0) speckit_needed=no ;;
+            128)
+                GIT_LITERAL_PATHSPECS=1 git diff-tree --quiet -r --root HEAD -- "$speckit_policy" "$speckit_doc" >/dev/null 2>&1
+                [ $? -eq 0 ] && speckit_needed=no
+                ;;
+        esac
         ;;
     post-merge)
         if [ "$1" = 1 ]; then
@@ -98,6 +107,15 @@ case $SPECKIT_HOOK in
                         [ -n "$speckit_found" ] && speckit_needed=yes
                         ;;
                 esac
+            fi
+            # While a rebase runs, Python keeps what its end needs (an amend made by
+            # `rebase -x`, the commits it made): docs/DESIGN.md §5.
+            if [ "$speckit_needed" = no ]; then
+                speckit_git_dir=${GIT_DIR:-.git}
+                [ -d "$speckit_git_dir" ] || speckit_git_dir=$(git rev-parse --git-dir 2>/dev/null)
+                if [ -d "$speckit_git_dir/rebase-merge" ] || [ -d "$speckit_git_dir/rebase-apply" ]; then
+                    speckit_needed=yes
+                fi
             fi
         fi
         ;;
