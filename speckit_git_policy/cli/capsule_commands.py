@@ -13,6 +13,7 @@ from speckit_git_policy.cli.common import (
     stores_from,
 )
 from speckit_git_policy.errors import BadInput
+from speckit_git_policy.text import printable
 
 
 @click.command()
@@ -37,7 +38,7 @@ def verify(ctx: click.Context, repair: bool, output_format: str, as_json: bool) 
             status = "repaired" if problem.repaired else problem.severity
             where = problem.uri or problem.path or ""
             click.echo(
-                f"{status}: {where + ': ' if where else ''}{problem.message}",
+                printable(f"{status}: {where + ': ' if where else ''}{problem.message}"),
                 err=not problem.repaired,
             )
         broken = sum(problem.broken for problem in report.problems)
@@ -116,7 +117,7 @@ def resolve(ctx: click.Context, uri: str, as_json: bool) -> None:
     if as_json:
         emit_json(place)
     else:
-        click.echo(f"{place['ref']} {place['object']} {place['path']}")
+        click.echo(printable(f"{place['ref']} {place['object']} {place['path']}"))
 
 
 def _report_sync(result: dict[str, object], as_json: bool, verb: str) -> None:
@@ -126,9 +127,9 @@ def _report_sync(result: dict[str, object], as_json: bool, verb: str) -> None:
     refs = result.get("refs") or {}
     assert isinstance(refs, dict)
     if not refs:
-        click.echo(f"{verb} {result.get('remote')}: no capsule refs")
+        click.echo(printable(f"{verb} {result.get('remote')}: no capsule refs"))
     for ref, status in sorted(refs.items()):
-        click.echo(f"{status:<14} {ref}")
+        click.echo(printable(f"{status:<14} {ref}"))
 
 
 @click.command()

@@ -15,6 +15,7 @@ from speckit_git_policy.cli.common import (
     short,
     stores_from,
 )
+from speckit_git_policy.text import printable
 
 if TYPE_CHECKING:
     from speckit_git_policy.queries.history import LogEntry
@@ -25,20 +26,32 @@ def _report_changes(changes: list, as_json: bool) -> None:  # type: ignore[type-
         emit_json([change.as_json() for change in changes])
         return
     for change in changes:
-        line = f"{change.action:<9} {change.path}"
+        line = f"{change.action:<9} {printable(change.path)}"
         if change.legacy and change.action in ("installed", "updated", "unchanged"):
-            line += f"  (chains the previous hook, kept as {change.legacy.rsplit('/', 1)[-1]})"
+            kept = printable(change.legacy.rsplit("/", 1)[-1])
+            line += f"  (chains the previous hook, kept as {kept})"
         click.echo(line)
 
 
+shared_hooks_path_option = click.option(
+    "--shared-hooks-path",
+    "shared_hooks_path_ok",
+    is_flag=True,
+    help="Install even where a global or system core.hooksPath points "
+    "(every repository using it then runs the hooks).",
+)
+
+
 @click.command()
+@shared_hooks_path_option
 @json_option
 @click.pass_context
-def install(ctx: click.Context, as_json: bool) -> None:
+def install(ctx: click.Context, shared_hooks_path_ok: bool, as_json: bool) -> None:
     """Install the git hooks (keeps and chains hooks already there)."""
     from speckit_git_policy.hooks.install import install as run_install
 
-    _report_changes(run_install(repo_from(ctx)), as_json)
+    changes = run_install(repo_from(ctx), shared_hooks_path_ok=shared_hooks_path_ok)
+    _report_changes(changes, as_json)
 
 
 @click.command()
@@ -52,13 +65,14 @@ def uninstall(ctx: click.Context, as_json: bool) -> None:
 
 
 @click.command()
+@shared_hooks_path_option
 @json_option
 @click.pass_context
-def init(ctx: click.Context, as_json: bool) -> None:
+def init(ctx: click.Context, shared_hooks_path_ok: bool, as_json: bool) -> None:
     """Write example policy sources when missing, then install the hooks."""
     from speckit_git_policy.hooks.install import init as run_init
 
-    written, changes = run_init(repo_from(ctx))
+    written, changes = run_init(repo_from(ctx), shared_hooks_path_ok=shared_hooks_path_ok)
     if as_json:
         emit_json({"written": written, "hooks": [change.as_json() for change in changes]})
         return
@@ -80,7 +94,7 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
         emit_json({"ok": ok, "checks": [check.as_json() for check in checks]})
     else:
         for check in checks:
-            click.echo(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+            click.echo(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {printable(check.detail)}")
     if not ok:
         ctx.exit(1)
 
@@ -94,14 +108,27 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
     default=None,
     help="Show at most N entries.",
 )
+@click.option(
+    "--all",
+    "every_binding",
+    is_flag=True,
+    help="Every binding of every snapshot, not only REV's history.",
+)
+@click.argument("rev", metavar="[REV]", required=False)
 @json_option
 @click.pass_context
-def log(ctx: click.Context, limit: int | None, as_json: bool) -> None:
-    """History of the policy, newest first: one entry per commit that changed it."""
+def log(
+    ctx: click.Context, limit: int | None, every_binding: bool, rev: str | None, as_json: bool
+) -> None:
+    """History of the policy in REV's history (default HEAD), newest first in git's
+    order: one entry per commit that changed it and carries a snapshot."""
+    from speckit_git_policy.errors import BadInput
     from speckit_git_policy.queries.history import policy_log
 
+    if rev is not None and every_binding:
+        raise BadInput("log takes REV or --all, not both")
     repo, stores = stores_from(ctx)
-    entries = policy_log(repo, stores, limit)
+    entries = policy_log(repo, stores, limit, rev, every_binding=every_binding)
     if as_json:
         emit_json(entries)
         return
@@ -111,9 +138,9 @@ def log(ctx: click.Context, limit: int | None, as_json: bool) -> None:
             [
                 paint(short(e["commit"]), fg="yellow"),
                 e["policy_id"][:8],
-                (e["date"] or "")[:10],
-                e["author"] or "",
-                f"{e['subject'] or ''}  {_changed_summary(e, e is oldest)}",
+                printable((e["date"] or "")[:10]),
+                printable(e["author"] or ""),
+                printable(f"{e['subject'] or ''}  {_changed_summary(e, e is oldest)}"),
             ]
             for e in entries
         ]

@@ -63,8 +63,10 @@ class GitRepo:
             except GitError:
                 raise GitError(f"{start}: not a git repository") from e
         lines = out.decode().splitlines()
-        git_dir, common_dir, inside = Path(lines[0]), Path(lines[1]), lines[2] == "true"
-        work_tree = Path(lines[3]) if inside and len(lines) > 3 else None
+        git_dir, common_dir = Path(lines[0]), Path(lines[1])
+        # git names the top level whenever there is a work tree, the cwd inside it or not
+        # (GIT_DIR and GIT_WORK_TREE set, the cwd elsewhere): work as git does there.
+        work_tree = Path(lines[3]) if len(lines) > 3 else None
         return cls(work_tree=work_tree, git_dir=git_dir, common_dir=common_dir)
 
     @property

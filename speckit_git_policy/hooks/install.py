@@ -170,12 +170,41 @@ def _write_executable(path: Path, text: str) -> None:
     atomic_write(path, text.encode("utf-8"), mode=0o755)
 
 
+def shared_hooks_path(repo: GitRepo) -> tuple[str, str, str] | None:
+    """(scope, file, value) when the ``core.hooksPath`` in force comes from the global or
+    the system config: a directory every repository of the user (or the machine) runs."""
+    out = repo.git(
+        "config", "--show-origin", "--show-scope", "--get", "core.hooksPath", check=False
+    )
+    fields = out.decode("utf-8", "replace").rstrip("\n").split("\t", 2)
+    if len(fields) != 3 or fields[0] not in ("global", "system"):
+        return None
+    scope, origin, value = fields
+    return scope, origin.removeprefix("file:"), value
+
+
 # ---- install / uninstall ------------------------------------------------------------
-def install(repo: GitRepo, python: str | None = None) -> list[HookChange]:
-    """Write every hook; idempotent; foreign hooks are kept aside and chained."""
+def install(
+    repo: GitRepo, python: str | None = None, *, shared_hooks_path_ok: bool = False
+) -> list[HookChange]:
+    """Write every hook; idempotent; foreign hooks are kept aside and chained.
+
+    A ``core.hooksPath`` set in the global or system config is refused unless
+    ``shared_hooks_path_ok``: hooks written there would run in every repository."""
     python = python or sys.executable
     if not python or not os.path.isabs(python):
         raise BadInput(f"cannot record the Python interpreter ({python!r}): need an absolute path")
+    shared = shared_hooks_path(repo)
+    if shared is not None and not shared_hooks_path_ok:
+        scope, origin, value = shared
+        raise BadInput(
+            f"core.hooksPath is set in your {scope} git config ({origin}: {value}), so hooks "
+            "written there run in every repository that config applies to; nothing was "
+            "installed. To install for this repository only: git config core.hooksPath "
+            '"$(git rev-parse --git-common-dir)/hooks" (this repository\'s value wins), then '
+            "install again; to install into the shared directory on purpose: "
+            "git speckit-policy install --shared-hooks-path"
+        )
     directory = hooks_dir(repo)
     # Refuse before writing anything: a foreign hook with a legacy copy already aside
     # cannot be moved without losing one of them.
@@ -231,13 +260,17 @@ def uninstall(repo: GitRepo) -> list[HookChange]:
     return changes
 
 
-def init(repo: GitRepo, python: str | None = None) -> tuple[list[str], list[HookChange]]:
+def init(
+    repo: GitRepo, python: str | None = None, *, shared_hooks_path_ok: bool = False
+) -> tuple[list[str], list[HookChange]]:
     """Write the example sources where missing (never over a file), then install the hooks."""
     from importlib.resources import files
 
     from speckit_git_policy.policy.sources import source_paths
 
     paths = source_paths(repo)
+    if shared_hooks_path(repo) is not None and not shared_hooks_path_ok:
+        install(repo, python)  # refuses before a source is written, with the reason and the fix
     templates = files("speckit_git_policy") / "templates"
     written = []
     for path, template in ((paths.policy, "model_policy.toml"), (paths.doc, "MODEL-POLICY.md")):
@@ -247,4 +280,4 @@ def init(repo: GitRepo, python: str | None = None) -> tuple[list[str], list[Hook
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes((templates / template).read_bytes())
         written.append(path)
-    return written, install(repo, python)
+    return written, install(repo, python, shared_hooks_path_ok=shared_hooks_path_ok)

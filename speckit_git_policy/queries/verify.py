@@ -7,6 +7,7 @@ from a copy that does not verify.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,7 +79,24 @@ def _check(
     return document, None
 
 
-def check_snapshot(stores: Stores, policy_id: str, repair: bool) -> list[Problem]:
+def shares_a_capsule(repo: GitRepo) -> bool:
+    """Whether other work trees of this repository share its capsule (``git worktree``):
+    each has its own ``.speckit/``, so a snapshot captured in one is missing from the
+    others' by design, not broken (docs/DESIGN.md §4)."""
+    if repo.git_dir != repo.common_dir:
+        return True
+    try:
+        return any(os.scandir(repo.common_dir / "worktrees"))
+    except OSError:
+        return False
+
+
+def check_snapshot(
+    stores: Stores, policy_id: str, repair: bool, restore_missing: bool = False
+) -> list[Problem]:
+    """Both copies of one snapshot. ``restore_missing``: a filesystem copy that is only
+    missing is written from a capsule copy that verifies, as ``--repair`` would (another
+    work tree of the repository captured it)."""
     uri, path = stores.uri(policy_id), stores.fs.relative_path(policy_id)
     fs_bytes = stores.fs.read(policy_id)
     capsule = stores.capsule
@@ -103,6 +121,18 @@ def check_snapshot(stores: Stores, policy_id: str, repair: bool) -> list[Problem
     assert good_bytes is not None and good is not None
     if fs_bytes is None and stores.fs.is_pruned(policy_id):
         pass  # removed on purpose by prune; the capsule copy is the record
+    elif fs_bytes is None and restore_missing and capsule_doc is not None:
+        stores.fs.write(policy_id, good_bytes)
+        problems.append(
+            Problem(
+                "restored",
+                "filesystem copy restored from the capsule (captured in another work tree)",
+                uri,
+                path,
+                severity=WARNING,
+                repaired=True,
+            )
+        )
     elif fs_doc is None:
         copy_problem("filesystem", fs_bad, lambda: stores.fs.write(policy_id, good_bytes))
     if capsule is not None and capsule_doc is None:
@@ -129,30 +159,42 @@ def check_snapshot(stores: Stores, policy_id: str, repair: bool) -> list[Problem
 
 
 def _binding_problems(stores: Stores, policy_id: str, repair: bool) -> list[Problem]:
-    """Bindings the filesystem log has and the capsule lacks (recorded while
-    ``speckit.capsule`` was false): lookups by commit read the capsule's index."""
-    from speckit_git_policy.store.bindings import is_bound
+    """Bindings and rewrites the filesystem log has and the capsule lacks (recorded
+    while ``speckit.capsule`` was false): ``--repair`` unites the two lists with the
+    binding algebra, so a rewrite made meanwhile moves the capsule's binding too."""
+    from speckit_git_policy.store.bindings import is_bound, merge
 
     capsule = stores.capsule
     assert capsule is not None
     in_capsule = capsule.bindings(policy_id)
+    on_disk = stores.fs_bindings(policy_id)
     problems = []
-    for binding in stores.fs_bindings(policy_id):
+    for binding in merge(in_capsule, on_disk):
         commit = binding["commit"]
         if is_bound(in_capsule, commit):
-            continue
-        problem = Problem(
-            "binding",
-            f"commit {commit[:12]} is bound in .speckit/bindings only, not in the capsule",
-            stores.uri(policy_id),
-            stores.fs.relative_path(policy_id),
-            extra={"commit": commit},
+            continue  # the capsule has it (or knows more: a rewrite the log has not seen)
+        carried = [old for old in binding["rewritten_from"] if is_bound(in_capsule, old)]
+        if carried:
+            olds = ", ".join(old[:12] for old in carried)
+            message = (
+                f"the rewrite of {olds} into commit {commit[:12]} is recorded in "
+                ".speckit/bindings only, not in the capsule"
+            )
+        else:
+            message = f"commit {commit[:12]} is bound in .speckit/bindings only, not in the capsule"
+        problems.append(
+            Problem(
+                "binding",
+                message,
+                stores.uri(policy_id),
+                stores.fs.relative_path(policy_id),
+                extra={"commit": commit},
+            )
         )
-        if repair:
-            # The log's bind time when it has one: the binding was made then, not now.
-            capsule.add_binding(policy_id, commit, binding["bound_at"] or None)
+    if problems and repair:
+        capsule.merge_bindings(policy_id, on_disk)
+        for problem in problems:
             problem.repaired = True
-        problems.append(problem)
     return problems
 
 
@@ -164,8 +206,11 @@ def verify(
         stores.prepare()  # a fresh clone: keep the restored .speckit/ out of git status
     report = Report()
     ids = stores.ids()
+    restore_missing = shares_a_capsule(repo)
+    if restore_missing:
+        stores.prepare()
     for number, policy_id in enumerate(ids, start=1):
-        report.problems.extend(check_snapshot(stores, policy_id, repair))
+        report.problems.extend(check_snapshot(stores, policy_id, repair, restore_missing))
         report.checked += 1
         if progress is not None:
             progress(number, len(ids))

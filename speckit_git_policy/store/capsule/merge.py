@@ -5,7 +5,9 @@ base: trees are united entry by entry; the few places where both sides wrote the
 same path differently are resolved by kind:
 
 * ``bindings/<fan-out>/<id>.json``: ``store.bindings.merge``, union by commit; a binding
-  whose commit the other side rewrote is folded into the rewritten one;
+  whose commit the other side rewrote is folded into the rewritten one; then a rewrite
+  one side recorded moves the other side's snapshot of the same content off the old
+  SHA too (``store.bindings.follow_across``: two clones captured it independently);
 * a run directory in a run shard: union of events by ``event_id``, ordered by
   ``timestamp`` then ``event_id``, ``seq`` renumbered 0..n-1 (docs/DESIGN.md §6) and
   chunked again (``capsule_runs``); an event whose seq is unchanged keeps its
@@ -22,8 +24,14 @@ from speckit_git_policy.canonical import canonical_bytes, parse_json_bytes
 from speckit_git_policy.errors import SnapshotCorrupt
 from speckit_git_policy.store.bindings import Binding, load_bindings
 from speckit_git_policy.store.bindings import merge as merge_bindings
-from speckit_git_policy.store.capsule.layout import is_binding_path, is_run_bucket
-from speckit_git_policy.store.capsule.objects import BLOB_MODE, TREE_MODE, Entry, ObjectIO
+from speckit_git_policy.store.capsule.layout import (
+    binding_path,
+    commit_index_dir,
+    is_binding_path,
+    is_run_bucket,
+    snapshot_path,
+)
+from speckit_git_policy.store.capsule.objects import BLOB_MODE, TREE_MODE, Entry, ObjectIO, TreeEdit
 from speckit_git_policy.store.capsule.runlog import event_entries, write_run_tree
 
 Resolver = Callable[[tuple[str, ...], Entry, Entry], Entry | None]
@@ -33,7 +41,8 @@ def merge_tree_for_ref(ref: str, io: ObjectIO, ours: bytes, theirs: bytes) -> by
     """The union of two trees of capsule ref ``ref``; None for a ref we do not know."""
     parts = ref.split("/")
     if len(parts) == 4 and parts[3] == "policy":
-        return union_trees(io, ours, theirs, (), _policy_resolver(io))
+        merged = union_trees(io, ours, theirs, (), _policy_resolver(io))
+        return follow_rewrites(io, merged, _rewritten_commits(io, ours, theirs, merged))
     if len(parts) == 5 and parts[3] == "runs":
         return union_trees(io, ours, theirs, (), _runs_resolver(io))
     return None
@@ -94,6 +103,85 @@ def _bindings(io: ObjectIO, blob: bytes) -> list[Binding]:
         return load_bindings(io.blob_bytes(blob), f"bindings blob {blob.decode()}")
     except SnapshotCorrupt:
         return []
+
+
+def _rewritten_commits(io: ObjectIO, ours: bytes, theirs: bytes, merged: bytes) -> list[str]:
+    """The SHAs recorded as rewritten in the bindings the merge changed (a list that
+    differs from one side's): only those can hold a rewrite one side has not seen.
+    Walks only the subtrees that differ, so it costs what the merge brought."""
+    found: dict[str, None] = {}
+
+    def walk(sides: tuple[bytes | None, ...], united: bytes) -> None:
+        if all(side == united for side in sides):
+            return
+        entries = [io.entries(side) for side in sides]
+        for name, (mode, object_id) in io.entries(united).items():
+            before = tuple(e.get(name) for e in entries)
+            if all(entry == (mode, object_id) for entry in before):
+                continue
+            if mode == TREE_MODE:
+                walk(
+                    tuple(e[1] if e and e[0] == TREE_MODE else None for e in before),
+                    object_id,
+                )
+            elif mode == BLOB_MODE:
+                for binding in _bindings(io, object_id):
+                    found.update(dict.fromkeys(binding["rewritten_from"]))
+
+    def top(tree: bytes) -> bytes | None:
+        entry = io.lookup(tree, ["bindings"])
+        return entry[1] if entry is not None and entry[0] == TREE_MODE else None
+
+    united = top(merged)
+    if united is not None:
+        walk((top(ours), top(theirs)), united)
+    return list(found)
+
+
+def follow_rewrites(io: ObjectIO, root: bytes, commits: list[str]) -> bytes:
+    """``root`` with every rewrite of ``commits`` applied across the snapshots of the
+    same content that bind them (docs/DESIGN.md §5)."""
+    from speckit_git_policy.store.bindings import follow_across, known_commits
+
+    ids: set[str] = set()
+    for commit in commits:
+        bound = sorted(io.entries(_lookup_tree(io, root, commit_index_dir(commit))))
+        if len(bound) > 1:
+            ids.update(bound)
+    if not ids:
+        return root
+    lists, hashes = {}, {}
+    for policy_id in sorted(ids):
+        entry = io.lookup(root, binding_path(policy_id).split("/"))
+        lists[policy_id] = _bindings(io, entry[1]) if entry and entry[0] == BLOB_MODE else []
+        hashes[policy_id] = _snapshot_hash(io, root, policy_id)
+
+    def same_content(one: str, other: str) -> bool:
+        return hashes[one] is not None and hashes[one] == hashes[other]
+
+    edit = TreeEdit()
+    for policy_id, bindings in follow_across(lists, same_content).items():
+        edit.put(binding_path(policy_id), (BLOB_MODE, io.write_blob(canonical_bytes(bindings))))
+        for sha in known_commits(bindings) - known_commits(lists[policy_id]):
+            edit.put(f"{commit_index_dir(sha)}/{policy_id}", (BLOB_MODE, io.write_blob(b"")))
+    return edit.apply(io, root) if edit.changes else root
+
+
+def _lookup_tree(io: ObjectIO, root: bytes, path: str) -> bytes | None:
+    entry = io.lookup(root, path.split("/"))
+    return entry[1] if entry is not None and entry[0] == TREE_MODE else None
+
+
+def _snapshot_hash(io: ObjectIO, root: bytes, policy_id: str) -> str | None:
+    entry = io.lookup(root, snapshot_path(policy_id).split("/"))
+    if entry is None or entry[0] != BLOB_MODE:
+        return None
+    try:
+        document = parse_json_bytes(io.blob_bytes(entry[1]))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    value = document.get("hash") if isinstance(document, dict) else None
+    return value if isinstance(value, str) else None
 
 
 # ---- run logs -------------------------------------------------------------------------

@@ -18,13 +18,13 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dulwich.file import FileLocked
 from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.refs import Ref
 
-from speckit_git_policy.errors import GitError, StaleLock
+from speckit_git_policy.errors import CapsuleRefBroken, GitError, StaleLock
 from speckit_git_policy.fileio import remove_quietly, write_temp_file
 from speckit_git_policy.git.plumbing import parse_config_z
 
@@ -45,7 +45,8 @@ LOCK_WAIT_SECONDS = 30.0
 CAS_MAX_ATTEMPTS = 2000
 
 Entry = tuple[int, bytes]  # (mode, hex object id)
-_HEX40 = re.compile(rb"[0-9a-f]{40}")
+# An object id in a SHA-1 (40 hex digits) or a SHA-256 (64) repository.
+_OBJECT_ID = re.compile(rb"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 
 
 def ref_bytes(name: str) -> bytes:
@@ -78,7 +79,7 @@ class ObjectIO:
         if cached is not None:
             self._trees.move_to_end(tree_id)
             return cached
-        obj = self.store[ObjectID(tree_id)]
+        obj = self._object(tree_id)
         if not isinstance(obj, Tree):
             raise GitError(f"capsule object {tree_id.decode()} is not a tree")
         entries: dict[str, Entry] = {
@@ -92,14 +93,25 @@ class ObjectIO:
         if len(self._trees) > self._cache_size:
             self._trees.popitem(last=False)
 
+    def _object(self, object_id: bytes) -> ShaFile:
+        """The object, read through git when dulwich lacks it (a partial clone's promisor
+        object, fetched on demand); GitError naming it when git has it nowhere either."""
+        try:
+            return self.store[ObjectID(object_id)]
+        except KeyError:
+            raise GitError(
+                f"capsule object {object_id.decode()} is missing from the object database "
+                "(git fsck lists what else is); fetch it again with git speckit-policy pull"
+            ) from None
+
     def blob_bytes(self, blob_id: bytes) -> bytes:
-        obj = self.store[ObjectID(blob_id)]
+        obj = self._object(blob_id)
         if not isinstance(obj, Blob):
             raise GitError(f"capsule object {blob_id.decode()} is not a blob")
         return obj.as_raw_string()
 
     def commit(self, commit_id: bytes) -> Commit:
-        obj = self.store[ObjectID(commit_id)]
+        obj = self._object(commit_id)
         if not isinstance(obj, Commit):
             raise GitError(f"capsule ref points at {commit_id.decode()}, which is not a commit")
         return obj
@@ -152,7 +164,9 @@ class ObjectIO:
         process loses nothing the kernel already has.
         """
         data = b"%s %d\0%s" % (kind, len(content), content)
-        hexid = hashlib.sha1(data).hexdigest()
+        # The repository's own object format (docs/DESIGN.md §4): a SHA-1 object in a
+        # SHA-256 database is a bad object to git fsck and kills git gc.
+        hexid = hashlib.new(self.repo.object_format, data).hexdigest()
         obj_id = hexid.encode()
         directory = os.path.join(self.objects_dir, hexid[:2])
         path = os.path.join(directory, hexid[2:])
@@ -269,19 +283,29 @@ class RefUpdater:
         each fresh read (about 35 us a ref: 9 ms for our 257 refs, 37 ms at 10,000
         user tags). A lookup only needs one line, which a byte search finds.
         """
+        path = os.path.join(self.refs_dir, os.fsdecode(name))
         try:
-            with open(os.path.join(self.refs_dir, os.fsdecode(name)), "rb") as handle:
-                value = handle.read(64).strip()
-            if _is_object_id(value):
-                return value
+            with open(path, "rb") as handle:
+                value = handle.read(256).strip()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             pass
+        else:
+            # Anything but an object id fails at once: treated as absent, every write
+            # would lose its compare-and-swap to it (2000 times, ~51 s), and a symbolic
+            # ref would have dulwich move the ref it names (refs/heads/main, say).
+            if _is_object_id(value):
+                return value
+            raise CapsuleRefBroken(ref_str(name), path, _what_it_holds(value))
         packed = self._packed_refs()
         end = packed.find(b" " + name + b"\n")
         if end < 0:
             return None
         value = packed[packed.rfind(b"\n", 0, end) + 1 : end]
-        return value if _is_object_id(value) else None
+        if _is_object_id(value):
+            return value
+        raise CapsuleRefBroken(
+            ref_str(name), os.path.join(self.refs_dir, "packed-refs"), _what_it_holds(value)
+        )
 
     def subkeys(self, prefix: bytes) -> set[bytes]:
         """Names of the refs under ``prefix``, without it (listing: cost grows with refs)."""
@@ -377,7 +401,17 @@ def _lock_age(path: str) -> float:
 
 
 def _is_object_id(value: bytes) -> bool:
-    return len(value) == 40 and _HEX40.fullmatch(value) is not None
+    return len(value) in (40, 64) and _OBJECT_ID.fullmatch(value) is not None
+
+
+def _what_it_holds(value: bytes) -> str:
+    if value.startswith(b"ref:"):
+        target = value[4:].strip().decode("utf-8", "replace")
+        return f"is a symbolic ref (to {target!r}), not a commit id"
+    if not value:
+        return "is empty, not a commit id"
+    shown = value[:40].decode("utf-8", "replace")
+    return f"holds {shown!r}, not a commit id"
 
 
 def _unique(items: list[bytes]) -> list[bytes]:
@@ -399,7 +433,8 @@ class CapsuleRepo:
     def __init__(self, common_dir: str, repo: GitRepo) -> None:
         self._common_dir = common_dir
         self._repo = repo
-        self.object_store = LooseFirstObjects(common_dir)
+        self.object_format = object_format_of(repo)
+        self.object_store = LooseFirstObjects(common_dir, repo, self.object_format)
         self._refs: DiskRefsContainer | None = None
         self._user_config: UserConfig | None = None
 
@@ -449,33 +484,67 @@ class UserConfig:
 
 class LooseFirstObjects:
     """An object store that reads a loose object itself and leaves everything else
-    (packs, alternates, SHA-256 ids) to the dulwich ``Repo``'s own store, opened on
-    first need: the capsule writes loose objects, so a hook rarely opens it."""
+    (packs, alternates) to dulwich's ``DiskObjectStore``, opened on first need (the
+    capsule writes loose objects, so a hook rarely opens it), and what neither has to
+    git itself: a partial clone's promisor object is fetched by ``git cat-file`` on
+    demand (docs/DESIGN.md §4). The store is opened without a dulwich ``Repo``, whose
+    check of ``extensions.*`` refuses a partial clone's ``partialclone``."""
 
-    def __init__(self, common_dir: str) -> None:
+    def __init__(self, common_dir: str, repo: GitRepo, object_format: str) -> None:
         self._common_dir = common_dir
+        self._git = repo
+        self.object_format = object_format
         self.path = os.path.join(common_dir, "objects")
-        self._repo: Any = None
+        self._store: DiskObjectStore | None = None
 
-    def repo(self) -> Any:
-        """The dulwich ``Repo`` (opened once, on first need)."""
-        if self._repo is None:
-            from dulwich.repo import Repo
+    def disk_store(self) -> DiskObjectStore:
+        """dulwich's store of this object database (opened once, on first need)."""
+        if self._store is None:
+            from dulwich.object_format import get_object_format
+            from dulwich.object_store import DiskObjectStore
 
-            self._repo = Repo(self._common_dir)
-        return self._repo
+            self._store = DiskObjectStore(
+                self.path, object_format=get_object_format(self.object_format)
+            )
+        return self._store
 
     def __getitem__(self, sha: bytes) -> ShaFile:
-        if len(sha) == 40:
-            from dulwich.objects import ShaFile
+        from dulwich.objects import ShaFile
 
-            hexid = sha.decode("ascii")
-            try:
+        hexid = sha.decode("ascii")
+        try:
+            if len(sha) == 40 and self.object_format == "sha1":
                 return ShaFile.from_path(os.path.join(self.path, hexid[:2], hexid[2:]), sha)  # type: ignore[arg-type]
-            except FileNotFoundError:
-                pass
-        obj: ShaFile = self.repo().object_store[sha]
-        return obj
+        except FileNotFoundError:
+            pass
+        try:
+            obj: ShaFile = self.disk_store()[sha]  # type: ignore[index]
+            return obj
+        except KeyError:
+            pass
+        return self._through_git(sha)
+
+    def _through_git(self, sha: bytes) -> ShaFile:
+        """The object as git reads it (a promisor remote serves what a partial clone
+        lacks); KeyError when git has it nowhere either."""
+        from dulwich.object_format import get_object_format
+        from dulwich.objects import ShaFile, object_class
+
+        from speckit_git_policy.git.plumbing import read_objects
+
+        found = read_objects(self._git, [sha.decode("ascii")])
+        info = found[0] if found else None
+        if info is None or info.data is None or info.oid != sha.decode("ascii"):
+            raise KeyError(sha)
+        kind = object_class(info.kind.encode())
+        if kind is None:
+            raise KeyError(sha)
+        return ShaFile.from_raw_string(
+            kind.type_num,
+            info.data,
+            ObjectID(sha),
+            object_format=get_object_format(self.object_format),
+        )
 
     def contains_packed(self, sha: bytes) -> bool:
         try:
@@ -488,8 +557,22 @@ class LooseFirstObjects:
             packs = []
         if not packs:
             return False
-        store: DiskObjectStore = self.repo().object_store
-        return bool(store.contains_packed(sha))  # type: ignore[arg-type]
+        return bool(self.disk_store().contains_packed(sha))  # type: ignore[arg-type]
+
+
+def object_format_of(repo: GitRepo) -> str:
+    """The repository's object format, ``sha1`` or ``sha256`` (``extensions.objectFormat``).
+    Read from the config file itself when it names no object format (the usual case:
+    no git call), else asked of git."""
+    try:
+        with open(os.path.join(repo.common_dir, "config"), "rb") as handle:
+            text = handle.read().lower()
+    except OSError:
+        text = b"objectformat"  # let git say
+    if b"objectformat" not in text:
+        return "sha1"
+    out = repo.git("rev-parse", "--show-object-format", check=False).decode().strip()
+    return out if out in ("sha1", "sha256") else "sha1"
 
 
 def capsule_repo(repo: GitRepo) -> CapsuleRepo:
