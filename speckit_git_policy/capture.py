@@ -260,4 +260,27 @@ def missed_captures(repo: GitRepo, limit: int = MISSED_CAPTURE_SCAN) -> list[str
     from speckit_git_policy.store import Stores
 
     bound = Stores(repo).bound_among(candidates)
-    return [sha for sha in candidates if sha not in bound]
+    # A policy that cannot be compiled (a TOML syntax error) has nothing to snapshot:
+    # the commit that fixes it gets the snapshot, so it is not a capture to make up.
+    return [sha for sha in candidates if sha not in bound and _compiles(repo, sha, paths)]
+
+
+def _compiles(repo: GitRepo, sha: str, paths: SourcePaths) -> bool:
+    try:
+        compile_sources(read_sources(repo, sha, paths))
+    except PolicyInvalid:
+        return False
+    return True
+
+
+def make_up_command(repo: GitRepo, sha: str, paths: SourcePaths | None = None) -> str | None:
+    """The command that makes up a missed capture of ``sha``, as ``doctor``, ``verify``
+    and the hooks print it: with ``--allow-invalid`` when its committed policy fails
+    validation (``capture`` refuses it otherwise); None when it cannot be compiled at
+    all (a new commit that fixes the policy gets the snapshot)."""
+    try:
+        compiled = compile_sources(read_sources(repo, sha, paths or source_paths(repo)))
+    except PolicyInvalid:
+        return None
+    command = f"git speckit-policy capture --commit {sha[:12]}"
+    return command if compiled.validated else f"{command} --allow-invalid"

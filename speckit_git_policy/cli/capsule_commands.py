@@ -42,13 +42,11 @@ def verify(ctx: click.Context, repair: bool, output_format: str, as_json: bool) 
                 err=not problem.repaired,
             )
         broken = sum(problem.broken for problem in report.problems)
+        # --repair is suggested only when it fixes something; other problems name their fix.
+        hint = "try: git speckit-policy verify --repair" if report.repairable else "fixes above"
         click.echo(
             f"checked {report.checked} snapshot(s): "
-            + (
-                "ok"
-                if report.ok
-                else f"{broken} problem(s); try: git speckit-policy verify --repair"
-            )
+            + ("ok" if report.ok else f"{broken} problem(s); {hint}")
         )
     if not report.ok:
         ctx.exit(1)

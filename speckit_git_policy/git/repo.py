@@ -101,10 +101,15 @@ class GitRepo:
         ``listed`` is what ``git config --get-regexp '^speckit\\.'`` printed, when the
         caller already asked git (the sh hook does): "key value" lines.
         """
-        if listed is None:
-            self._config = self.speckit_config()
+        if listed is not None and all(
+            line.lower().startswith("speckit.") for line in listed.splitlines() if line
+        ):
+            self._config = parse_config_lines(listed)
             return
-        self._config = parse_config_lines(listed)
+        # A value with a newline in it makes "key value" lines ambiguous: ask git again
+        # with -z, so that every path reads the same value (and refuses it the same way).
+        self._config = None
+        self._config = self.speckit_config()
 
     def config_get(self, key: str) -> str | None:
         if key.lower().startswith("speckit."):

@@ -46,7 +46,9 @@ def _sh_saw_a_change() -> bool:
 
 
 def say(hook: str, message: str) -> None:
-    print(f"{PREFIX} {hook}: {message}", file=sys.stderr)
+    from speckit_git_policy.text import printable
+
+    print(f"{PREFIX} {hook}: {printable(message)}", file=sys.stderr)
 
 
 def touches_sources(repo: GitRepo, commit: str, paths: SourcePaths) -> bool:
@@ -73,8 +75,10 @@ def pre_commit(repo: GitRepo) -> int:
     issues = validate(repo, INDEX, paths)
     if not issues:
         return 0
+    from speckit_git_policy.text import printable
+
     for issue in issues:
-        print(issue.render(), file=sys.stderr)
+        print(printable(issue.render()), file=sys.stderr)
     say("pre-commit", "commit refused: the staged model policy is invalid (messages above).")
     say(
         "pre-commit",
@@ -116,9 +120,30 @@ def capture_commit(
 
     try:
         result = capture_commit_sha(repo, commit, trigger, paths, stores)
-    except SpeckitError as e:
-        say(hook, f"warning: no policy snapshot for commit {commit[:12]}: {e}")
-        say(hook, f"fix the policy, then: git speckit-policy capture --commit {commit[:12]}")
+    except (SpeckitError, OSError) as e:
+        from speckit_git_policy.capture import make_up_command
+        from speckit_git_policy.errors import PolicyInvalid
+
+        if isinstance(e, OSError):
+            from speckit_git_policy.text import os_error_line
+
+            say(hook, f"warning: no policy snapshot for commit {commit[:12]}: {os_error_line(e)}")
+        else:
+            say(hook, f"warning: no policy snapshot for commit {commit[:12]}: {e}")
+        if isinstance(e, PolicyInvalid):
+            say(
+                hook,
+                "the committed policy cannot be compiled; the commit that fixes it gets a snapshot",
+            )
+        else:
+            try:
+                command = make_up_command(repo, commit, paths)
+            except (SpeckitError, OSError):
+                command = None
+            say(
+                hook,
+                f"after the fix: {command or f'git speckit-policy capture --commit {commit[:12]}'}",
+            )
         return None
     verb = "captured new" if result.created else "bound"
     say(hook, f"{verb} policy snapshot {result.policy_id[:8]} to commit {commit[:12]}")
@@ -347,11 +372,17 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 -- the tool's own failure must never block or lose a commit
         if isinstance(e, ModuleNotFoundError) and sys.flags.no_site:
             return 1  # started with -S and a module moved since install: the hook starts us again normally
-        say(
-            hook,
-            f"warning: internal error, the policy was not checked or captured: "
-            f"{type(e).__name__}: {e}",
-        )
+        if isinstance(e, OSError):
+            from speckit_git_policy.text import os_error_line
+
+            # A read-only file system, a full disk, no permission: one line, where and why.
+            say(hook, f"warning: the policy was not checked or captured: {os_error_line(e)}")
+        else:
+            say(
+                hook,
+                f"warning: internal error, the policy was not checked or captured: "
+                f"{type(e).__name__}: {e}",
+            )
         say(
             hook,
             "run `git speckit-policy doctor`; it lists commits to capture "

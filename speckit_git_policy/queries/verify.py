@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from speckit_git_policy.errors import SnapshotCorrupt
+from speckit_git_policy.errors import SnapshotCorrupt, SpeckitError
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.snapshot import load_document
 from speckit_git_policy.store import Stores
@@ -30,6 +30,8 @@ class Problem:
     severity: str = ERROR
     repaired: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # Whether `verify --repair` fixes it (the others name their own fix).
+    repairable: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -39,6 +41,7 @@ class Problem:
             "path": self.path,
             "message": self.message,
             "repaired": self.repaired,
+            "repairable": self.repairable,
             **self.extra,
         }
 
@@ -55,6 +58,11 @@ class Report:
     @property
     def ok(self) -> bool:
         return not any(problem.broken for problem in self.problems)
+
+    @property
+    def repairable(self) -> bool:
+        """Whether ``--repair`` would fix a problem left broken."""
+        return any(problem.broken and problem.repairable for problem in self.problems)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -107,7 +115,9 @@ def check_snapshot(
 
     def copy_problem(place: str, reason: str | None, restore: Callable[[], object] | None) -> None:
         what = f"{place} copy is corrupted: {reason}" if reason else f"{place} copy is missing"
-        problem = Problem("parity" if reason is None else "corrupt", what, uri, path)
+        problem = Problem(
+            "parity" if reason is None else "corrupt", what, uri, path, repairable=True
+        )
         if repair and restore is not None:
             restore()
             problem.repaired = True
@@ -189,6 +199,7 @@ def _binding_problems(stores: Stores, policy_id: str, repair: bool) -> list[Prob
                 stores.uri(policy_id),
                 stores.fs.relative_path(policy_id),
                 extra={"commit": commit},
+                repairable=True,
             )
         )
     if problems and repair:
@@ -202,9 +213,15 @@ def verify(
     repo: GitRepo, *, repair: bool = False, progress: Callable[[int, int], None] | None = None
 ) -> Report:
     stores = Stores(repo)
+    report = Report()
+    _sweep(repo, stores)
+    ref_problems = _capsule_ref_problems(repo, stores)
+    report.problems.extend(ref_problems)
+    if any(problem.extra.get("ref") == _policy_ref(stores) for problem in ref_problems):
+        # Every capsule read goes through that ref: check the filesystem copies alone.
+        stores.__dict__["capsule"] = None
     if repair:
         stores.prepare()  # a fresh clone: keep the restored .speckit/ out of git status
-    report = Report()
     ids = stores.ids()
     restore_missing = shares_a_capsule(repo)
     if restore_missing:
@@ -219,11 +236,84 @@ def verify(
     return report
 
 
+def _policy_ref(stores: Stores) -> str | None:
+    from speckit_git_policy.store.capsule.layout import policy_ref
+
+    return policy_ref(stores.workspace) if stores.capsule is not None else None
+
+
+def _capsule_ref_problems(repo: GitRepo, stores: Stores) -> list[Problem]:
+    """Stale locks and refs that are garbage, symbolic or dangling, each with its fix
+    (``--repair`` does not guess what such a ref should hold)."""
+    from speckit_git_policy.errors import CapsuleRefBroken, StaleLock
+    from speckit_git_policy.store.capsule.layout import NAMESPACE
+    from speckit_git_policy.store.capsule.objects import ref_problems
+
+    problems = []
+    for error in ref_problems(repo, NAMESPACE):
+        if isinstance(error, StaleLock):
+            problems.append(Problem("lock", str(error), path=error.path, extra={"ref": None}))
+        elif isinstance(error, CapsuleRefBroken):
+            problems.append(
+                Problem("capsule_ref", str(error), path=error.path, extra={"ref": error.ref})
+            )
+    return problems
+
+
+# Leftovers of killed writers: temp files of atomic writes, loose objects never renamed
+# into place, and pull's staging refs. A live writer holds any of them for well under a
+# second; an hour leaves a wide margin (git's own prune waits longer for tmp_obj_).
+LEFTOVER_SECONDS = 3600.0
+
+
+def _sweep(repo: GitRepo, stores: Stores) -> None:
+    """Remove what a killed process left behind (docs/DESIGN.md §4: writes are atomic, so
+    a leftover is never part of any state): best effort, silent, as git gc is."""
+    import time
+
+    from speckit_git_policy.fileio import remove_quietly
+
+    cutoff = time.time() - LEFTOVER_SECONDS
+    candidates: list[str] = []
+    for directory, _subdirs, names in os.walk(stores.fs.base):
+        candidates += [
+            os.path.join(directory, name)
+            for name in names
+            if name.startswith(".") and (name.endswith(".tmp") or name.startswith(".claim."))
+        ]
+    objects = os.path.join(repo.common_dir, "objects")
+    try:
+        fans = [entry.path for entry in os.scandir(objects) if len(entry.name) == 2]
+    except OSError:
+        fans = []
+    for fan in fans:
+        try:
+            candidates += [e.path for e in os.scandir(fan) if e.name.startswith("tmp_obj_")]
+        except OSError:
+            continue
+    for path in candidates:
+        try:
+            if os.lstat(path).st_mtime < cutoff:
+                remove_quietly(path)
+        except OSError:
+            continue
+    from speckit_git_policy.store.capsule.sync import sweep_staging_refs
+
+    try:
+        sweep_staging_refs(repo, LEFTOVER_SECONDS)
+    except SpeckitError:
+        pass  # a ref git cannot delete now is left for the next run
+
+
 def _event_problems(repo: GitRepo) -> list[Problem]:
     from speckit_git_policy.runs.lint import lint_events
 
     problems = []
-    for item in lint_events(repo):
+    try:
+        items = lint_events(repo)
+    except SpeckitError as e:  # a run shard's ref is broken: reported above, with its fix
+        return [Problem("event", f"the run logs could not be read: {e}")]
+    for item in items:
         problems.append(
             Problem(
                 "event",
@@ -236,13 +326,13 @@ def _event_problems(repo: GitRepo) -> list[Problem]:
 
 
 def _missed_capture_problems(repo: GitRepo) -> list[Problem]:
-    from speckit_git_policy.capture import missed_captures
+    from speckit_git_policy.capture import make_up_command, missed_captures
 
     return [
         Problem(
             "missed_capture",
             f"commit {sha[:12]} changed the policy but has no snapshot; "
-            f"run: git speckit-policy capture --commit {sha[:12]}",
+            f"run: {make_up_command(repo, sha) or f'git speckit-policy capture --commit {sha[:12]}'}",
             extra={"commit": sha},
         )
         for sha in missed_captures(repo)

@@ -42,12 +42,15 @@ speckit_policy=model_policy.toml
 speckit_workspace=default
 speckit_doc=docs/MODEL-POLICY.md
 speckit_config=$(git config --get-regexp '^speckit\.' 2>/dev/null)
+speckit_odd=no
 if [ -n "$speckit_config" ]; then
     while read -r speckit_key speckit_value; do
         case $speckit_key in
             speckit.policyfile) speckit_policy=$speckit_value ;;
             speckit.workspace) speckit_workspace=$speckit_value ;;
             speckit.docfile) speckit_doc=$speckit_value ;;
+            speckit.*) ;;
+            *) speckit_odd=yes ;;  # a value with a newline: these lines cannot be told apart
         esac
     done <<SPECKIT_EOF
 $speckit_config
@@ -120,6 +123,9 @@ case $SPECKIT_HOOK in
         fi
         ;;
 esac
+# A setting with a newline in it: Python reads them unambiguously and refuses what
+# the command line refuses (ids.check_workspace), never a misread name.
+[ "$speckit_odd" = yes ] && speckit_needed=yes
 [ "$speckit_needed" = no ] && exit "$legacy_status"
 
 if [ ! -x "$SPECKIT_PYTHON" ]; then
@@ -142,6 +148,9 @@ speckit_python() {  # the interpreter and its flags
 SPECKIT_HOOK_CONFIG=$speckit_config
 SPECKIT_HOOK_CHANGED=1
 export SPECKIT_HOOK_CONFIG SPECKIT_HOOK_CHANGED
+if [ "$speckit_odd" = yes ]; then
+    unset SPECKIT_HOOK_CONFIG SPECKIT_HOOK_CHANGED
+fi
 speckit_status=1
 if [ -n "$SPECKIT_PYTHONPATH" ]; then
     (PYTHONPATH="$SPECKIT_PYTHONPATH${PYTHONPATH:+:$PYTHONPATH}"; export PYTHONPATH; speckit_python "$SPECKIT_PYTHON" -S)

@@ -14,7 +14,7 @@ from typing import Any, TypedDict
 
 from speckit_git_policy import clock
 from speckit_git_policy.canonical import canonical_bytes, parse_json_bytes
-from speckit_git_policy.errors import BadInput, NotFound, SpeckitError
+from speckit_git_policy.errors import BadInput, CapsuleRefBroken, GitError, NotFound, SpeckitError
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.ids import check_policy_id_prefix, check_run_id, check_workspace
 from speckit_git_policy.store import bindings as binding_ops
@@ -76,9 +76,16 @@ class Capsule:
         return self._refs
 
     def _root(self, ref: str) -> bytes | None:
-        """Tree of the commit ``ref`` points at, None when the ref does not exist."""
+        """Tree of the commit ``ref`` points at, None when the ref does not exist;
+        CapsuleRefBroken when it names an object that is missing or not a commit."""
         commit_id = self.refs.read(ref_bytes(ref))
-        return self._tree_of(commit_id)
+        try:
+            return self._tree_of(commit_id)
+        except GitError as e:
+            assert commit_id is not None
+            raise CapsuleRefBroken(
+                ref, self.repo.common_dir / ref, f"points at {commit_id.decode()}: {e}"
+            ) from e
 
     def _tree_of(self, commit_id: bytes | None) -> bytes | None:
         return self.io.commit_tree(commit_id) if commit_id else None

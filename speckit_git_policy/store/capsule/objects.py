@@ -24,7 +24,7 @@ from dulwich.file import FileLocked
 from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.refs import Ref
 
-from speckit_git_policy.errors import CapsuleRefBroken, GitError, StaleLock
+from speckit_git_policy.errors import CapsuleRefBroken, GitError, SpeckitError, StaleLock
 from speckit_git_policy.fileio import remove_quietly, write_temp_file
 from speckit_git_policy.git.plumbing import parse_config_z
 
@@ -367,6 +367,61 @@ def with_lock_retry(action: Callable[[], bool], base_dir: str) -> bool:
                 ) from e
             time.sleep(random.uniform(delay / 2, delay))
             delay = min(delay * 2, 0.05)
+
+
+def ref_problems(repo: GitRepo, namespace: str) -> list[SpeckitError]:
+    """What blocks or breaks the refs under ``namespace`` (``refs/speckit``), each an
+    error that names the path and the fix, for ``doctor`` and ``verify``: a stale lock
+    (every later write to its ref would fail), a ref file that does not hold a commit id
+    (garbage, a symbolic ref), a ref naming an object that is missing or not a commit."""
+    from speckit_git_policy.git.plumbing import object_infos
+
+    common = os.fspath(repo.common_dir)
+    problems: list[SpeckitError] = []
+    values: dict[str, tuple[str, str]] = {}  # ref -> (id, where)
+    for lock in (os.path.join(common, "packed-refs.lock"),):
+        if os.path.exists(lock) and _lock_age(lock) > STALE_LOCK_SECONDS:
+            problems.append(StaleLock(lock))
+    for directory, _subdirs, names in os.walk(os.path.join(common, *namespace.split("/"))):
+        for name in sorted(names):
+            path = os.path.join(directory, name)
+            ref = os.path.relpath(path, common).replace(os.sep, "/")
+            if name.endswith(".lock"):
+                if _lock_age(path) > STALE_LOCK_SECONDS:
+                    problems.append(StaleLock(path))
+                continue
+            try:
+                with open(path, "rb") as handle:
+                    value = handle.read(256).strip()
+            except OSError:
+                continue
+            if _is_object_id(value):
+                values[ref] = (value.decode(), path)
+            else:
+                problems.append(CapsuleRefBroken(ref, path, _what_it_holds(value)))
+    packed = os.path.join(common, "packed-refs")
+    try:
+        with open(packed, "rb") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        packed_value, _space, raw_name = line.partition(b" ")
+        ref = raw_name.decode("utf-8", "replace")
+        if not ref.startswith(namespace + "/") or ref in values:
+            continue
+        if _is_object_id(packed_value):
+            values[ref] = (packed_value.decode(), packed)
+        else:
+            problems.append(CapsuleRefBroken(ref, packed, _what_it_holds(packed_value)))
+    refs = sorted(values)
+    for ref, info in zip(refs, object_infos(repo, [values[r][0] for r in refs])):
+        if info is None or info.kind != "commit":
+            what = "is missing" if info is None else f"is a {info.kind}, not a commit"
+            problems.append(
+                CapsuleRefBroken(ref, values[ref][1], f"points at {values[ref][0]}, which {what}")
+            )
+    return problems
 
 
 def commit_identity(repo: CapsuleRepo) -> bytes:

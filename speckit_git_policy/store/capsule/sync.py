@@ -136,6 +136,29 @@ def _merge_ref(repo: GitRepo, ref: str, theirs_hex: str, remote: str) -> str:
     return outcome
 
 
+def sweep_staging_refs(repo: GitRepo, older_than: float) -> list[str]:
+    """Delete the staging refs a killed ``pull`` left under ``refs/speckit-pull/``: a loose
+    one older than ``older_than`` seconds, a packed one when ``packed-refs`` is (a live
+    pull's refs live for seconds). Returns the refs deleted."""
+    import time
+
+    staged = plumbing.list_refs(repo, STAGING)
+    if not staged:
+        return []
+    cutoff = time.time() - older_than
+    stale = []
+    for ref in staged:
+        loose = os.path.join(repo.common_dir, *ref.split("/"))
+        where = loose if os.path.exists(loose) else os.path.join(repo.common_dir, "packed-refs")
+        try:
+            if os.stat(where).st_mtime < cutoff:
+                stale.append(ref)
+        except OSError:
+            continue
+    _delete_refs(repo, stale)
+    return stale
+
+
 def _list_refs(repo: GitRepo, prefix: str) -> dict[str, str]:
     """Refs under ``prefix/``, named relative to it → object id."""
     return {name[len(prefix) + 1 :]: oid for name, oid in plumbing.list_refs(repo, prefix).items()}
