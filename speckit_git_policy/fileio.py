@@ -58,6 +58,10 @@ def write_temp_file(
                 view = view[os.write(fd, view) :]
             if durable:
                 os.fsync(fd)
+        except OSError as e:
+            if e.filename is None:  # a write names no file: say which (a full disk, say)
+                raise OSError(e.errno, e.strerror, path) from e
+            raise
         finally:
             os.close(fd)
         if mode is not None:

@@ -8,7 +8,8 @@ parent still comes after its child. The walk is ``git rev-list --full-history --
 sources>`` (so a merge that changed them against a parent is seen), read in batches:
 ``log -n 10`` reads about ten bound commits' worth of history, whatever its length.
 Which walked commits are bound is asked of the capsule's by-commit index, one lookup
-each (the filesystem's binding logs when the capsule is off).
+each; the whole history (no ``-n``) reads every binding once instead, as without the
+capsule.
 
 ``log --all`` lists every binding, of every snapshot, in git's order over the bound
 commits; bindings of commits this clone lacks come last.
@@ -27,7 +28,7 @@ from speckit_git_policy.git.plumbing import (
 )
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.store import Stores
-from speckit_git_policy.store.bindings import find, is_bound
+from speckit_git_policy.store.bindings import find
 
 
 def _read_document(stores: Stores, policy_id: str) -> dict[str, Any] | None:
@@ -126,7 +127,7 @@ def _walk(repo: GitRepo, stores: Stores, start: str, wanted: int | None) -> list
     from speckit_git_policy.policy.sources import source_paths
 
     paths = source_paths(repo).all()
-    lookup = _bound_lookup(stores)
+    lookup = _bound_lookup(stores, whole=wanted is None)
     found: list[tuple[str, str]] = []
     skip = 0
     batch = None if wanted is None else max(wanted * WALK_BATCH_FACTOR, WALK_BATCH_MIN)
@@ -145,48 +146,46 @@ def _walk(repo: GitRepo, stores: Stores, start: str, wanted: int | None) -> list
         batch *= 4
 
 
-def _bound_lookup(stores: Stores) -> Callable[[str], str | None]:
+def _bound_lookup(stores: Stores, whole: bool) -> Callable[[str], str | None]:
     """commit -> the snapshot it carries, or None: a commit bound itself, else one a
     binding was rewritten from (a rebase's original, back in the history after
-    ``reset --hard ORIG_HEAD``). Of two snapshots of one commit, the oldest. A binding
-    made while the capsule was off is shown once ``verify --repair`` carried it over."""
-    capsule = stores.capsule
-    fs_map: dict[str, tuple[list[str], list[str]]] | None = None
+    ``reset --hard ORIG_HEAD``). Of two snapshots of one commit, the oldest.
 
-    def from_filesystem() -> dict[str, tuple[list[str], list[str]]]:
-        nonlocal fs_map
-        if fs_map is None:
-            fs_map = {}
-            for policy_id in stores.fs.binding_log_ids():
-                for binding in stores.fs_bindings(policy_id):
-                    fs_map.setdefault(binding["commit"], ([], []))[0].append(policy_id)
+    For a few entries, one lookup in the capsule's by-commit index per walked commit;
+    for the whole history (or without the capsule), every binding read once."""
+    capsule = stores.capsule
+    index: dict[str, tuple[list[str], list[str]]] | None = None
+
+    def every_binding() -> dict[str, tuple[list[str], list[str]]]:
+        nonlocal index
+        if index is None:
+            index = {}
+            for policy_id, bindings in stores.all_bindings().items():
+                for binding in bindings:
+                    index.setdefault(binding["commit"], ([], []))[0].append(policy_id)
                     for old in binding["rewritten_from"]:
-                        fs_map.setdefault(old, ([], []))[1].append(policy_id)
-        return fs_map
+                        index.setdefault(old, ([], []))[1].append(policy_id)
+        return index
+
+    def oldest(candidates: list[str]) -> str | None:
+        if len(candidates) < 2:
+            return candidates[0] if candidates else None
+        return min(
+            candidates,
+            key=lambda p: (str((_read_document(stores, p) or {}).get("created_at", "")), p),
+        )
 
     def lookup(sha: str) -> str | None:
-        itself: list[str] = []
-        rewritten: list[str] = []
-        if capsule is not None:
-            for policy_id in capsule.policies_for_commit(sha):
-                bindings = stores.bindings(policy_id)
-                if find(bindings, sha) is not None:
-                    itself.append(policy_id)
-                elif is_bound(bindings, sha):
-                    rewritten.append(policy_id)
-        else:
-            # No by-commit index without the capsule: the binding logs, read once.
-            mine, older = from_filesystem().get(sha, ([], []))
-            itself, rewritten = list(mine), list(older)
-        candidates = itself or rewritten
-        if not candidates:
-            return None
-        if len(candidates) > 1:
-            return min(
-                candidates,
-                key=lambda p: (str((_read_document(stores, p) or {}).get("created_at", "")), p),
-            )
-        return candidates[0]
+        if capsule is None or whole:
+            itself, rewritten = every_binding().get(sha, ([], []))
+            return oldest(itself or rewritten)
+        found = capsule.policies_for_commit(sha)
+        if len(found) < 2:
+            return found[0] if found else None
+        # Two snapshots name it: the one that binds it itself wins over one it was
+        # folded into (a squash of originals of other content).
+        itself = [p for p in found if find(capsule.bindings(p), sha) is not None]
+        return oldest(itself or found)
 
     return lookup
 

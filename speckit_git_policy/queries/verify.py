@@ -328,6 +328,10 @@ def _event_problems(repo: GitRepo) -> list[Problem]:
 def _missed_capture_problems(repo: GitRepo) -> list[Problem]:
     from speckit_git_policy.capture import make_up_command, missed_captures
 
+    try:
+        missed = missed_captures(repo)
+    except SpeckitError as e:  # the capsule's index is unreadable: reported above, with its fix
+        return [Problem("missed_capture", f"missed captures not checked: {e}", severity=WARNING)]
     return [
         Problem(
             "missed_capture",
@@ -335,5 +339,5 @@ def _missed_capture_problems(repo: GitRepo) -> list[Problem]:
             f"run: {make_up_command(repo, sha) or f'git speckit-policy capture --commit {sha[:12]}'}",
             extra={"commit": sha},
         )
-        for sha in missed_captures(repo)
+        for sha in missed
     ]

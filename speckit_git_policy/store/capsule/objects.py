@@ -566,6 +566,8 @@ class LooseFirstObjects:
     def __getitem__(self, sha: bytes) -> ShaFile:
         from dulwich.objects import ShaFile
 
+        if len(sha) != (64 if self.object_format == "sha256" else 40):
+            raise KeyError(sha)  # an id of the other format names nothing here
         hexid = sha.decode("ascii")
         try:
             if len(sha) == 40 and self.object_format == "sha1":
