@@ -59,8 +59,9 @@ def write_temp_file(
             if durable:
                 os.fsync(fd)
         except OSError as e:
-            if e.filename is None:  # a write names no file: say which (a full disk, say)
-                raise OSError(e.errno, e.strerror, path) from e
+            if e.filename is None and e.errno is not None:
+                # A write names no file: say where (a full disk, say).
+                raise OSError(e.errno, e.strerror, os.fspath(directory)) from e
             raise
         finally:
             os.close(fd)
