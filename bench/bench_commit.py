@@ -5,7 +5,8 @@
 Median wall time of `git commit` in throw-away repositories with:
   1. no hooks;
   2. a bare `python -c pass` post-commit hook;
-  3. our hooks, on a commit that does not touch the policy;
+  3. our hooks, on a commit that does not touch the policy (also in a repository that
+     commits its team settings in .speckitconfig);
   4. a no-op hook under the pre-commit framework (`repo: local`, `language: system`, `entry: true`);
   5. our hooks, on a commit that changes the policy (validate + capture + capsule).
 Targets: 3 <= 2, and 5 < 4.
@@ -78,6 +79,14 @@ def install_ours(root: Path) -> None:
     )
 
 
+def install_ours_with_team_settings(root: Path) -> None:
+    """Our hooks in a repository that commits its team settings (.speckitconfig)."""
+    (root / ".speckitconfig").write_text("[speckit]\n\tworkspace = team\n\tautoPush = false\n")
+    git(root, "add", ".speckitconfig")
+    git(root, "commit", "-q", "--no-verify", "-m", "team settings")
+    install_ours(root)
+
+
 def install_bare_python(root: Path) -> None:
     hook = root / ".git" / "hooks" / "post-commit"
     hook.write_text(f"#!/bin/sh\nexec '{sys.executable}' -c pass\n")
@@ -109,6 +118,11 @@ def main() -> None:
         ("no hooks", None, touch_other),
         ("bare `python -c pass` post-commit", install_bare_python, touch_other),
         ("speckit hooks, non-policy commit", install_ours, touch_other),
+        (
+            "speckit hooks, non-policy commit, .speckitconfig",
+            install_ours_with_team_settings,
+            touch_other,
+        ),
         ("pre-commit framework no-op hook", install_pre_commit_framework, touch_other),
         ("speckit hooks, policy-changing commit", install_ours, touch_policy),
     ]

@@ -10,8 +10,14 @@ import rfc8785
 
 
 def canonical_bytes(document: Any) -> bytes:
-    """The RFC 8785 canonical UTF-8 bytes of a JSON-compatible value."""
-    return rfc8785.dumps(document)
+    """The RFC 8785 canonical UTF-8 bytes of a JSON-compatible value.
+
+    A value nested deeper than the encoder's recursion allows raises ValueError,
+    like any other value JSON cannot carry."""
+    try:
+        return rfc8785.dumps(document)
+    except RecursionError as e:
+        raise ValueError("nested too deeply to be written as canonical JSON") from e
 
 
 def sha256_hex(data: bytes) -> str:
@@ -19,7 +25,8 @@ def sha256_hex(data: bytes) -> str:
 
 
 def parse_json_bytes(data: bytes) -> Any:
-    """Parse JSON strictly: NaN/Infinity and duplicate keys are refused."""
+    """Parse JSON strictly: NaN/Infinity, duplicate keys and nesting beyond the
+    decoder's recursion are refused (ValueError)."""
 
     def no_constants(name: str) -> Any:
         raise ValueError(f"{name} is not valid JSON")
@@ -32,6 +39,9 @@ def parse_json_bytes(data: bytes) -> Any:
             result[key] = value
         return result
 
-    return json.loads(
-        data.decode("utf-8"), parse_constant=no_constants, object_pairs_hook=no_duplicates
-    )
+    try:
+        return json.loads(
+            data.decode("utf-8"), parse_constant=no_constants, object_pairs_hook=no_duplicates
+        )
+    except RecursionError as e:
+        raise ValueError("nested too deeply to be read as JSON") from e

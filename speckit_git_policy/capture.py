@@ -260,17 +260,7 @@ def missed_captures(repo: GitRepo, limit: int = MISSED_CAPTURE_SCAN) -> list[str
     from speckit_git_policy.store import Stores
 
     bound = Stores(repo).bound_among(candidates)
-    # A policy that cannot be compiled (a TOML syntax error) has nothing to snapshot:
-    # the commit that fixes it gets the snapshot, so it is not a capture to make up.
-    return [sha for sha in candidates if sha not in bound and _compiles(repo, sha, paths)]
-
-
-def _compiles(repo: GitRepo, sha: str, paths: SourcePaths) -> bool:
-    try:
-        compile_sources(read_sources(repo, sha, paths))
-    except PolicyInvalid:
-        return False
-    return True
+    return [sha for sha in candidates if sha not in bound]
 
 
 def make_up_command(repo: GitRepo, sha: str, paths: SourcePaths | None = None) -> str | None:

@@ -39,7 +39,15 @@ if TYPE_CHECKING:
 ENTRY_FORMAT = 2
 # Modules whose code decides what a compile gives for given bytes: an edit of any
 # of them (an editable install, a hot fix) must not be served a compile of the old code.
-COMPILING_MODULES = ("policy/checker.py", "compiled_cache.py", "policy/lint.py", "snapshot.py")
+COMPILING_MODULES = (
+    "policy/checker.py",
+    "policy/rules.py",
+    "policy/toml.py",
+    "policy/model_policy.schema.json",
+    "compiled_cache.py",
+    "policy/lint.py",
+    "snapshot.py",
+)
 
 
 def cache_dir(repo: GitRepo) -> str:

@@ -22,6 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEMO_RUN = "demo-run-1"
+TEAM_RUN = "demo-run-2"
+# The demo's repository and a teammate's clone of it, side by side in one throwaway directory.
+REPO_DIR = "repo"
+TEAMMATE_DIR = "teammate"
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class Step:
     argv: list[str]
     author: str | None = None
     edit: Callable[[Path], None] | None = None
+    where: str = REPO_DIR  # the directory it runs in, beside the repository
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,28 @@ STEPS = [
         [*TOOL, "blame", DEMO_RUN, "budgets.tokens.plan"],
     ),
     Step("Check both copies (working tree and capsule refs) and the event log", [*TOOL, "verify"]),
+    # A teammate joins: one command after the clone, then plain git.
+    Step("A teammate clones the repository", ["git", "clone", "-q", ".", f"../{TEAMMATE_DIR}"]),
+    Step(
+        "One command sets the clone up: hooks, the capsule fetched and merged, snapshots restored",
+        [*TOOL, "install"],
+        where=TEAMMATE_DIR,
+    ),
+    Step("The teammate's clone verifies", [*TOOL, "verify"], where=TEAMMATE_DIR),
+    Step(
+        "Back in the first repository, another agent run starts",
+        [*TOOL, "run", "start", "--run-id", TEAM_RUN],
+    ),
+    Step(
+        "The teammate's plain git pull brings the capsule along",
+        ["git", "pull", "-q"],
+        where=TEAMMATE_DIR,
+    ),
+    Step(
+        "The next command merges it: the teammate sees the new run",
+        [*TOOL, "run", "list"],
+        where=TEAMMATE_DIR,
+    ),
 ]
 
 
@@ -119,7 +146,10 @@ def _environment(author: str | None) -> dict[str, str]:
 
 
 def make_repo(parent: Path | None = None) -> Path:
-    root = Path(tempfile.mkdtemp(prefix="speckit-demo-", dir=parent))
+    """The demo's repository, in a new throwaway directory (its parent, which the
+    teammate's clone shares)."""
+    root = Path(tempfile.mkdtemp(prefix="speckit-demo-", dir=parent)) / REPO_DIR
+    root.mkdir()
     subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True, capture_output=True)
     for key, value in (
         ("user.name", "Demo User"),
@@ -137,7 +167,7 @@ def run_demo(root: Path) -> Iterator[StepResult]:
             step.edit(root)
         result = subprocess.run(
             step.argv,
-            cwd=root,
+            cwd=root.parent / step.where,
             env=_environment(step.author),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -154,9 +184,11 @@ _NEXT = [
     (f"git speckit-policy run show {DEMO_RUN}", "the run's events"),
     ("git speckit-policy doctor", "prove the set-up (hooks, PATH, refspecs)"),
     ("git for-each-ref refs/speckit", "the capsule: plain git refs"),
+    ("git speckit-policy help log", "any command's help; git help speckit-policy: the manual"),
 ]
 NEXT_STEPS = (
     "What to try next, in {root}:\n"
     + "".join(f"  {command:<40} {what}\n" for command, what in _NEXT)
-    + "In your own repository: git speckit-policy init, then commit as usual.\n"
+    + "In your own repository: git speckit-policy init, then commit as usual (with a policy\n"
+    + "history already there, init captures HEAD; git speckit-policy backfill the commits before).\n"
 )

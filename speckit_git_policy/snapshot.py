@@ -28,7 +28,17 @@ SUPPORTED_MAJOR = 1
 # does not import the TOML checker at all.
 POLICY_BLOCKS = ("routing", "capture", "budgets", "gates", "model_config", "weights", "prompts")
 CONTENT_KEYS = ("schema_version", *POLICY_BLOCKS, "source_files", "source_digests")
-TRIGGERS = ("commit", "merge", "rewrite", "applypatch", "run_start", "stage_boundary", "manual")
+TRIGGERS = (
+    "commit",
+    "merge",
+    "rewrite",
+    "applypatch",
+    "run_start",
+    "stage_boundary",
+    "manual",
+    "adoption",  # init/install in a repository whose HEAD already carries a policy
+    "backfill",  # `backfill`: a commit made before the tool was adopted
+)
 
 
 class Compiled:
@@ -193,13 +203,22 @@ def load_document(data: bytes, where: str) -> dict[str, Any]:
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Dotted key → leaf value (arrays are leaves), for diffs and blame."""
-    if isinstance(value, dict) and value:
-        flat: dict[str, Any] = {}
-        for key, item in value.items():
-            flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        return flat
-    return {prefix: value} if prefix else {}
+    """Dotted key → leaf value (arrays are leaves), for diffs and blame.
+
+    Iterative: a stored snapshot is read from another clone too, and its depth is
+    not ours to bound."""
+    flat: dict[str, Any] = {}
+    stack: list[tuple[str, Any]] = [(prefix, value)]
+    while stack:
+        key, item = stack.pop()
+        if isinstance(item, dict) and item:
+            stack.extend(
+                (f"{key}.{name}" if key else str(name), child)
+                for name, child in reversed(item.items())
+            )
+        elif key:
+            flat[key] = item
+    return flat
 
 
 def policy_keys(document: dict[str, Any]) -> dict[str, Any]:

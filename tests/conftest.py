@@ -15,9 +15,8 @@ EXAMPLE_POLICY = REPO_ROOT / "model_policy.toml"
 EXAMPLE_DOC = REPO_ROOT / "docs" / "MODEL-POLICY.md"
 
 
-@pytest.fixture(autouse=True)
-def isolated_git_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    home = tmp_path_factory.mktemp("home")
+def isolate_git_env(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HOME, git config and identity of their own, nothing inherited from the machine."""
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
@@ -36,6 +35,11 @@ def isolated_git_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
         "[init]\n\tdefaultBranch = main\n[user]\n\tname = Ada Author\n\temail = ada@example.com\n"
         "[commit]\n\tgpgsign = false\n[advice]\n\tdetachedHead = false\n"
     )
+
+
+@pytest.fixture(autouse=True)
+def isolated_git_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    isolate_git_env(tmp_path_factory.mktemp("home"), monkeypatch)
 
 
 def git(cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = None) -> str:

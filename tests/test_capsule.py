@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -99,9 +100,9 @@ def test_hash_index_oldest_first_and_prefixes(repo: Path) -> None:
 def test_put_refuses_mismatched_or_changed_snapshots(repo: Path) -> None:
     capsule = capsule_at(repo)
     policy_id, digest, created_at, data = snapshot("a")
-    with pytest.raises(BadInput):
+    with pytest.raises(BadInput, match="hash"):
         capsule.put_snapshot(policy_id, "0" * 64, created_at, data)
-    with pytest.raises(BadInput):
+    with pytest.raises(BadInput, match="not a policy id"):
         capsule.put_snapshot("not-a-uuid", digest, created_at, data)
     capsule.put_snapshot(policy_id, digest, created_at, data)
     _, other_hash, _, other = snapshot("b", policy_id=policy_id)
@@ -143,11 +144,11 @@ def test_bindings_and_commit_index(committed: Path) -> None:
     assert capsule.policy_for_commit("a" * 40) is None
     assert capsule.all_bindings() == {policy_id: capsule.bindings(policy_id)}
 
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="no such commit"):
         capsule.add_binding(policy_id, "b" * 40)  # no such commit
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="not in the capsule"):
         capsule.add_binding(snapshot("x")[0], first)  # no such snapshot
-    with pytest.raises(BadInput):
+    with pytest.raises(BadInput, match="not a full commit SHA"):
         capsule.add_binding(policy_id, "HEAD")
     fsck_clean(committed)
 
@@ -244,7 +245,7 @@ def test_append_and_read_run_events(repo: Path) -> None:
     assert capsule.run_events("run-1") == [data for _, data in stored]
     assert capsule.has_run("run-1") and not capsule.has_run("run-3")
     assert capsule.run_ids() == ["run-1", "run-2"]
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="not in the capsule"):
         capsule.run_events("run-3")
 
     resolved = capsule.resolve(capsule.run_uri("run-1"))
@@ -338,7 +339,7 @@ def test_append_refuses_bad_events_and_run_ids(repo: Path) -> None:
     with pytest.raises(BadInput, match="does not match"):
         capsule.append_event("r", event("other", "e", timestamp(0)))
     for bad in ("../x", "refs/heads/main", ".hidden", "a..b", "x.lock", "", "a" * 129):
-        with pytest.raises(BadInput):
+        with pytest.raises(BadInput, match="run id"):
             capsule.append_event(bad, event(bad, "e", timestamp(0)))
     assert refs_under(repo) == {}
 
@@ -372,29 +373,29 @@ def test_ref_count_does_not_grow_with_runs(repo: Path) -> None:
 
 
 # ---- addressing and configuration ----------------------------------------------------------
-@pytest.mark.parametrize("uri", [
-    "mv2://default/policy/../../x",
-    "mv2://default/policy/not-a-uuid",
-    "mv2://other/policy/0b7c5bd5-4a43-4f3c-9a4f-8e2b1f0a1c2d",
-    "mv2://default/runs/..",
-    "mv2://default/runs/a/b",
-    "mv2://default/runs/%2e%2e",
-    "mv2://default/branches/x",
-    "mv2://../policy/0b7c5bd5-4a43-4f3c-9a4f-8e2b1f0a1c2d",
-    "mv2://default/policy/0B7C5BD5-4A43-4F3C-9A4F-8E2B1F0A1C2D",
-    "http://default/policy/0b7c5bd5-4a43-4f3c-9a4f-8e2b1f0a1c2d",
-    "mv2://default/runs/" + "a" * 600,
+@pytest.mark.parametrize(("uri", "cause"), [
+    ("mv2://default/policy/../../x", "expected mv2://"),
+    ("mv2://default/policy/not-a-uuid", "not a policy id"),
+    ("mv2://other/policy/0b7c5bd5-4a43-4f3c-9a4f-8e2b1f0a1c2d", "names workspace 'other'"),
+    ("mv2://default/runs/..", "must not start with '.'"),
+    ("mv2://default/runs/a/b", "expected mv2://"),
+    ("mv2://default/runs/%2e%2e", "contains '%'"),
+    ("mv2://default/branches/x", "unknown kind"),
+    ("mv2://../policy/0b7c5bd5-4a43-4f3c-9a4f-8e2b1f0a1c2d", "workspace '..' must not start"),
+    ("mv2://default/policy/0B7C5BD5-4A43-4F3C-9A4F-8E2B1F0A1C2D", "not a policy id"),
+    ("http://default/policy/0b7c5bd5-4a43-4f3c-9a4f-8e2b1f0a1c2d", "not an mv2:// URI"),
+    ("mv2://default/runs/" + "a" * 600, "at most 512 characters"),
 ])
-def test_bad_uris_are_refused(repo: Path, uri: str) -> None:
-    with pytest.raises(BadInput):
+def test_bad_uris_are_refused(repo: Path, uri: str, cause: str) -> None:
+    with pytest.raises(BadInput, match=re.escape(cause)):
         capsule_at(repo).resolve(uri)
 
 
 def test_unknown_uris_are_not_found(repo: Path) -> None:
     capsule = capsule_at(repo)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="not in the capsule"):
         capsule.resolve("mv2://default/policy/0b7c5bd5-4a43-4f3c-9a4f-8e2b1f0a1c2d")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="not in the capsule"):
         capsule.resolve("mv2://default/runs/nope")
 
 
@@ -409,7 +410,7 @@ def test_for_repo_reads_workspace_and_rollback_switch(repo: Path) -> None:
     assert all(r.startswith("refs/speckit/team-a/runs/") for r in refs_under(repo))
     assert capsule.run_uri("r") == "mv2://team-a/runs/r"
     git(repo, "config", "speckit.workspace", "../evil")
-    with pytest.raises(BadInput):
+    with pytest.raises(BadInput, match="workspace"):
         Capsule.for_repo(git_repo)
     git(repo, "config", "speckit.capsule", "false")
     assert Capsule.for_repo(git_repo) is None
@@ -423,7 +424,7 @@ def test_stale_lock_is_reported_with_its_path(repo: Path) -> None:
     lock.write_text("")
     old = time.time() - 60
     os.utime(lock, (old, old))
-    with pytest.raises(StaleLock) as info:
+    with pytest.raises(StaleLock, match="stale") as info:
         capsule.append_event("r", event("r", "e1", timestamp(1)))
     assert str(lock) in str(info.value)
     lock.unlink()
@@ -440,8 +441,6 @@ def test_live_lock_is_waited_for(repo: Path, monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(capsule_git, "LOCK_WAIT_SECONDS", 0.2)
     lock.write_text("")  # fresh, but never released: bounded wait, then an error
-    started = time.monotonic()
-    with pytest.raises(StaleLock):
+    with pytest.raises(StaleLock, match="locked"):  # returning at all is the bound
         capsule.append_event("r", event("r", "e2", timestamp(2)))
-    assert time.monotonic() - started < 5
     lock.unlink()

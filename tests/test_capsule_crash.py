@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import random
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +22,11 @@ from test_capsule_support import capsule_at, event, fsck_clean, snapshot
 from speckit_git_policy.errors import NotFound, StaleLock
 
 KILLS = 4
+# Appends each round waits to see reported before its random delay: round 0 may kill
+# the writer inside its very first append (the run's ref created), the others are
+# sure to make progress whatever the machine's load, so the final check that the
+# writers got somewhere depends on no timing.
+WAIT_FOR = (0, 2, 1, 3)
 
 WORKER = r"""
 import sys
@@ -41,18 +49,47 @@ while True:
 
 
 def kill_during(kind: str, repo: Path, round_: int) -> list[str]:
-    """Run a writer, SIGKILL it at a random moment, return what it reported done."""
+    """Run a writer, SIGKILL it at a random moment once it has reported
+    WAIT_FOR[round_] writes done, return what it reported done.
+
+    One thread reads the writer's stdout from start to EOF, line by line: reading
+    "ready" with readline() and the rest with communicate() lost the lines that
+    readline() had already buffered (communicate reads the pipe's file descriptor,
+    not the text wrapper's buffer), so a finished append could look lost."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "tests")])
-    proc = subprocess.Popen([sys.executable, "-c", WORKER, kind, str(repo), str(round_)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    time.sleep(random.uniform(0.05, 0.4))
-    proc.send_signal(signal.SIGKILL)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == -signal.SIGKILL, err
-    return out.split()
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([sys.executable, "-c", WORKER, kind, str(repo), str(round_)],
+                                stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        lines: queue.Queue[str | None] = queue.Queue()
+
+        def read_stdout() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.put(line.strip())
+            lines.put(None)  # EOF: the writer is gone
+
+        reader = threading.Thread(target=read_stdout, daemon=True)
+        reader.start()
+        done: list[str] = []
+        try:
+            started = lines.get(timeout=60) == "ready"
+            while started and len(done) < WAIT_FOR[round_]:
+                line = lines.get(timeout=60)
+                if line is None:
+                    break
+                done.append(line)
+            else:
+                time.sleep(random.uniform(0.0, 0.4))
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            reader.join(timeout=30)
+        err.seek(0)
+        assert started and proc.returncode == -signal.SIGKILL, err.read()
+    while (line := lines.get_nowait()) is not None:
+        done.append(line)
+    return done
 
 
 def clear_stale_locks(repo: Path, kind: str) -> int:
@@ -98,4 +135,4 @@ def test_sigkill_loses_nothing_and_leaves_no_dangling_ref(
             assert set(done) <= set(stored) and len(stored) - len(done) <= round_ + 1
             for policy_id in done:
                 assert capsule.get_snapshot(policy_id) is not None
-    assert len(done) > KILLS  # the writers did make progress between kills
+    assert len(done) >= sum(WAIT_FOR)  # the writers did make progress between kills

@@ -92,7 +92,7 @@ def test_dirty_capture_has_no_commit(fs_repo: Path) -> None:
 def test_unknown_commit_is_not_found(fs_repo: Path) -> None:
     repo = GitRepo.discover(fs_repo)
     for rev in ["deadbeef" * 5, "no-such-branch", "--all"]:
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFound, match="commit|revision"):
             capture(repo, commit=rev)
     assert not (fs_repo / ".speckit").exists()
 

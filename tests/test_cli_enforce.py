@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 from conftest import EXAMPLE_POLICY, git
 
+from speckit_git_policy import runs
 from speckit_git_policy.cli import cli
 
 
@@ -192,7 +193,6 @@ def test_explicit_policy_and_refusal_of_an_invalid_one(policy_repo: Path) -> Non
 
 
 def test_decision_recorded_in_the_run_under_its_policy(policy_repo: Path) -> None:
-    runs = pytest.importorskip("speckit_git_policy.runs")
     run = runs.start_run(policy_repo, "run-1")
     commit_policy(policy_repo, ("plan = 8000", "plan = 9000"))
     # the run is governed by the snapshot it started under (plan = 8000), not HEAD's

@@ -21,4 +21,9 @@ def test_demo_runs_every_step(tmp_path: Path) -> None:
     assert "policy changed, replaced" in out  # the stage boundary saw the mid-run commit
     assert "Bo Budget" in out and "budgets.tokens.plan = 12000" in out  # blame names author and line
     assert "checked 3 snapshot(s): ok" in out
+    # A teammate joins: clone, one command, then plain git pull. What the pull brings is
+    # the sync work's (the tracking refspec install sets up): only the steps are checked here.
+    for command in ("git clone -q . ../teammate", "git pull -q", "git speckit-policy run list"):
+        assert f"$ {command}" in out, command
+    assert out.count("$ git speckit-policy install") == 1
     assert list(tmp_path.iterdir()) == []  # --cleanup removed the throwaway repo

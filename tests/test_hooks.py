@@ -184,3 +184,14 @@ def test_this_repos_own_pre_commit_hook_validates() -> None:
     hook = REPO_ROOT / ".githooks" / "pre-commit"
     assert os.access(hook, os.X_OK)
     assert "speckit-policy validate" in hook.read_text()
+
+
+def test_hooks_dir_holds_the_template_byte_for_byte() -> None:
+    """hooks/hook.sh is for readers of the repository; the package's template is the
+    source. A link to it (as committed) or a copy must hold the same bytes: a checkout
+    without symlinks, or a copy left behind after the template changed, fails here."""
+    shipped = REPO_ROOT / "hooks" / "hook.sh"
+    template = REPO_ROOT / "speckit_git_policy" / "templates" / "hook.sh"
+    assert shipped.read_bytes() == template.read_bytes()
+    if shipped.is_symlink():
+        assert shipped.resolve() == template.resolve()

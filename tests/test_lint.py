@@ -27,7 +27,7 @@ def test_doc_and_policy_issues_together(policy_repo: Path) -> None:
     line = policy.read_text().splitlines().index("plan = 0") + 1
     assert issues == [
         ("docs/MODEL-POLICY.md", 1, "", "rationale document is empty"),
-        ("model_policy.toml", line, "budgets.tokens.plan", "expected greater than 0, got 0"),
+        ("model_policy.toml", line, "budgets.tokens.plan", "expected an integer greater than 0, got 0"),
     ]
 
 

@@ -1,5 +1,6 @@
-"""The policy model (SPEC §2): every rule of the table, each error located to
-file, exact line, dotted key and what was expected."""
+"""The policy's rules as ``load_policy`` reports them (the checker's issues, then the
+pydantic model): every rule, each error located to file, exact line, dotted key and
+what was expected."""
 
 from __future__ import annotations
 
@@ -44,15 +45,25 @@ def test_example_policy_is_valid() -> None:
 # (name, old text, new text, line marker in the new text, dotted key, message fragment)
 RULES = [
     ("empty role list", 'judge = ["claude-sonnet-4-20250514"]', "judge = []", "judge = []",
-     "routing.cloud.judge", "expected a non-empty list of model ids"),
+     "routing.cloud.judge", "expected a non-empty array"),
     ("empty model id", 'judge = ["claude-sonnet-4-20250514"]', 'judge = ["a", ""]', 'judge = ["a", ""]',
-     "routing.cloud.judge", "model ids must be non-empty strings"),
+     "routing.cloud.judge[1]", "expected a model id, got a blank string"),
     ("blank model id", 'judge = ["claude-sonnet-4-20250514"]', 'judge = ["  "]', 'judge = ["  "]',
-     "routing.cloud.judge", "model ids must be non-empty strings"),
+     "routing.cloud.judge[0]", "expected a model id, got a blank string"),
+    ("ideographic-space model id", 'judge = ["claude-sonnet-4-20250514"]', 'judge = ["\\u3000"]',
+     'judge = ["\\u3000"]', "routing.cloud.judge[0]", "expected a model id, got a blank string"),
+    ("model id with ESC", 'judge = ["claude-sonnet-4-20250514"]', 'judge = ["m\\u001b]0;x\\u0007"]',
+     "judge = [", "routing.cloud.judge[0]", "model ids must not contain control characters"),
+    ("model id with CSI (C1)", 'judge = ["claude-sonnet-4-20250514"]', 'judge = ["ok", "m\\u009b2J"]',
+     "judge = [", "routing.cloud.judge[1]", "model ids must not contain control characters"),
+    ("model id with a line separator", 'judge = ["claude-sonnet-4-20250514"]', 'judge = ["a\\u2028b"]',
+     "judge = [", "routing.cloud.judge[0]", "model ids must not contain control characters"),
+    ("model id with a newline", 'judge = ["claude-sonnet-4-20250514"]', 'judge = ["a\\nforged: ok"]',
+     "judge = [", "routing.cloud.judge[0]", "model ids must not contain control characters"),
     ("duplicate model id", 'judge = ["claude-sonnet-4-20250514"]', 'judge = ["m", "x", "m"]', 'judge = ["m"',
-     "routing.cloud.judge", "duplicate model id 'm'"),
+     "routing.cloud.judge", "duplicate item 'm'"),
     ("model id not a string", 'judge = ["claude-sonnet-4-20250514"]', "judge = [7]", "judge = [7]",
-     "routing.cloud.judge[0]", "expected a valid string, got 7"),
+     "routing.cloud.judge[0]", "expected a string, got 7"),
     ("reflex endpoint missing when enabled",
      'enabled = false\nendpoint = "http://127.0.0.1:3009/v1"\n', "enabled = true\n", "[routing.reflex]",
      "routing.reflex", "endpoint required when enabled = true"),
@@ -64,53 +75,57 @@ RULES = [
      "routing.reflex.endpoint", "expected an http:// or https:// URL"),
     ("reflex endpoint without host", "http://127.0.0.1:3009/v1", "https://", 'endpoint = "https://"',
      "routing.reflex.endpoint", "expected an http:// or https:// URL"),
+    ("reflex endpoint with a space for a host", "http://127.0.0.1:3009/v1", "http:// h", 'endpoint = "http:// h"',
+     "routing.reflex.endpoint", "expected an http:// or https:// URL"),
     ("reflex model empty", 'model = "qwen2.5-coder-7b-instruct"', 'model = ""', 'model = ""',
-     "routing.reflex.model", "expected a non-empty model id"),
+     "routing.reflex.model", "expected a model id, got a blank string"),
+    ("reflex model with DEL", 'model = "qwen2.5-coder-7b-instruct"', 'model = "q\\u007f"', 'model = "q',
+     "routing.reflex.model", "model ids must not contain control characters"),
     ("reflex enabled is an int", "enabled = false", "enabled = 0", "enabled = 0",
-     "routing.reflex.enabled", "expected a valid boolean, got 0"),
+     "routing.reflex.enabled", "expected a boolean, got 0"),
     ("capture mode unknown", 'mode = "prompts_only"', 'mode = "everything"', 'mode = "everything"',
      "capture.mode", "expected 'none', 'prompts_only' or 'full_io', got 'everything'"),
     ("capture mode missing", 'mode = "prompts_only"  # none | prompts_only | full_io\n', "", "[capture]",
      "capture.mode", "required key is missing"),
     ("store_embeddings is an int", "store_embeddings = true", "store_embeddings = 1", "store_embeddings = 1",
-     "capture.store_embeddings", "expected a valid boolean, got 1"),
+     "capture.store_embeddings", "expected a boolean, got 1"),
     ("tokens zero", "plan = 8000", "plan = 0", "plan = 0",
-     "budgets.tokens.plan", "expected greater than 0, got 0"),
+     "budgets.tokens.plan", "expected an integer greater than 0, got 0"),
     ("tokens negative", "plan = 8000", "plan = -5", "plan = -5",
-     "budgets.tokens.plan", "expected greater than 0, got -5"),
+     "budgets.tokens.plan", "expected an integer greater than 0, got -5"),
     ("tokens a float", "plan = 8000", "plan = 8000.0", "plan = 8000.0",
-     "budgets.tokens.plan", "expected a valid integer, got 8000.0"),
+     "budgets.tokens.plan", "expected an integer, got 8000.0"),
     ("tokens a string", "plan = 8000", 'plan = "8000"', 'plan = "8000"',
-     "budgets.tokens.plan", "expected a valid integer, got '8000'"),
+     "budgets.tokens.plan", "expected an integer, got '8000'"),
     ("tokens a bool", "plan = 8000", "plan = true", "plan = true",
-     "budgets.tokens.plan", "expected a valid integer, got True"),
+     "budgets.tokens.plan", "expected an integer, got true"),
     ("tokens beyond 2^53", "plan = 8000", f"plan = {2**53}", f"plan = {2**53}",
-     "budgets.tokens.plan", f"expected less than or equal to {JSON_SAFE_INT}"),
+     "budgets.tokens.plan", f"expected an integer of at most {JSON_SAFE_INT}"),
     ("cost negative", "warn_threshold = 5.0", "warn_threshold = -0.5", "warn_threshold = -0.5",
-     "budgets.cost.warn_threshold", "expected greater than or equal to 0, got -0.5"),
+     "budgets.cost.warn_threshold", "expected a number of at least 0, got -0.5"),
     ("cost a bool", "hard_limit = 25.0", "hard_limit = false", "hard_limit = false",
-     "budgets.cost.hard_limit", "expected a valid number, got False"),
+     "budgets.cost.hard_limit", "expected a number, got false"),
     ("cost nan", "hard_limit = 25.0", "hard_limit = nan", "hard_limit = nan",
      "budgets.cost.hard_limit", "expected a finite number, got nan"),
     ("warn above hard", "warn_threshold = 5.0", "warn_threshold = 30", "[budgets.cost]",
      "budgets.cost", "warn_threshold (30.0) must be <= hard_limit (25.0)"),
     ("p95 zero", "p95_latency_ms = 2000", "p95_latency_ms = 0", "p95_latency_ms = 0",
-     "gates.reflex_promotion.p95_latency_ms", "expected greater than 0, got 0"),
+     "gates.reflex_promotion.p95_latency_ms", "expected a number greater than 0, got 0"),
     ("p95 infinite", "p95_latency_ms = 2000", "p95_latency_ms = inf", "p95_latency_ms = inf",
      "gates.reflex_promotion.p95_latency_ms", "expected a finite number, got inf"),
     ("parity above 100", "success_parity_percent = 85", "success_parity_percent = 100.5",
      "success_parity_percent", "gates.reflex_promotion.success_parity_percent",
-     "expected less than or equal to 100, got 100.5"),
+     "expected a number of at most 100, got 100.5"),
     ("parity below 0", "success_parity_percent = 85", "success_parity_percent = -1",
      "success_parity_percent", "gates.reflex_promotion.success_parity_percent",
-     "expected greater than or equal to 0, got -1"),
+     "expected a number of at least 0, got -1"),
     ("stability_days negative", "stability_days = 30", "stability_days = -1", "stability_days",
-     "gates.local_memory_sunset.stability_days", "expected greater than or equal to 0, got -1"),
+     "gates.local_memory_sunset.stability_days", "expected an integer of at least 0, got -1"),
     ("stability_days a float", "stability_days = 30", "stability_days = 1.5", "stability_days",
-     "gates.local_memory_sunset.stability_days", "expected a valid integer, got 1.5"),
+     "gates.local_memory_sunset.stability_days", "expected an integer, got 1.5"),
     ("retrieval parity an int", "retrieval_p95_parity = true", "retrieval_p95_parity = 1",
      "retrieval_p95_parity", "gates.local_memory_sunset.retrieval_p95_parity",
-     "expected a valid boolean, got 1"),
+     "expected a boolean, got 1"),
     ("unknown key near a known one", "store_embeddings = true", "store_embedings = true", "store_embedings",
      "capture.store_embedings", "unknown key; did you mean 'store_embeddings'?"),
     ("unknown nested key near a known one", "p95_latency_ms = 2000", "p95_latency = 2000", "p95_latency",
@@ -171,7 +186,7 @@ def test_empty_cloud_routing() -> None:
                   'judge = ["claude-sonnet-4-20250514"]\n', "")
     (issue,) = issues_of(text)
     assert (issue.line, issue.key) == (line_of(text, "[routing.cloud]"), "routing.cloud")
-    assert issue.message == "expected at least 1 entry, got none"
+    assert issue.message == "expected a non-empty table"
 
 
 def test_other_roles_and_stages_are_allowed() -> None:
@@ -255,3 +270,52 @@ def test_free_form_tables_are_carried_as_written() -> None:
     text = EXAMPLE + '\n[model_config.nested]\nlist = [1, 2.5, "x", true, {a = 1}]\n'
     blocks = load_policy(text.encode(), FILE).blocks()
     assert blocks["model_config"]["nested"] == {"list": [1, 2.5, "x", True, {"a": 1}]}
+
+
+# ---- the typed API an agent runner reads a policy through --------------------------------
+
+
+def test_policy_is_a_frozen_typed_object() -> None:
+    import pydantic
+
+    from speckit_git_policy.policy.model import Capture, Cost, Reflex, Routing
+
+    policy = load_policy(EXAMPLE.encode(), FILE)
+    assert isinstance(policy.routing, Routing) and isinstance(policy.routing.reflex, Reflex)
+    assert isinstance(policy.capture, Capture) and isinstance(policy.budgets.cost, Cost)
+    assert policy.routing.cloud["judge"] == ["claude-sonnet-4-20250514"]
+    assert policy.capture.mode == "prompts_only"
+    assert policy.budgets.cost.hard_limit == 25.0 and isinstance(policy.budgets.cost.hard_limit, float)
+    assert policy.gates.local_memory_sunset.stability_days == 30
+    assert policy.model_settings["max_output_tokens"] == 4096
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        policy.capture.mode = "full_io"  # type: ignore[misc]
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        policy.routing = policy.routing  # type: ignore[misc]
+
+
+def test_the_model_refuses_what_the_checker_refuses_when_built_directly() -> None:
+    import pydantic
+
+    from speckit_git_policy.policy.model import Reflex
+
+    with pytest.raises(pydantic.ValidationError):
+        Reflex(enabled=True, endpoint="http://h")
+    with pytest.raises(pydantic.ValidationError):
+        Reflex(model="qwen\x1b[2J")
+    with pytest.raises(pydantic.ValidationError):
+        Reflex(endpoint="ftp://h")
+    assert Reflex(enabled=True, endpoint="https://h", model="m").enabled is True
+    blocks = load_policy(EXAMPLE.encode(), FILE).blocks()
+    with pytest.raises(pydantic.ValidationError):
+        Policy.model_validate({**blocks, "model_config": {"when": __import__("datetime").date(2020, 1, 1)}})
+    with pytest.raises(pydantic.ValidationError):
+        Policy.model_validate({**blocks, "model_settings": {}})  # only the TOML name validates
+    assert Policy.model_validate(blocks).blocks() == blocks
+
+
+def test_defaults_are_not_shared_between_policies() -> None:
+    text = "\n".join(line for line in EXAMPLE.splitlines() if not line.startswith(("temperature", "max_output", "stop")))
+    text = text.replace("[model_config]\n", "")
+    first, second = load_policy(text.encode(), FILE), load_policy(text.encode(), FILE)
+    assert first.model_settings == {} and first.model_settings is not second.model_settings

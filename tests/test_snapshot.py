@@ -237,7 +237,7 @@ def test_invalid_policy_compiles_marked() -> None:
     (b"plan = 8000", b"plan = = 1"),
 ])
 def test_unrepresentable_or_unparsable_policy_does_not_compile(edit: tuple[bytes, bytes]) -> None:
-    with pytest.raises(PolicyInvalid) as caught:
+    with pytest.raises(PolicyInvalid, match=POLICY) as caught:
         compile_sources(sources(TOML.replace(*edit)))
     assert all(issue.file == POLICY and issue.line for issue in caught.value.issues)
 
@@ -253,7 +253,7 @@ def test_load_round_trip() -> None:
 def test_load_refuses_hash_mismatch_naming_the_path() -> None:
     doc = document()
     doc["budgets"]["tokens"]["plan"] = 1
-    with pytest.raises(SnapshotCorrupt) as caught:
+    with pytest.raises(SnapshotCorrupt, match="hash mismatch") as caught:
         load_document(document_bytes(doc), ".speckit/policies/snapshot-x.json")
     assert str(caught.value).startswith(".speckit/policies/snapshot-x.json: hash mismatch: recorded ")
     assert caught.value.exit_code == 1
@@ -275,7 +275,7 @@ def test_schema_major(version: Any, accepted: bool) -> None:
 
 def test_unknown_major_message() -> None:
     doc = dict(document(), schema_version="2.0")
-    with pytest.raises(SnapshotCorrupt) as caught:
+    with pytest.raises(SnapshotCorrupt, match="not supported") as caught:
         load_document(document_bytes(doc), "p")
     assert str(caught.value) == "p: schema_version 2.0 is not supported (this tool reads 1.x); upgrade speckit-git-policy"
 

@@ -25,7 +25,7 @@ DOC = "docs/MODEL-POLICY.md"
 
 
 def issues(repo: GitRepo, origin: str) -> list[tuple[str, str]]:
-    with pytest.raises(PolicyInvalid) as caught:
+    with pytest.raises(PolicyInvalid, match="MODEL-POLICY|model_policy") as caught:
         read_sources(repo, origin)
     return [(i.file, i.message) for i in caught.value.issues]
 

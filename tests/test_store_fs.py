@@ -110,9 +110,9 @@ def test_reader_never_sees_a_partial_file(tmp_path: Path) -> None:
 def test_path_for_refuses_non_ids(tmp_path: Path) -> None:
     store = FilesystemStore(tmp_path)
     for bad in ["../../etc/passwd", "", "x", "0B8F6D52-3F5E-4C8E-9D57-1A2B3C4D5E6F"]:
-        with pytest.raises(BadInput):
+        with pytest.raises(BadInput, match="not a policy id"):
             store.path_for(bad)
-    with pytest.raises(BadInput):
+    with pytest.raises(BadInput, match="not a sha256"):
         store.id_for_hash("../" + "a" * 61)
 
 

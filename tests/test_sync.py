@@ -174,9 +174,9 @@ def test_remote_choice(clones: tuple[Path, Path], bare_remote: Path) -> None:
     repo = GitRepo.discover(a)
     assert sync.resolve_remote(repo) == "origin"  # the branch's upstream
     assert sync.resolve_remote(repo, str(bare_remote)) == str(bare_remote)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="remote"):
         sync.pull(repo, "nowhere")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="remote"):
         sync.push(repo, "nowhere")
     git(a, "remote", "rename", "origin", "upstream")
     assert sync.resolve_remote(repo) == "upstream"

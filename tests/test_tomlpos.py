@@ -105,3 +105,34 @@ def test_every_generated_key_gets_its_own_line(tables: dict[str, dict[str, str]]
     lines = KeyLines(text)
     for key, line in expected.items():
         assert lines.line_of(key) == line, (key, text)
+
+
+def test_nesting_depth_is_found_by_line() -> None:
+    from speckit_git_policy.policy.tomlpos import line_nesting_deeper_than
+
+    text = (
+        "[a]\n"                         # 1
+        'x = "[[[[[[[["  # [[[[[[[\n'   # 2: brackets in a string and a comment do not count
+        "y = [[[1]]]\n"                 # 3: three levels, closed on the line
+        "z = [\n"                       # 4
+        "  [\n"                         # 5
+        "    [[2]],\n"                  # 6: four levels here
+        "  ],\n"                        # 7
+        "]\n"                           # 8
+    )
+    tomllib.loads(text)
+    assert line_nesting_deeper_than(text, 2) == 3
+    assert line_nesting_deeper_than(text, 3) == 6
+    assert line_nesting_deeper_than(text, 4) == 6  # none deeper: the deepest line
+
+
+def test_very_long_keys_are_kept_to_the_nesting_limit_and_still_located() -> None:
+    from speckit_git_policy.policy.rules import MAX_DEPTH
+
+    parts = ["k"] * 10_000
+    text = "[" + ".".join(parts) + "]\n" + "x.y = 1\n" + "[t]\n" + ".".join(parts) + " = 2\n"
+    lines = KeyLines(text)
+    assert max(len(key) for key in lines.keys()) == MAX_DEPTH + 1
+    assert lines.line_of(tuple(parts)) == 1
+    assert lines.line_of(("t", *parts)) == 4
+    assert lines.line_of(("t",)) == 3

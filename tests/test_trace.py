@@ -71,7 +71,7 @@ def test_trace_of_a_dirty_snapshot_has_no_commit(policy_repo: Path) -> None:
 
 
 def test_trace_unknown_run(policy_repo: Path) -> None:
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="not in the capsule"):
         trace(policy_repo, "never-started")
 
 

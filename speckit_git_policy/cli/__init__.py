@@ -71,11 +71,27 @@ def _debug_traceback() -> None:
         traceback.print_exc()
 
 
+def _manual_or_help(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    from speckit_git_policy.cli.help_commands import manual_or_help
+
+    manual_or_help(ctx, param, value)
+
+
 @click.group(cls=SpeckitGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-C", "directory", metavar="PATH", default=None, help="Run as if started in PATH (like git -C)."
 )
 @click.version_option(__version__, prog_name="git-speckit-policy")
+# --help shows the manual, as git's does (on a terminal, when man is there); -h, click's
+# summary (git's -h is the short usage). Subcommands keep both for their own help.
+@click.option(
+    "--help",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_manual_or_help,
+    help="Show the manual (man git-speckit-policy); -h shows this summary.",
+)
 @click.pass_context
 def cli(ctx: click.Context, directory: str | None) -> None:
     """Model policy snapshots, auditable with git alone."""
@@ -90,6 +106,8 @@ COMMAND_MODULES = [
     "enforce_commands",
     "run_commands",
     "hook_commands",
+    "evidence_commands",
+    "help_commands",
 ]
 
 

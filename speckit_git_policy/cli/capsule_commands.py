@@ -10,6 +10,7 @@ from speckit_git_policy.cli.common import (
     format_option,
     json_option,
     repo_from,
+    step_summary,
     stores_from,
 )
 from speckit_git_policy.errors import BadInput
@@ -23,12 +24,25 @@ from speckit_git_policy.text import printable
 @click.pass_context
 def verify(ctx: click.Context, repair: bool, output_format: str, as_json: bool) -> None:
     """Hashes, parity of both copies, event lint and missed captures."""
-    from speckit_git_policy.evidence.annotations import GITHUB, github_annotation, resolve_format
+    from speckit_git_policy.evidence.annotations import (
+        GITHUB,
+        SARIF,
+        github_annotation,
+        resolve_format,
+    )
+    from speckit_git_policy.evidence.summary import verify_summary
     from speckit_git_policy.queries.verify import verify as run_verify
 
-    report = run_verify(repo_from(ctx), repair=repair, progress=Progress("verifying snapshots"))
+    repo = repo_from(ctx)
+    report = run_verify(repo, repair=repair, progress=Progress("verifying snapshots"))
+    step_summary(verify_summary(report))
     if as_json:
         emit_json(report.as_json())
+    elif resolve_format(output_format) == SARIF:
+        from speckit_git_policy.evidence.sarif import VERIFY_RULES, sarif_log, verify_findings
+        from speckit_git_policy.policy.sources import source_paths
+
+        emit_json(sarif_log(verify_findings(report, source_paths(repo)), repo.root, VERIFY_RULES))
     elif resolve_format(output_format) == GITHUB:
         for problem in report.problems:
             level = "notice" if problem.repaired else problem.severity

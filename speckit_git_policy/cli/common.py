@@ -16,12 +16,23 @@ json_option = click.option("--json", "as_json", is_flag=True, help="One JSON doc
 format_option = click.option(
     "--format",
     "output_format",
-    type=click.Choice(["auto", "plain", "github"]),
+    type=click.Choice(["auto", "plain", "github", "sarif"]),
     default="auto",
     show_default=True,
-    help="Problem format: plain file:line, or GitHub Actions annotations "
-    "(auto: github when GITHUB_ACTIONS=true).",
+    help="Problem format: plain file:line, GitHub Actions annotations, or SARIF 2.1.0 on "
+    "stdout (auto: github when GITHUB_ACTIONS=true).",
 )
+
+
+def step_summary(markdown: str) -> None:
+    """Append to $GITHUB_STEP_SUMMARY under GitHub Actions; a failure to do so warns and
+    never changes the command's verdict."""
+    from speckit_git_policy.evidence.summary import append_step_summary
+
+    try:
+        append_step_summary(markdown)
+    except SpeckitError as e:
+        click.echo(f"warning: {e}", err=True)
 
 
 def repo_from(ctx: click.Context) -> GitRepo:

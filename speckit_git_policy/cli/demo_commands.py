@@ -20,7 +20,8 @@ import click
 @click.option("--cleanup", is_flag=True, help="Remove the repository afterwards.")
 @click.pass_context
 def demo(ctx: click.Context, parent: Path | None, cleanup: bool) -> None:
-    """Walk through init, commit, change, run, stage boundary, log, trace and blame."""
+    """Walk through init, commit, change, run, stage boundary, log, trace, blame, and a
+    teammate's clone joining."""
     from speckit_git_policy.demo import NEXT_STEPS, make_repo, run_demo
 
     started = time.monotonic()
@@ -38,7 +39,7 @@ def demo(ctx: click.Context, parent: Path | None, cleanup: bool) -> None:
             failed = True
     click.echo(f"\ndone in {time.monotonic() - started:.1f}s")
     if cleanup:
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(root.parent, ignore_errors=True)  # the repository and the teammate's clone
     else:
         click.echo(NEXT_STEPS.format(root=root))
     if failed:

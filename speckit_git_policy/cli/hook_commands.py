@@ -1,4 +1,4 @@
-"""Set-up and history commands: init, install, uninstall, doctor, log."""
+"""Set-up and history commands: init, install, uninstall, doctor, log, backfill."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from speckit_git_policy.cli.common import (
+    Progress,
     emit_json,
     emit_table,
     json_option,
@@ -15,9 +16,12 @@ from speckit_git_policy.cli.common import (
     short,
     stores_from,
 )
+from speckit_git_policy.errors import SpeckitError
+from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.text import printable
 
 if TYPE_CHECKING:
+    from speckit_git_policy.adoption import Adoption
     from speckit_git_policy.queries.history import LogEntry
 
 
@@ -47,11 +51,13 @@ shared_hooks_path_option = click.option(
 @json_option
 @click.pass_context
 def install(ctx: click.Context, shared_hooks_path_ok: bool, as_json: bool) -> None:
-    """Install the git hooks (keeps and chains hooks already there)."""
+    """Install the git hooks (keeps and chains hooks already there); in a repository
+    whose HEAD already carries a valid policy, capture it (adoption)."""
     from speckit_git_policy.hooks.install import install as run_install
 
-    changes = run_install(repo_from(ctx), shared_hooks_path_ok=shared_hooks_path_ok)
-    _report_changes(changes, as_json)
+    repo = repo_from(ctx)
+    _report_changes(run_install(repo, shared_hooks_path_ok=shared_hooks_path_ok), as_json)
+    _report_adoption(_adopt(repo), as_json)
 
 
 @click.command()
@@ -72,31 +78,107 @@ def init(ctx: click.Context, shared_hooks_path_ok: bool, as_json: bool) -> None:
     """Write example policy sources when missing, then install the hooks."""
     from speckit_git_policy.hooks.install import init as run_init
 
-    written, changes = run_init(repo_from(ctx), shared_hooks_path_ok=shared_hooks_path_ok)
+    repo = repo_from(ctx)
+    written, changes = run_init(repo, shared_hooks_path_ok=shared_hooks_path_ok)
+    adoption = _adopt(repo)
     if as_json:
-        emit_json({"written": written, "hooks": [change.as_json() for change in changes]})
+        emit_json(
+            {
+                "written": written,
+                "hooks": [change.as_json() for change in changes],
+                "adoption": adoption.as_json(),
+            }
+        )
         return
     for path in written:
         click.echo(f"wrote     {path}")
     _report_changes(changes, False)
+    _report_adoption(adoption, False)
+
+
+def _adopt(repo: GitRepo) -> Adoption:
+    """After the hooks: capture HEAD when the repository has a policy history and no
+    snapshot yet (docs/GUIDE.md, "Adopting the tool in a repository with history")."""
+    from speckit_git_policy.adoption import adopt
+
+    return adopt(repo)
+
+
+def _report_adoption(adoption: Adoption, as_json: bool) -> None:
+    if as_json:
+        return  # `install --json` lists the hooks; `init --json` carries the adoption
+    if adoption.status == "adopted":
+        click.echo(f"adopted   {printable(adoption.message)}")
+    elif adoption.status == "invalid":
+        click.echo(f"warning: not adopted: {printable(adoption.message)}", err=True)
 
 
 @click.command()
 @json_option
 @click.pass_context
 def doctor(ctx: click.Context, as_json: bool) -> None:
-    """Prove the set-up works: hooks, interpreter, tool, capsule refspecs, missed captures."""
+    """Prove the set-up works: hooks, interpreter, tool, capsule refspecs, missed captures,
+    settings (and where each comes from)."""
     from speckit_git_policy.hooks.doctor import doctor as run_doctor
+    from speckit_git_policy.hooks.doctor import settings
 
-    checks = run_doctor(repo_from(ctx))
+    repo = repo_from(ctx)
+    checks = run_doctor(repo)
     ok = all(check.ok for check in checks)
+    try:
+        found = settings(repo)
+    except SpeckitError:
+        found = []  # the settings check says why
     if as_json:
-        emit_json({"ok": ok, "checks": [check.as_json() for check in checks]})
+        emit_json(
+            {
+                "ok": ok,
+                "checks": [check.as_json() for check in checks],
+                "settings": [setting.as_json() for setting in found],
+            }
+        )
     else:
         for check in checks:
             click.echo(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {printable(check.detail)}")
+        if found:
+            click.echo("\nsettings (where each value comes from):")
+            shown = [(s.key, printable(s.value), printable(s.origin)) for s in found]
+            width = max(len(key) for key, _, _ in shown)
+            value_width = max(len(value) for _, value, _ in shown)
+            for key, value, origin in shown:
+                click.echo(f"  {key:<{width}}  {value:<{value_width}}  {origin}")
     if not ok:
         ctx.exit(1)
+
+
+@click.command()
+@click.option(
+    "--since",
+    metavar="REV",
+    help="Only the commits from REV on (REV included), not the whole history.",
+)
+@json_option
+@click.pass_context
+def backfill(ctx: click.Context, since: str | None, as_json: bool) -> None:
+    """Capture every commit of HEAD's history that changed the policy, oldest first.
+
+    For a repository that had a policy before the tool was adopted: afterwards `log`
+    and `blame` cover the whole history. Identical content is captured once; a commit
+    already bound is left alone, so running it again does nothing.
+    """
+    from speckit_git_policy.adoption import backfill as run_backfill
+
+    repo, stores = stores_from(ctx)
+    result = run_backfill(repo, since=since, stores=stores, progress=Progress("capturing"))
+    if as_json:
+        emit_json(result.as_json())
+        return
+    click.echo(
+        f"bound {len(result.commits)} commit(s): {result.captured} new snapshot(s), "
+        f"{result.reused} reused; {result.already_bound} bound already"
+    )
+    for item in result.skipped:
+        click.echo(f"skipped {short(item['commit'])}: {printable(item['reason'])}", err=True)
 
 
 @click.command()
@@ -158,4 +240,4 @@ def _changed_summary(entry: LogEntry, first: bool) -> str:
     return f"[{shown}{f', +{len(changed) - 4} more' if len(changed) > 4 else ''}]"
 
 
-COMMANDS = [init, install, uninstall, doctor, log]
+COMMANDS = [init, install, uninstall, doctor, log, backfill]

@@ -14,6 +14,7 @@ from speckit_git_policy.cli.common import (
     paint,
     repo_from,
     short,
+    step_summary,
     stores_from,
 )
 from speckit_git_policy.text import printable
@@ -28,13 +29,25 @@ from speckit_git_policy.text import printable
 @click.pass_context
 def validate(ctx: click.Context, staged: bool, output_format: str, as_json: bool) -> None:
     """Doc and policy lint of the sources: both exist, the policy follows the rules."""
-    from speckit_git_policy.evidence.annotations import GITHUB, github_annotation, resolve_format
+    from speckit_git_policy.evidence.annotations import (
+        GITHUB,
+        SARIF,
+        github_annotation,
+        resolve_format,
+    )
+    from speckit_git_policy.evidence.summary import validate_summary
     from speckit_git_policy.policy.lint import validate as run_validate
-    from speckit_git_policy.policy.sources import INDEX, WORKTREE
+    from speckit_git_policy.policy.sources import INDEX, WORKTREE, source_paths
 
-    issues = run_validate(repo_from(ctx), INDEX if staged else WORKTREE)
+    repo = repo_from(ctx)
+    issues = run_validate(repo, INDEX if staged else WORKTREE)
+    step_summary(validate_summary(issues))
     if as_json:
         emit_json({"ok": not issues, "errors": [issue.as_json() for issue in issues]})
+    elif resolve_format(output_format) == SARIF:
+        from speckit_git_policy.evidence.sarif import VALIDATE_RULES, issue_findings, sarif_log
+
+        emit_json(sarif_log(issue_findings(issues, source_paths(repo)), repo.root, VALIDATE_RULES))
     elif resolve_format(output_format) == GITHUB:
         for issue in issues:
             click.echo(
@@ -177,9 +190,10 @@ def diff(ctx: click.Context, old: str, new: str, as_json: bool) -> None:
 def schema(as_json: bool) -> None:
     """JSON Schema (draft 2020-12) of model_policy.toml, for editors."""
     del as_json  # the schema is JSON either way; --json is accepted as on every data command (docs/DESIGN.md §9)
-    from speckit_git_policy.policy.model import json_schema
+    from speckit_git_policy.policy.schema import schema_text
 
-    emit_json(json_schema())
+    # The committed file, generated from the models: printing it needs no pydantic.
+    click.echo(schema_text(), nl=False)
 
 
 COMMANDS = [validate, capture, list_command, show, current, diff, schema]

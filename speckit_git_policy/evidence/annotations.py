@@ -1,5 +1,6 @@
-"""Problem reports in the formats CI systems read: plain ``file:line: message`` and
-GitHub Actions workflow commands (``::error file=…,line=…::…``)."""
+"""Problem reports in the formats CI systems read: plain ``file:line: message``,
+GitHub Actions workflow commands (``::error file=…,line=…::…``) and SARIF 2.1.0
+(``evidence.sarif``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 
 PLAIN = "plain"
 GITHUB = "github"
-FORMATS = ("auto", PLAIN, GITHUB)
+SARIF = "sarif"
 
 
 def resolve_format(requested: str) -> str:

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
     # path -> (mode, object id, size or None when git did not say).
     Entry = tuple[str, str, int | None]
+    # (status, old mode, new mode, old object id, new object id, paths) of one change.
+    DiffRecord = tuple[str, str, str, str, str, tuple[str, ...]]
 
     class CommitInfo(TypedDict):
         commit: str
@@ -72,6 +74,27 @@ def parse_config_lines(text: str) -> dict[str, str | None]:
         key, space, value = line.partition(" ")
         if key:
             found[key.lower()] = value if space else None
+    return found
+
+
+def parse_config_origins(out: bytes) -> list[tuple[str, str, str, bytes | None]]:
+    """``git config -z --show-scope --show-origin --get-regexp``: (scope, origin, key
+    (lower-case), value or None for a bare key) per value, in git's order (the last value
+    of a key is the one in force). The scope is git's: system, global, local, worktree,
+    command."""
+    records = out.split(b"\0")
+    found = []
+    for start in range(0, len(records) - 2, 3):
+        scope, origin, entry = records[start : start + 3]
+        key, newline, value = entry.partition(b"\n")
+        found.append(
+            (
+                scope.decode("utf-8", "replace"),
+                origin.decode("utf-8", "replace"),
+                key.decode("utf-8", "replace").lower(),
+                value if newline else None,
+            )
+        )
     return found
 
 
@@ -217,12 +240,13 @@ def existing_commits(repo: GitRepo, shas: list[str]) -> list[str]:
 
 
 # ---- diff-tree / diff --raw -z -------------------------------------------------------
-def parse_raw_diff(out: bytes) -> dict[str, list[str]]:
-    """The raw diff format with ``-z`` (``diff-tree``, ``diff --raw``): commit id → the
-    paths it changed, in git's order; "" holds the paths printed without a commit id
-    (``--no-commit-id``, ``git diff``). A commit compared with several parents (``-m``)
-    lists the paths of every diff."""
-    changed: dict[str, list[str]] = {}
+def parse_raw_diff_records(out: bytes) -> dict[str, list[DiffRecord]]:
+    """The raw diff format with ``-z`` (``diff-tree``, ``diff --raw``): commit id → one
+    record per change, in git's order: (status letter, old mode, new mode, old object id,
+    new object id, paths); a rename or a copy has two paths, every other change one.
+    "" holds the changes printed without a commit id (``--no-commit-id``, ``git diff``). A
+    commit compared with several parents (``-m``) lists the changes of every diff."""
+    changed: dict[str, list[DiffRecord]] = {}
     current = ""
     tokens = out.split(b"\0")
     position = 0
@@ -234,15 +258,31 @@ def parse_raw_diff(out: bytes) -> dict[str, list[str]]:
         if token.startswith(b":"):
             # ":<old mode> <new mode> <old id> <new id> <status>", then the path (two
             # paths for a rename or a copy).
-            status = token.rsplit(b" ", 1)[-1]
-            count = 2 if status[:1] in (b"R", b"C") else 1
-            paths = changed.setdefault(current, [])
-            paths.extend(_path(raw) for raw in tokens[position : position + count])
+            fields = token[1:].decode("ascii", "replace").split(" ")
+            status = fields[-1]
+            count = 2 if status[:1] in ("R", "C") else 1
+            paths = tuple(_path(raw) for raw in tokens[position : position + count])
             position += count
+            if len(fields) == 5:
+                old_mode, new_mode, old_id, new_id = fields[:4]
+            else:
+                old_mode = new_mode = old_id = new_id = ""
+            changed.setdefault(current, []).append(
+                (status[:1], old_mode, new_mode, old_id, new_id, paths)
+            )
         else:
             current = token.decode().strip()
             changed.setdefault(current, [])
-    return {commit: paths for commit, paths in changed.items() if paths or commit}
+    return {commit: records for commit, records in changed.items() if records or commit}
+
+
+def parse_raw_diff(out: bytes) -> dict[str, list[str]]:
+    """The raw diff format with ``-z``, as :func:`parse_raw_diff_records`: commit id →
+    the paths it changed, in git's order."""
+    return {
+        commit: [path for record in records for path in record[5]]
+        for commit, records in parse_raw_diff_records(out).items()
+    }
 
 
 def changed_paths(repo: GitRepo, commit: str) -> list[str]:
@@ -273,6 +313,36 @@ def commits_touching(repo: GitRepo, commits: list[str], pathspecs: list[str]) ->
     )
     wanted = set(commits)
     return {commit for commit, paths in parse_raw_diff(out).items() if paths and commit in wanted}
+
+
+def first_parent_changes(
+    repo: GitRepo, commits: list[str], pathspecs: list[str]
+) -> dict[str, list[DiffRecord]]:
+    """For each of ``commits`` whose first-parent diff (all files for a root commit)
+    touches one of ``pathspecs`` (literal paths): its changes there, with modes and
+    object ids, in one ``diff-tree --stdin`` call."""
+    if not commits:
+        return {}
+    out = repo.git(
+        "--literal-pathspecs",
+        "diff-tree",
+        "--stdin",
+        "-r",
+        "-z",
+        "--root",
+        "-m",
+        "--first-parent",
+        "--no-renames",
+        "--",
+        *pathspecs,
+        input_bytes=_request(commits),
+    )
+    wanted = set(commits)
+    return {
+        commit: records
+        for commit, records in parse_raw_diff_records(out).items()
+        if records and commit in wanted
+    }
 
 
 def staged_paths(repo: GitRepo, pathspecs: list[str]) -> list[str]:
@@ -340,6 +410,23 @@ def rev_list(
     literal = ("--literal-pathspecs",) if pathspecs else ()
     out = repo.git(*literal, "rev-list", *args, "--", *(pathspecs or ()), check=check)
     return parse_object_ids(out)
+
+
+def parse_rev_list_graph(out: bytes) -> list[tuple[int, str, tuple[str, ...]]]:
+    """``git rev-list --timestamp --parents``: (commit time, commit, parents) per commit,
+    in git's order."""
+    graph = []
+    for line in out.decode().splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0].isdigit():
+            graph.append((int(fields[0]), fields[1], tuple(fields[2:])))
+    return graph
+
+
+def commit_graph(repo: GitRepo, *args: str) -> list[tuple[int, str, tuple[str, ...]]]:
+    """``git rev-list --timestamp --parents <args>``: every commit the walk reaches, with
+    its commit time and parents, in one call (``--topo-order`` puts children first)."""
+    return parse_rev_list_graph(repo.git("rev-list", "--timestamp", "--parents", *args, "--"))
 
 
 # ---- blame --porcelain ---------------------------------------------------------------

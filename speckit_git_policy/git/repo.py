@@ -5,13 +5,36 @@ worktrees exactly as the git that runs our hooks does).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from speckit_git_policy.errors import GitError, NotFound
-from speckit_git_policy.git.plumbing import parse_config_lines, parse_config_z
+from speckit_git_policy.errors import BadInput, GitError, NotFound
+from speckit_git_policy.git.plumbing import (
+    parse_config_lines,
+    parse_config_origins,
+    parse_config_z,
+)
 from speckit_git_policy.git.process import run_git
 
-EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+# Team settings committed at the repository's root, in git-config syntax (docs/GUIDE.md).
+TEAM_SETTINGS_FILE = ".speckitconfig"
+# The settings a team may commit (git reports keys in lower case), each with the kind of
+# value it takes; any other key in the file is ignored.
+TEAM_SETTINGS = {
+    "speckit.workspace": "workspace",
+    "speckit.policyfile": "path",
+    "speckit.docfile": "path",
+    "speckit.capsule": "bool",
+    "speckit.autopush": "bool",
+    "speckit.sign": "bool",
+    "speckit.requiresigned": "bool",
+}
+# What the hooks and speckit_config() ask git: every speckit.* setting, and whether the
+# work tree is a sparse checkout (which may leave .speckitconfig out), in one call.
+_CONFIG_KEYS = r"^speckit\.|^core\.sparsecheckout$"
+_SPARSE_KEY = "core.sparsecheckout"
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0", "")
 
 
 class GitRepo:
@@ -24,6 +47,7 @@ class GitRepo:
         # Handles the layers above keep per repository (the capsule's object database).
         self.memo: dict[str, object] = {}
         self._config: dict[str, str | None] | None = None
+        self._team_cache: tuple[tuple[str, int, int, int], dict[str, str | None]] | None = None
 
     def __repr__(self) -> str:
         return f"GitRepo(work_tree={self.work_tree!r}, git_dir={self.git_dir!r})"
@@ -85,31 +109,132 @@ class GitRepo:
 
     # ---- config ---------------------------------------------------------------
     def speckit_config(self) -> dict[str, str | None]:
-        """Every ``speckit.*`` setting (lower-case keys; the last value wins), in one git call,
-        or from memory after ``keep_speckit_config()``."""
+        """Every ``speckit.*`` setting in force (lower-case keys): the team's committed
+        ``.speckitconfig``, overridden by git's own config at any level (system, global,
+        local, worktree, ``-c``), where the last value of a key wins. One git call, and
+        one more only where a ``.speckitconfig`` is read; from memory after
+        ``keep_speckit_config()``."""
         if self._config is not None:
             return self._config
-        out = self.git("config", "-z", "--get-regexp", r"^speckit\.", check=False)
-        return {
+        out = self.git("config", "-z", "--get-regexp", _CONFIG_KEYS, check=False)
+        found = parse_config_z(out)
+        sparse = _is_true(found.pop(_SPARSE_KEY, b"false"))
+        own = {
             key: value.decode("utf-8", "replace") if value is not None else None
-            for key, value in parse_config_z(out).items()
+            for key, value in found.items()
         }
+        return {**self.team_config(sparse), **own}
 
     def keep_speckit_config(self, listed: str | None = None) -> None:
         """Serve ``speckit.*`` settings from memory from now on (short-lived processes: hooks).
 
-        ``listed`` is what ``git config --get-regexp '^speckit\\.'`` printed, when the
-        caller already asked git (the sh hook does): "key value" lines.
+        ``listed`` is what ``git config --get-regexp`` printed, when the caller already
+        asked git (the sh hook does, ``.speckitconfig``'s lines first): "key value" lines.
         """
         if listed is not None and all(
-            line.lower().startswith("speckit.") for line in listed.splitlines() if line
+            line.lower().startswith(("speckit.", _SPARSE_KEY))
+            for line in listed.splitlines()
+            if line
         ):
-            self._config = parse_config_lines(listed)
+            parsed = parse_config_lines(listed)
+            self._config = {k: v for k, v in parsed.items() if k.startswith("speckit.")}
             return
         # A value with a newline in it makes "key value" lines ambiguous: ask git again
         # with -z, so that every path reads the same value (and refuses it the same way).
         self._config = None
         self._config = self.speckit_config()
+
+    # ---- team settings: .speckitconfig ----------------------------------------------
+    def team_config_source(self, sparse: bool = False) -> str | None:
+        """Where ``.speckitconfig`` is read from: the work tree's file (a regular file,
+        never a symlink), else HEAD's blob in a bare repository or a sparse checkout
+        (which may leave it out); None when there is none to read. A work tree whose file
+        was deleted reads none, as the hooks do (they read what the commit is made from).
+        """
+        if self.work_tree is not None:
+            path = self.work_tree / TEAM_SETTINGS_FILE
+            if path.is_file() and not path.is_symlink():
+                return str(path)
+            if not sparse:
+                return None
+        return f"HEAD:{TEAM_SETTINGS_FILE}"
+
+    def team_config(self, sparse: bool = False) -> dict[str, str | None]:
+        """The team settings committed in ``.speckitconfig`` (git-config syntax), checked:
+        only the keys of ``TEAM_SETTINGS``, each a valid value for its key. The file comes
+        from the repository, so it is untrusted input: anything else in it is ignored, and
+        nothing in it is ever run. BadInput names the file when it cannot be read."""
+        source = self.team_config_source(sparse)
+        if source is None:
+            return {}
+        if source.startswith("HEAD:"):
+            from speckit_git_policy.git.plumbing import tree_entries
+
+            try:
+                entry = tree_entries(self, "HEAD", [TEAM_SETTINGS_FILE]).get(TEAM_SETTINGS_FILE)
+            except GitError:
+                return {}  # no HEAD yet
+            if entry is None or not entry[0].startswith("100"):
+                return {}
+            args = ["--blob", entry[1]]
+        else:
+            # Read again only when the file changed: settings are asked for several times
+            # per command, and a long-lived process must still see an edit.
+            try:
+                info = os.stat(source)
+            except FileNotFoundError:
+                return {}  # removed a moment ago
+            stamp = (source, info.st_mtime_ns, info.st_size, info.st_ino)
+            if self._team_cache is not None and self._team_cache[0] == stamp:
+                return dict(self._team_cache[1])
+            args = ["-f", source]
+        try:
+            out = self.git("config", "-z", *args, "--list")
+        except GitError as e:
+            raise BadInput(
+                f"{source}: not readable as git config ({e}); "
+                f"check it with: git config -f {TEAM_SETTINGS_FILE} --list"
+            ) from e
+        settings: dict[str, str | None] = {}
+        for key, raw in parse_config_z(out).items():
+            if key in TEAM_SETTINGS:
+                value = raw.decode("utf-8", "replace") if raw is not None else None
+                settings[key] = _check_team_value(source, key, value)
+        if args[0] == "-f":
+            self._team_cache = (stamp, dict(settings))
+        return settings
+
+    def setting_origins(self) -> dict[str, tuple[str | None, str]]:
+        """Where each ``speckit.*`` setting in force comes from: key → (value, origin),
+        the origin being ``.speckitconfig`` (or ``HEAD:.speckitconfig``) or git's scope of
+        the value that wins (``command``, ``worktree``, ``local``, ``global``, ``system``)
+        and its file. A key set nowhere is absent: its default applies."""
+        out = self.git(
+            "config",
+            "-z",
+            "--show-scope",
+            "--show-origin",
+            "--get-regexp",
+            _CONFIG_KEYS,
+            check=False,
+        )
+        records = parse_config_origins(out)
+        sparse = any(key == _SPARSE_KEY and _is_true(value) for _, _, key, value in records)
+        origins: dict[str, tuple[str | None, str]] = {}
+        source = self.team_config_source(sparse)
+        for key, value in self.team_config(sparse).items():
+            shown = TEAM_SETTINGS_FILE if source and not source.startswith("HEAD:") else source
+            origins[key] = (value, str(shown))
+        for scope, origin, key, raw in records:
+            if key == _SPARSE_KEY:
+                continue
+            value = raw.decode("utf-8", "replace") if raw is not None else None
+            if scope == "command":
+                origins[key] = (value, "command line (git -c)")
+                continue
+            where = origin.removeprefix("file:")
+            origins[key] = (value, f"{scope} config ({where})" if where else f"{scope} config")
+        return origins
 
     def config_get(self, key: str) -> str | None:
         if key.lower().startswith("speckit."):
@@ -129,9 +254,9 @@ class GitRepo:
             if raw is None:
                 return True  # a bare key (no "="), as git reads it
             value = raw.strip().lower()
-            if value in ("true", "yes", "on", "1"):
+            if value in _TRUE:
                 return True
-            if value in ("false", "no", "off", "0", ""):
+            if value in _FALSE:
                 return False
             return default
         out = self.git("config", "--type=bool", "--get", key, check=False).decode().strip()
@@ -178,8 +303,37 @@ class GitRepo:
     def read_blob(self, obj: str) -> bytes:
         return self.git("cat-file", "blob", obj)
 
-    def info_exclude_path(self) -> Path:
-        return self.common_dir / "info" / "exclude"
+
+def _is_true(raw: bytes | None) -> bool:
+    return raw is None or raw.decode("utf-8", "replace").strip().lower() in _TRUE
+
+
+def _check_team_value(source: str, key: str, value: str | None) -> str | None:
+    """A value of ``.speckitconfig`` as the key needs it, else BadInput naming the file."""
+    if value is None or not value.strip():
+        return value  # a bare key (true) or an empty value (unset), as git reads them
+    kind = TEAM_SETTINGS[key]
+    problem = None
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        problem = "holds a control character"
+    elif kind == "bool" and value.strip().lower() not in (*_TRUE, *_FALSE):
+        problem = "is not a boolean (true/false)"
+    elif kind == "workspace":
+        from speckit_git_policy.ids import check_workspace
+
+        try:
+            check_workspace(value.strip())
+        except BadInput as e:
+            problem = e.message
+    elif kind == "path":
+        import posixpath
+
+        normalized = posixpath.normpath(value.strip().replace("\\", "/"))
+        if posixpath.isabs(normalized) or normalized in (".", "..") or normalized.startswith("../"):
+            problem = "must be a path inside the repository"
+    if problem:
+        raise BadInput(f"{source}: {key}={value!r}: {problem}")
+    return value
 
 
 RepoLike = GitRepo | str | Path | None

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from speckit_git_policy import __version__
-from speckit_git_policy.capture import MISSED_CAPTURE_SCAN, missed_captures
-from speckit_git_policy.errors import BadInput, GitError
-from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.adoption import BACKFILL_HINT, history_gaps
+from speckit_git_policy.capture import MISSED_CAPTURE_SCAN
+from speckit_git_policy.errors import BadInput, GitError, SpeckitError
+from speckit_git_policy.git.repo import TEAM_SETTINGS_FILE, GitRepo
 from speckit_git_policy.hooks.install import HOOK_NAMES, hooks_dir, installed_hook, recorded_python
 
 
@@ -161,15 +163,25 @@ def _check_refspecs(repo: GitRepo) -> Check:
 
 def _check_missed(repo: GitRepo) -> Check:
     try:
-        missed = missed_captures(repo)
+        gaps = history_gaps(repo)
     except (GitError, BadInput) as e:
         return Check("missed captures", False, str(e))
+    missed = gaps.missed
     if not missed:
-        return Check(
-            "missed captures",
-            True,
-            f"every recent commit that changed the policy has a snapshot (last {MISSED_CAPTURE_SCAN} checked)",
-        )
+        detail = f"every recent commit that changed the policy has a snapshot (last {MISSED_CAPTURE_SCAN} checked)"
+        if gaps.pre_adoption and gaps.adoption is not None:
+            detail = (
+                f"every commit since the adoption point ({gaps.adoption[:12]}) that changed the "
+                f"policy has a snapshot; {len(gaps.pre_adoption)} older commit(s) from before "
+                f"adoption have none: {BACKFILL_HINT} captures them"
+            )
+        if gaps.uncapturable:
+            detail += (
+                f"; {len(gaps.uncapturable)} commit(s) changed it into sources that cannot be "
+                f"compiled ({', '.join(sha[:12] for sha, _ in gaps.uncapturable[:3])}): "
+                "nothing to capture"
+            )
+        return Check("missed captures", True, detail)
     from speckit_git_policy.capture import make_up_command
 
     shown = ", ".join(sha[:12] for sha in missed[:5]) + (" …" if len(missed) > 5 else "")
@@ -177,6 +189,8 @@ def _check_missed(repo: GitRepo) -> Check:
         make_up_command(repo, sha) or f"git speckit-policy capture --commit {sha[:12]}"
         for sha in missed[:3]
     )
+    if len(missed) > 1:
+        fix += f" (or all of them at once: {BACKFILL_HINT})"
     return Check(
         "missed captures",
         False,
@@ -196,14 +210,84 @@ def _check_capsule(repo: GitRepo) -> Check:
     return Check("capsule", True, f"every ref under {NAMESPACE}/ names a commit; no stale lock")
 
 
+# ---- settings and where they come from ---------------------------------------------------
+@dataclass(frozen=True)
+class Setting:
+    key: str  # as documented: speckit.policyFile
+    value: str
+    origin: str  # .speckitconfig, "local config (.git/config)", ..., default
+
+    def as_json(self) -> dict[str, Any]:
+        return {"key": self.key, "value": self.value, "origin": self.origin}
+
+
+def _defaults() -> dict[str, str]:
+    from speckit_git_policy.policy.sources import DEFAULT_DOC_FILE, DEFAULT_POLICY_FILE
+    from speckit_git_policy.store.capsule.layout import DEFAULT_WORKSPACE
+
+    return {
+        "speckit.workspace": DEFAULT_WORKSPACE,
+        "speckit.policyFile": DEFAULT_POLICY_FILE,
+        "speckit.docFile": DEFAULT_DOC_FILE,
+        "speckit.capsule": "true",
+        "speckit.autoPush": "true",
+        "speckit.sign": "false",
+        "speckit.requireSigned": "false",
+    }
+
+
+def settings(repo: GitRepo) -> list[Setting]:
+    """Every team setting in force, with where its value comes from (BadInput when the
+    committed ``.speckitconfig`` cannot be read or holds a value its key refuses)."""
+    origins = repo.setting_origins()
+    found = []
+    for key, default in _defaults().items():
+        value, origin = origins.get(key.lower(), (default, "default"))
+        if value is None:
+            value = "true"  # a bare key, as git reads it
+        elif not value.strip():
+            value, origin = default, f"default (empty in {origin})"
+        found.append(Setting(key, value, origin))
+    return found
+
+
+def _check_settings(repo: GitRepo) -> Check:
+    from speckit_git_policy.ids import check_workspace
+    from speckit_git_policy.policy.sources import source_paths
+
+    try:
+        found = settings(repo)
+        check_workspace(repo.config_get("speckit.workspace") or "default")
+        source_paths(repo)
+    except BadInput as e:
+        return Check("settings", False, f"{e}; fix the value where it is set")
+    committed = [s.key for s in found if s.origin.startswith((TEAM_SETTINGS_FILE, "HEAD:"))]
+    local = [s.key for s in found if s.origin != "default" and s.key not in committed]
+    parts = []
+    if committed:
+        parts.append(f"{len(committed)} from {TEAM_SETTINGS_FILE} ({', '.join(committed)})")
+    if local:
+        parts.append(f"{len(local)} from git config ({', '.join(local)})")
+    parts.append(f"{len(found) - len(committed) - len(local)} default")
+    return Check("settings", True, "; ".join(parts))
+
+
 def doctor(repo: GitRepo) -> list[Check]:
     directory = hooks_dir(repo)
     pythons = _installed_pythons(directory)
-    return [
-        _check_hooks(repo, directory),
-        _check_interpreter(pythons),
-        _check_tool(pythons),
-        _check_refspecs(repo),
-        _check_capsule(repo),
-        _check_missed(repo),
+    checks: list[tuple[str, Callable[[], Check]]] = [
+        ("hooks", lambda: _check_hooks(repo, directory)),
+        ("interpreter", lambda: _check_interpreter(pythons)),
+        ("tool", lambda: _check_tool(pythons)),
+        ("capsule refspecs", lambda: _check_refspecs(repo)),
+        ("capsule", lambda: _check_capsule(repo)),
+        ("missed captures", lambda: _check_missed(repo)),
+        ("settings", lambda: _check_settings(repo)),
     ]
+    results = []
+    for name, check in checks:
+        try:
+            results.append(check())
+        except SpeckitError as e:  # a broken .speckitconfig, say: the other checks still run
+            results.append(Check(name, False, str(e)))
+    return results

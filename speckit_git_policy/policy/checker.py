@@ -1,459 +1,415 @@
-"""Plain-Python validation of ``model_policy.toml`` against SPEC §2, for the hook's hot path.
+"""The hook path's validator: the generated JSON Schema, interpreted in plain Python.
 
-The pydantic models in ``model.py`` are the schema (``git speckit-policy schema``)
-and, in the tests, the oracle; importing pydantic and building them costs a git
-hook more than everything else it does, so the hooks, ``validate`` and capture
-check a document here instead. ``tests/test_checks.py`` generates documents, valid
-and broken in every way §2 names, and requires this module to accept exactly what
-``Policy.model_validate`` accepts, report the same issues (file, line, dotted key,
-message) and produce canonical-bytes-identical policy blocks. A rule changes in
-both places, or that test fails.
+The pydantic models (``model.py``) are the policy's rules; importing pydantic and
+building them costs a git hook more than everything else it does. So the hooks,
+``validate`` and capture check a document against the schema generated from the
+models (``model_policy.schema.json``, read as JSON), plus the few rules no schema
+keyword can state (``rules.py``: warn <= hard, values JSON cannot carry, nesting,
+finite numbers). The messages are ours ("expected a table, got an array").
 
-The checker mirrors pydantic's order of work so that the issue lists match: a
-model checks its fields in declaration order, then reports unknown keys, and
-runs its cross-field rule only when every field passed.
+The checker interprets the subset of JSON Schema the models generate (``KEYWORDS``;
+a test fails when the schema uses another), reading TOML's types as TOML has
+them: an integer is not a number with no fraction, and a number field normalizes
+to a float, as pydantic dumps it. It follows pydantic's order of work so that both
+reject a document at the same keys: a table checks its keys, and its cross-field
+rules (``if``/``then``, ``CROSS_FIELD``) run only when every key passed; a value
+gets one issue, its first. ``tests/test_checks.py`` holds the two to agreeing on
+acceptance, on the keys of every issue and on canonical-bytes-identical blocks.
 """
 
 from __future__ import annotations
 
-import math
-import sys
+import os
 
 from speckit_git_policy.errors import PolicyInvalid, PolicyIssue
+from speckit_git_policy.policy.rules import (
+    FREE_FORM_TABLES,
+    JSON_SAFE_INT,
+    POLICY_BLOCKS,
+    cost_problem,
+    exact_json,
+)
+from speckit_git_policy.policy.toml import SourceLines, dotted_key, parse_toml
 
 # typing is imported for type checkers only: the git hook's hot path must not pay for it.
 TYPE_CHECKING = False
-
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any, Protocol
+    from typing import Any
 
-    from speckit_git_policy.policy.tomlpos import KeyLines
+    from speckit_git_policy.policy.toml import LineLookup
 
     Loc = tuple[str | int, ...]
     Errors = list[tuple[Loc, str]]
-    # A check takes (value, location, errors) and returns the normalized value, or
-    # INVALID after appending at least one error.
-    Check = Callable[[Any, Loc, Errors], Any]
+    Schema = dict[str, Any]
 
-    class LineLookup(Protocol):
-        """Where a dotted key is written (``tomlpos.KeyLines`` or ``SourceLines``)."""
-
-        def line_of(self, key: tuple[object, ...]) -> int | None: ...
-
-        def line_of_dotted(self, dotted: str) -> int | None: ...
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-# RFC 8785 (and every JSON reader that uses doubles) carries integers exactly up to
-# 2^53 - 1; 2^53 itself is already ambiguous (2^53 + 1 reads back as 2^53).
-JSON_SAFE_INT = 2**53 - 1
-CAPTURE_MODES = ("none", "prompts_only", "full_io")
-POLICY_BLOCKS = ("routing", "capture", "budgets", "gates", "model_config", "weights", "prompts")
-FREE_FORM_TABLES = ("model_config", "weights", "prompts")
+__all__ = [
+    "FREE_FORM_TABLES",
+    "JSON_SAFE_INT",
+    "KEYWORDS",
+    "POLICY_BLOCKS",
+    "SCHEMA_FILE",
+    "SourceLines",
+    "check_document",
+    "check_policy_bytes",
+    "dotted_key",
+    "load_schema",
+    "parse_toml",
+    "schema_text",
+]
 
 INVALID: Any = object()
-REQUIRED: Any = object()
+
+# Generated from the models by ``schema.py``, shipped as package data.
+SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_policy.schema.json")
+_loaded: dict[str, Any] | None = None
 
 
-# ---- parsing ----------------------------------------------------------------------
+def schema_text() -> str:
+    """The committed schema, as shipped."""
+    with open(SCHEMA_FILE, encoding="utf-8") as file:
+        return file.read()
 
 
+def load_schema() -> dict[str, Any]:
+    """The committed schema as data, parsed once per process."""
+    global _loaded
+    if _loaded is None:
+        import json
 
-class SourceLines:
-    """``KeyLines`` of a text, scanned on first use: a valid policy, the usual
-    commit, never pays for locating keys."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self._key_lines: KeyLines | None = None
-
-    def key_lines(self) -> KeyLines:
-        if self._key_lines is None:
-            from speckit_git_policy.policy.tomlpos import KeyLines
-
-            self._key_lines = KeyLines(self.text)
-        return self._key_lines
-
-    def line_of(self, key: tuple[object, ...]) -> int | None:
-        return self.key_lines().line_of(key)
-
-    def line_of_dotted(self, dotted: str) -> int | None:
-        return self.key_lines().line_of_dotted(dotted)
+        _loaded = json.loads(schema_text())
+    return _loaded
 
 
-def parse_toml(data: bytes, file: str) -> tuple[dict[str, Any], SourceLines]:
-    """Decode and parse TOML; errors become PolicyInvalid located at file:line."""
-    if not data.strip():
-        raise PolicyInvalid([PolicyIssue(file, 1, "", "file is empty; expected the policy tables")])
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise PolicyInvalid([PolicyIssue(file, line, "", "is not valid UTF-8")]) from e
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        error_line: int | None = getattr(e, "lineno", None)
-        message = str(e)
-        if error_line is None and "(at line " in message:
-            error_line = int(message.rsplit("(at line ", 1)[1].split(",")[0])
-        message = message.split(" (at line ")[0]
-        raise PolicyInvalid([PolicyIssue(file, error_line, "", f"invalid TOML: {message}")]) from e
-    return document, SourceLines(text)
+# The keywords the checker acts on, and those it reads for words or ignores.
+VALIDATING = frozenset(
+    {
+        "$ref",
+        "type",
+        "enum",
+        "const",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "pattern",
+        "allOf",
+        "anyOf",
+        "not",
+        "properties",
+        "required",
+        "additionalProperties",
+        "minProperties",
+        "items",
+        "minItems",
+        "uniqueItems",
+        "if",
+        "then",
+    }
+)
+ANNOTATIONS = frozenset(
+    {
+        "$schema",
+        "$id",
+        "$defs",
+        "title",
+        "description",
+        "default",
+        "patternErrorMessage",
+        "errorMessage",
+    }
+)
+KEYWORDS = VALIDATING | ANNOTATIONS
+
+TYPE_WORDS = {
+    "object": "a table",
+    "array": "an array",
+    "string": "a string",
+    "boolean": "a boolean",
+    "integer": "an integer",
+    "number": "a number",
+    "null": "no value",
+}
+RANGES: tuple[tuple[str, str, Callable[[Any, Any], bool]], ...] = (
+    ("exclusiveMinimum", "greater than", lambda value, limit: value > limit),
+    ("minimum", "of at least", lambda value, limit: value >= limit),
+    ("exclusiveMaximum", "less than", lambda value, limit: value < limit),
+    ("maximum", "of at most", lambda value, limit: value <= limit),
+)
 
 
-# ---- messages (the same words model.py makes of pydantic's errors) -----------------
+# ---- messages -----------------------------------------------------------------------
 
 
 def describe_input(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return "a table" if isinstance(value, dict) else "an array"
-    text = repr(value)
+    """A value as a message shows it: TOML's spelling, control characters escaped."""
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = value.isoformat() if hasattr(value, "isoformat") else repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def dotted_key(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
-
-
 def unknown_key_message(key: str, known: list[str]) -> str:
-    import difflib  # only when there is an unknown key
+    from speckit_git_policy.text import did_you_mean  # only when there is an unknown key
 
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
+    return "unknown key" + did_you_mean(key, known)
 
 
-def _expected(what: str, value: Any) -> str:
-    return f"expected {what}, got {describe_input(value)}"
-
-
-# ---- value checks -----------------------------------------------------------------
-
-
-def _bool(value: Any, loc: Loc, errors: Errors) -> Any:
-    if isinstance(value, bool):
-        return value
-    errors.append((loc, _expected("a valid boolean", value)))
-    return INVALID
-
-
-def _str(value: Any, loc: Loc, errors: Errors) -> Any:
-    if isinstance(value, str):
-        return value
-    errors.append((loc, _expected("a valid string", value)))
-    return INVALID
-
-
-def _bounds(value: Any, number: float, loc: Loc, errors: Errors,
-            gt: float | None, ge: float | None, le: float | None) -> bool:
-    for limit, words, broken in (
-        (gt, "greater than", gt is not None and not number > gt),
-        (ge, "greater than or equal to", ge is not None and not number >= ge),
-        (le, "less than or equal to", le is not None and not number <= le),
-    ):
-        if broken:
-            errors.append((loc, _expected(f"{words} {limit}", value)))
-            return False
-    return True
-
-
-def _int(*, gt: int | None = None, ge: int | None = None, le: int | None = None) -> Check:
-    def check(value: Any, loc: Loc, errors: Errors) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int):
-            errors.append((loc, _expected("a valid integer", value)))
-            return INVALID
-        return value if _bounds(value, value, loc, errors, gt, ge, le) else INVALID
-
-    return check
-
-
-def _float(*, gt: float | None = None, ge: float | None = None, le: float | None = None) -> Check:
-    def check(value: Any, loc: Loc, errors: Errors) -> Any:
-        number: float | None = None
-        if isinstance(value, float):
-            number = value
-        elif isinstance(value, int) and not isinstance(value, bool):
-            try:
-                number = float(value)
-            except OverflowError:
-                number = None  # pydantic calls an int beyond a double "not a valid number"
-        if number is None:
-            errors.append((loc, _expected("a valid number", value)))
-            return INVALID
-        if not math.isfinite(number):
-            errors.append((loc, _expected("a finite number", value)))
-            return INVALID
-        return number if _bounds(value, number, loc, errors, gt, ge, le) else INVALID
-
-    return check
-
-
-def _literal(*choices: str) -> Check:
-    quoted = [repr(choice) for choice in choices]
-    words = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
-
-    def check(value: Any, loc: Loc, errors: Errors) -> Any:
-        if isinstance(value, str) and value in choices:
-            return value
-        errors.append((loc, _expected(words, value)))
-        return INVALID
-
-    return check
-
-
-def _dict_of(item: Check, *, min_length: int = 0) -> Check:
-    def check(value: Any, loc: Loc, errors: Errors) -> Any:
-        if not isinstance(value, dict):
-            errors.append((loc, _expected("a valid dictionary", value)))
-            return INVALID
-        out = {}
-        valid = True
-        for key, entry in value.items():
-            result = item(entry, (*loc, key), errors)
-            valid = valid and result is not INVALID
-            out[key] = result
-        if not valid:
-            return INVALID
-        if len(out) < min_length:
-            errors.append((loc, f"expected at least {min_length} entry, got none"))
-            return INVALID
-        return out
-
-    return check
-
-
-def _json_copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _json_copy(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_json_copy(item) for item in value]
-    return value
-
-
-def _free_form(value: Any, loc: Loc, errors: Errors) -> Any:
-    # Values JSON cannot carry are reported by json_exact_issues, before this runs.
-    if not isinstance(value, dict):
-        errors.append((loc, _expected("a valid dictionary", value)))
-        return INVALID
-    return _json_copy(value)
-
-
-def _model(class_name: str, fields: dict[str, tuple[Check, Any]],
-           rule: Callable[[dict[str, Any]], str | None] | None = None) -> Check:
-    """A table with known keys; ``fields`` maps key → (check, default factory or REQUIRED)."""
-    known = list(fields)
-
-    def check(value: Any, loc: Loc, errors: Errors) -> Any:
-        if not isinstance(value, dict):
-            errors.append((loc, _expected(f"a valid dictionary or instance of {class_name}", value)))
-            return INVALID
-        out: dict[str, Any] = {}
-        valid = True
-        for name, (field_check, default) in fields.items():
-            if name in value:
-                result = field_check(value[name], (*loc, name), errors)
-                valid = valid and result is not INVALID
-                out[name] = result
-            elif default is REQUIRED:
-                errors.append(((*loc, name), "required key is missing"))
-                valid = False
-            else:
-                out[name] = default()
-        for key in value:
-            if key not in fields:
-                errors.append(((*loc, key), unknown_key_message(str(key), known)))
-                valid = False
-        if not valid:
-            return INVALID
-        if rule is not None:
-            message = rule(out)
-            if message is not None:
-                errors.append((loc, message))
-                return INVALID
-        return out
-
-    return check
-
-
-# ---- the rules of §2 --------------------------------------------------------------
-
-
-def _candidates(value: Any, loc: Loc, errors: Errors) -> Any:
-    if not isinstance(value, list):
-        errors.append((loc, _expected("a valid list", value)))
-        return INVALID
-    results = [_str(item, (*loc, i), errors) for i, item in enumerate(value)]
-    if any(result is INVALID for result in results):
-        return INVALID
-    message = candidates_problem(results)
-    if message is not None:
-        errors.append((loc, message))
-        return INVALID
-    return results
-
-
-def candidates_problem(models: list[str]) -> str | None:
-    """What is wrong with a role's list of model ids, if anything."""
-    if not models:
-        return "expected a non-empty list of model ids"
-    if any(not model.strip() for model in models):
-        return "model ids must be non-empty strings"
-    duplicates = sorted({m for m in models if models.count(m) > 1})
-    if duplicates:
-        return f"duplicate model id {duplicates[0]!r}"
-    return None
-
-
-def endpoint_problem(value: str) -> str | None:
-    from urllib.parse import urlparse
-
-    parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        return "expected an http:// or https:// URL"
-    return None
-
-
-def model_id_problem(value: str) -> str | None:
-    return "expected a non-empty model id" if not value.strip() else None
-
-
-def reflex_problem(enabled: bool, endpoint: str | None, model: str | None) -> str | None:
-    if enabled:
-        missing = [name for name, value in (("endpoint", endpoint), ("model", model)) if value is None]
-        if missing:
-            return f"{' and '.join(missing)} required when enabled = true"
-    return None
-
-
-def cost_problem(warn_threshold: float, hard_limit: float) -> str | None:
-    if warn_threshold > hard_limit:
-        return f"warn_threshold ({warn_threshold}) must be <= hard_limit ({hard_limit})"
-    return None
-
-
-def _optional_str(problem: Callable[[str], str | None]) -> Check:
-    def check(value: Any, loc: Loc, errors: Errors) -> Any:
-        if value is None:
-            return None
-        if _str(value, loc, errors) is INVALID:
-            return INVALID
-        message = problem(value)
-        if message is not None:
-            errors.append((loc, message))
-            return INVALID
-        return value
-
-    return check
-
-
-def _none() -> None:
-    return None
-
-
-def _false() -> bool:
-    return False
-
-
-def _empty() -> dict[str, Any]:
-    return {}
-
-
-_REFLEX = _model(
-    "Reflex",
-    {
-        "enabled": (_bool, _false),
-        "endpoint": (_optional_str(endpoint_problem), _none),
-        "model": (_optional_str(model_id_problem), _none),
-    },
-    lambda r: reflex_problem(r["enabled"], r["endpoint"], r["model"]),
-)
-_POLICY = _model(
-    "Policy",
-    {
-        "routing": (_model("Routing", {
-            "cloud": (_dict_of(_candidates, min_length=1), REQUIRED),
-            "reflex": (_REFLEX, lambda: {"enabled": False, "endpoint": None, "model": None}),
-        }), REQUIRED),
-        "capture": (_model("Capture", {
-            "mode": (_literal(*CAPTURE_MODES), REQUIRED),
-            "store_embeddings": (_bool, _false),
-        }), REQUIRED),
-        "budgets": (_model("Budgets", {
-            "tokens": (_dict_of(_int(gt=0, le=JSON_SAFE_INT)), REQUIRED),
-            "cost": (_model("Cost", {
-                "warn_threshold": (_float(ge=0), REQUIRED),
-                "hard_limit": (_float(ge=0), REQUIRED),
-            }, lambda c: cost_problem(c["warn_threshold"], c["hard_limit"])), REQUIRED),
-        }), REQUIRED),
-        "gates": (_model("Gates", {
-            "reflex_promotion": (_model("ReflexPromotion", {
-                "p95_latency_ms": (_float(gt=0), REQUIRED),
-                "success_parity_percent": (_float(ge=0, le=100), REQUIRED),
-            }), REQUIRED),
-            "local_memory_sunset": (_model("LocalMemorySunset", {
-                "retrieval_p95_parity": (_bool, REQUIRED),
-                "stability_days": (_int(ge=0, le=JSON_SAFE_INT), REQUIRED),
-            }), REQUIRED),
-        }), REQUIRED),
-        "model_config": (_free_form, _empty),
-        "weights": (_free_form, _empty),
-        "prompts": (_free_form, _empty),
-    },
-)
-
-
-# ---- validation -------------------------------------------------------------------
-
-
-def json_exact_issues(value: Any, key: str) -> list[tuple[str, str]]:
-    """(dotted key, message) for each value JSON cannot carry exactly."""
-    if isinstance(value, (bool, str)):
-        return []
-    if isinstance(value, int):
-        if abs(value) > JSON_SAFE_INT:
-            return [(key, f"integer {value} is outside ±(2^53 - 1) and cannot be carried exactly in JSON")]
-        return []
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return [(key, f"{value} is not a finite number; JSON cannot carry it")]
-        return []
-    if isinstance(value, list):
-        return [issue for i, item in enumerate(value) for issue in json_exact_issues(item, f"{key}[{i}]")]
-    if isinstance(value, dict):
-        return [issue for k, v in value.items() for issue in json_exact_issues(v, f"{key}.{k}")]
-    import datetime  # only for a value that is already not JSON
-
-    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
-        return [(key, "TOML date/time values cannot be carried in JSON; quote it as a string")]
-    return [(key, f"unsupported value of type {type(value).__name__}")]
-
-
-def free_form_issues(document: dict[str, Any], lines: LineLookup, file: str) -> list[PolicyIssue]:
-    return [
-        PolicyIssue(file, lines.line_of_dotted(key), key, message)
-        for table in FREE_FORM_TABLES if table in document
-        for key, message in json_exact_issues(document[table], table)
-    ]
+def _choices(values: list[Any]) -> str:
+    quoted = [describe_input(value) for value in values]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
 
 def sort_issues(issues: list[PolicyIssue]) -> list[PolicyIssue]:
     return sorted(issues, key=lambda issue: (issue.line or 0, issue.key))
 
 
+# ---- the rules no keyword states, by the definition they belong to ------------------
+
+
+def _json_value(value: Any, loc: Loc, errors: Errors) -> Any:
+    copy, issues = exact_json(value, loc)
+    errors.extend(issues)
+    return INVALID if issues else copy
+
+
+# Definitions checked by code alone: their schema is for editors, and the reason a
+# value fails (a TOML date-time, 2^60, NaN) is not a schema keyword's to give.
+CODE_CHECKED: dict[str, Callable[[Any, Loc, Errors], Any]] = {"JsonValue": _json_value}
+# Rules that compare the keys of a definition's table, run once its keys passed.
+CROSS_FIELD: dict[str, Callable[[dict[str, Any]], str | None]] = {
+    "Cost": lambda cost: cost_problem(cost["warn_threshold"], cost["hard_limit"]),
+}
+
+
+# ---- the interpreter ----------------------------------------------------------------
+
+
+class _Checker:
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+        self.definitions: dict[str, Schema] = schema.get("$defs", {})
+        self.errors: Errors = []
+
+    def check(self, node: Schema, value: Any, loc: Loc) -> Any:
+        """``value`` normalized as pydantic dumps it, or INVALID after recording its issue(s)."""
+        if "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[-1]
+            if name in CODE_CHECKED:
+                return CODE_CHECKED[name](value, loc, self.errors)
+            value = self.check(self.definitions[name], value, loc)
+            if value is not INVALID and name in CROSS_FIELD:
+                problem = CROSS_FIELD[name](value)
+                if problem is not None:
+                    self.errors.append((loc, problem))
+                    return INVALID
+            if value is INVALID or VALIDATING.isdisjoint(node.keys() - {"$ref"}):
+                return value
+            node = {key: item for key, item in node.items() if key != "$ref"}
+        if "anyOf" in node:
+            return self._any_of(node, value, loc)
+        problem = self._scalar_problem(node, value)
+        if problem is not None:
+            self.errors.append((loc, node.get("errorMessage", problem)))
+            return INVALID
+        if node.get("type") == "number":
+            value = float(value)  # a float field dumps 30 as 30.0; the range check saw it finite
+        for sub in node.get("allOf", ()):
+            if self.check(sub, value, loc) is INVALID:
+                return INVALID
+        if "not" in node and self._matches(node["not"], value, loc):
+            self.errors.append(
+                (loc, node.get("errorMessage", "is a value this key does not allow"))
+            )
+            return INVALID
+        if isinstance(value, dict):
+            return self._table(node, value, loc)
+        if isinstance(value, list):
+            return self._array(node, value, loc)
+        return value
+
+    def _matches(self, node: Schema, value: Any, loc: Loc) -> bool:
+        before = len(self.errors)
+        self.check(node, value, loc)
+        matched = len(self.errors) == before
+        del self.errors[before:]
+        return matched
+
+    def _any_of(self, node: Schema, value: Any, loc: Loc) -> Any:
+        branches = [branch for branch in node["anyOf"] if branch != {"type": "null"}]
+        if value is None and len(branches) < len(node["anyOf"]):
+            return None
+        if (
+            len(branches) == 1
+        ):  # an optional value: TOML has no null, so only the other form is seen
+            return self.check(branches[0], value, loc)
+        for branch in branches:
+            if self._matches(branch, value, loc):
+                return self.check(branch, value, loc)
+        words = [TYPE_WORDS.get(branch.get("type", ""), "another form") for branch in branches]
+        self.errors.append((loc, f"expected {' or '.join(words)}, got {describe_input(value)}"))
+        return INVALID
+
+    def _scalar_problem(self, node: Schema, value: Any) -> str | None:
+        """The first problem of ``value`` with the node's type, choices, range or pattern."""
+        if "enum" in node or "const" in node:
+            choices = node["enum"] if "enum" in node else [node["const"]]
+            if not any(type(value) is type(choice) and value == choice for choice in choices):
+                return f"expected {_choices(choices)}, got {describe_input(value)}"
+            return None
+        kind = node.get("type")
+        if kind is not None and not _is_type(value, kind):
+            return f"expected {TYPE_WORDS[kind]}, got {describe_input(value)}"
+        if kind == "number":
+            import math
+
+            try:
+                finite = math.isfinite(value)
+            except OverflowError:  # an integer beyond a double
+                finite = False
+            if not finite:
+                return f"expected a finite number, got {describe_input(value)}"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value) if kind == "number" else value
+            for keyword, words, holds in RANGES:
+                if keyword in node and not holds(number, node[keyword]):
+                    what = TYPE_WORDS.get(kind or "number", "a number")
+                    return f"expected {what} {words} {node[keyword]}, got {describe_input(value)}"
+        if isinstance(value, str) and "pattern" in node:
+            import re
+
+            if re.search(node["pattern"], value) is None:
+                return str(
+                    node.get(
+                        "patternErrorMessage", f"expected a string matching {node['pattern']!r}"
+                    )
+                )
+        return None
+
+    def _table(self, node: Schema, value: dict[str, Any], loc: Loc) -> Any:
+        properties: dict[str, Schema] = node.get("properties", {})
+        required = node.get("required", ())
+        out: dict[str, Any] = {}
+        valid = True
+        for name, sub in properties.items():
+            if name in value:
+                out[name] = self.check(sub, value[name], (*loc, name))
+                valid = valid and out[name] is not INVALID
+            elif name in required:
+                self.errors.append(((*loc, name), "required key is missing"))
+                valid = False
+            elif "default" in sub:
+                out[name] = _copy(sub["default"])
+        additional = node.get("additionalProperties", True)
+        for key in value:
+            if key in properties:
+                continue
+            if additional is False:
+                self.errors.append(((*loc, key), unknown_key_message(str(key), list(properties))))
+                valid = False
+            elif isinstance(additional, dict):
+                out[key] = self.check(additional, value[key], (*loc, key))
+                valid = valid and out[key] is not INVALID
+            else:
+                out[key] = _copy(value[key])
+        if not valid:
+            return INVALID
+        if len(value) < node.get("minProperties", 0):
+            self.errors.append(
+                (
+                    loc,
+                    "expected a non-empty table"
+                    if node["minProperties"] == 1
+                    else f"expected at least {node['minProperties']} keys",
+                )
+            )
+            return INVALID
+        if "if" in node and "then" in node and self._matches(node["if"], value, loc):
+            return self._then(node, value, loc, out)
+        return out
+
+    def _then(self, node: Schema, value: dict[str, Any], loc: Loc, out: dict[str, Any]) -> Any:
+        then: Schema = node["then"]
+        missing = [name for name in then.get("required", ()) if name not in value]
+        if missing:
+            condition = " and ".join(
+                f"{key} = {describe_input(sub.get('const'))}"
+                for key, sub in node["if"].get("properties", {}).items()
+            )
+            self.errors.append((loc, f"{' and '.join(missing)} required when {condition}"))
+            return INVALID
+        rest = {key: item for key, item in then.items() if key != "required"}
+        return out if self.check(rest, value, loc) is not INVALID else INVALID
+
+    def _array(self, node: Schema, value: list[Any], loc: Loc) -> Any:
+        items: Schema = node.get("items", {})
+        out = [self.check(items, item, (*loc, i)) for i, item in enumerate(value)]
+        if any(item is INVALID for item in out):
+            return INVALID
+        least = node.get("minItems", 0)
+        if len(value) < least:
+            self.errors.append(
+                (
+                    loc,
+                    "expected a non-empty array"
+                    if least == 1
+                    else f"expected at least {least} items",
+                )
+            )
+            return INVALID
+        if node.get("uniqueItems"):
+            seen: list[Any] = []
+            for item in value:
+                if item in seen:
+                    self.errors.append((loc, f"duplicate item {describe_input(item)}"))
+                    return INVALID
+                seen.append(item)
+        return out
+
+
+def _copy(value: Any) -> Any:
+    return exact_json(value, ())[0] if isinstance(value, (dict, list)) else value
+
+
+def _is_type(value: Any, kind: str) -> bool:
+    if kind == "object":
+        return isinstance(value, dict)
+    if kind == "array":
+        return isinstance(value, list)
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return kind == "null" and value is None
+
+
+# ---- validation -----------------------------------------------------------------------
+
+
 def check_document(document: dict[str, Any], lines: LineLookup, file: str) -> dict[str, Any]:
     """The normalized policy blocks of a parsed document (defaults filled, numbers of
     float fields as floats), exactly as ``Policy.model_validate(document).blocks()``
     gives them; raise PolicyInvalid with every issue, in line order."""
-    issues = free_form_issues(document, lines, file)
-    errors: Errors = []
-    blocks = _POLICY(document, (), errors)
-    issues.extend(PolicyIssue(file, lines.line_of(loc), dotted_key(loc), message) for loc, message in errors)
-    if issues or blocks is INVALID:
-        raise PolicyInvalid(sort_issues(issues))
+    schema = load_schema()
+    checker = _Checker(schema)
+    blocks = checker.check(schema, document, ())
+    if checker.errors or blocks is INVALID:
+        raise PolicyInvalid(
+            sort_issues(
+                [
+                    PolicyIssue(file, lines.line_of(loc), dotted_key(loc), message)
+                    for loc, message in checker.errors
+                ]
+            )
+        )
     result: dict[str, Any] = blocks
     return result
 

@@ -19,7 +19,9 @@ def doc_issues(sources: Sources) -> list[PolicyIssue]:
     return []
 
 
-def validate(repo: GitRepo, origin: str = WORKTREE, paths: SourcePaths | None = None) -> list[PolicyIssue]:
+def validate(
+    repo: GitRepo, origin: str = WORKTREE, paths: SourcePaths | None = None
+) -> list[PolicyIssue]:
     """Every doc and policy issue of the sources in ``origin`` (work tree, index or commit)."""
     try:
         sources = read_sources(repo, origin, paths)

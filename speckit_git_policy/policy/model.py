@@ -1,68 +1,197 @@
-"""The pydantic models of ``model_policy.toml`` (SPEC §2): the schema.
+"""The pydantic models of ``model_policy.toml``: the single source of truth of the policy's rules.
 
-There are two implementations of §2, on purpose:
+They are the typed API an agent runner reads a policy through (a frozen
+``Policy`` and its sub-models), and the JSON Schema is generated from them
+(``schema.py``) with no edit afterwards: every rule a schema keyword can state is
+declared here, on the field or the model (``Field`` constraints, ``pattern``,
+``json_schema_extra``). The few rules no keyword can state live in ``rules.py``
+and are called from here as from the checker.
 
-* these pydantic models, which give ``git speckit-policy schema`` (the JSON Schema
-  editors use) and are the oracle in the tests;
-* ``checks.py``, plain Python, which the git hooks, ``validate`` and capture use:
-  importing pydantic and building these models costs more than a whole
-  policy-changing commit may (SPEC §10: faster than a no-op pre-commit hook).
+The git hooks, ``validate`` and capture do not import pydantic (building these
+models costs a hook more than a whole commit may): ``checker.py`` interprets the
+generated schema instead. ``tests/test_checks.py`` requires both to accept
+exactly the same documents, at the same keys, with canonical-bytes-identical
+blocks.
 
-They cannot drift apart silently: the rules with words of their own (model-id
-lists, endpoint, reflex, cost) are the same functions of ``checks.py``, and the
-hypothesis test ``tests/test_checks.py`` requires both to accept exactly the same
-documents, report the same issues and give canonical-bytes-identical blocks.
+Patterns are written with ``\\uXXXX`` escapes and no ``$`` anchor so that
+pydantic's regex engine, Python's ``re`` (the checker) and an editor's
+ECMAScript engine read them alike (Python's ``$`` also matches before a final
+newline).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+import re
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     StrictBool,
     StrictInt,
     StrictStr,
+    StringConstraints,
     ValidationError,
-    field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from typing_extensions import TypeAliasType
 
-from speckit_git_policy.policy.checker import (
-    CAPTURE_MODES,
+from speckit_git_policy.errors import PolicyInvalid, PolicyIssue
+from speckit_git_policy.policy.checker import check_document
+from speckit_git_policy.policy.rules import (
+    FLOAT_MAX,
     FREE_FORM_TABLES,
     JSON_SAFE_INT,
     POLICY_BLOCKS,
-    candidates_problem,
-    check_document,
     cost_problem,
-    describe_input,
-    dotted_key,
-    endpoint_problem,
-    free_form_issues,
-    model_id_problem,
-    parse_toml,
-    reflex_problem,
-    sort_issues,
-    unknown_key_message,
+    exact_json,
 )
+from speckit_git_policy.policy.toml import dotted_key, parse_toml
 
 if TYPE_CHECKING:
-    from speckit_git_policy.policy.checker import LineLookup
-from speckit_git_policy.errors import PolicyInvalid, PolicyIssue
+    from speckit_git_policy.policy.toml import LineLookup
 
 __all__ = [
-    "CAPTURE_MODES", "FREE_FORM_TABLES", "JSON_SAFE_INT", "POLICY_BLOCKS", "Policy",
-    "json_schema", "load_policy", "parse_toml", "pydantic_issues", "validate_document",
+    "CAPTURE_MODES",
+    "FREE_FORM_TABLES",
+    "JSON_SAFE_INT",
+    "POLICY_BLOCKS",
+    "Policy",
+    "json_schema",
+    "load_policy",
+    "parse_toml",
+    "pydantic_issues",
+    "validate_document",
 ]
 
+# Every hook run compiles these patterns afresh, so they are kept to what Python's re
+# compiles fast (a class mixing C1 and U+2028 costs it ten times more than two classes).
+# C0, DEL, C1 (U+009B is a terminal's CSI), and the line and paragraph separators:
+# printed raw, they move a terminal's cursor or forge output lines.
+CONTROL_CHARACTERS = (r"[\u0000-\u001f\u007f-\u009f]", r"[\u2028\u2029]")
+# Not blank: one character that is not white space. Engines differ on whether a few
+# control characters are white space; those are refused by CONTROL_CHARACTERS anyway,
+# so a value is refused alike by pydantic's engine and Python's re (an ECMAScript
+# editor also counts U+FEFF as white space).
+NON_BLANK = r"\S"
+# http or https (either case), then a host: the first character after // starts it.
+HTTP_URL = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]"
 
-def _raise_if(problem: str | None) -> None:
-    if problem is not None:
-        raise ValueError(problem)
+# An error message for editors (VS Code reads these keywords); the checker reports the same words.
+BLANK_MODEL_ID = "expected a model id, got a blank string"
+CONTROL_IN_MODEL_ID = "model ids must not contain control characters"
+CONTROL_IN_URL = "URLs must not contain control characters"
+NOT_HTTP_URL = "expected an http:// or https:// URL"
+
+
+def _no_control_characters(value: str) -> str:
+    if any(re.search(pattern, value) for pattern in CONTROL_CHARACTERS):
+        raise ValueError("contains control characters")
+    return value
+
+
+def _unique(items: list[str]) -> list[str]:
+    duplicates = sorted({item for item in items if items.count(item) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate item {duplicates[0]!r}")
+    return items
+
+
+ModelId = TypeAliasType(
+    "ModelId",
+    Annotated[
+        StrictStr,
+        StringConstraints(pattern=NON_BLANK),
+        AfterValidator(_no_control_characters),
+        Field(
+            json_schema_extra={
+                "patternErrorMessage": BLANK_MODEL_ID,
+                "allOf": [
+                    {"not": {"pattern": pattern}, "errorMessage": CONTROL_IN_MODEL_ID}
+                    for pattern in CONTROL_CHARACTERS
+                ],
+            }
+        ),
+    ],
+)
+Candidates = Annotated[
+    list[ModelId],
+    Field(
+        min_length=1,
+        json_schema_extra={
+            "uniqueItems": True,
+            "description": "Candidate model ids for the role, in order of preference.",
+        },
+    ),
+    AfterValidator(_unique),
+]
+Endpoint = Annotated[
+    StrictStr,
+    StringConstraints(pattern=HTTP_URL),
+    AfterValidator(_no_control_characters),
+    Field(
+        json_schema_extra={
+            "patternErrorMessage": NOT_HTTP_URL,
+            "allOf": [
+                {"not": {"pattern": pattern}, "errorMessage": CONTROL_IN_URL}
+                for pattern in CONTROL_CHARACTERS
+            ],
+        }
+    ),
+]
+PositiveTokens = Annotated[StrictInt, Field(gt=0, le=JSON_SAFE_INT)]
+CaptureMode = Literal["none", "prompts_only", "full_io"]
+CAPTURE_MODES: tuple[str, ...] = get_args(CaptureMode)
+
+# What the free-form tables may hold, for editors: values JSON carries exactly. A
+# number that is not an integer keeps a JSON integer beyond 2^53 from passing as a
+# number. The checker and the validator below apply rules.exact_json instead,
+# whose messages say why TOML's value cannot be carried (a date-time, 2^60, NaN).
+if TYPE_CHECKING:  # mypy does not follow a recursive TypeAliasType
+    JsonValue = Any
+else:
+    JsonValue = TypeAliasType(
+        "JsonValue",
+        Annotated[
+            StrictStr
+            | StrictBool
+            | Annotated[StrictInt, Field(ge=-JSON_SAFE_INT, le=JSON_SAFE_INT)]
+            | Annotated[
+                float,
+                Field(ge=-FLOAT_MAX, le=FLOAT_MAX, json_schema_extra={"not": {"type": "integer"}}),
+            ]
+            | list["JsonValue"]
+            | dict[str, "JsonValue"],
+            Field(description="A value JSON carries exactly."),
+        ],
+    )
+
+
+def _free_form_table(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise PydanticCustomError("dict_type", "Input should be a valid dictionary")
+    copy, issues = exact_json(value, ())
+    if issues:
+        raise ValidationError.from_exception_data(
+            "JsonValue",
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError("json_exact", message), loc=loc, input=value
+                )
+                for loc, message in issues
+            ],
+        )
+    result: dict[str, Any] = copy
+    return result
+
+
+FreeForm = Annotated[
+    dict[str, Any], PlainValidator(_free_form_table, json_schema_input_type=dict[str, JsonValue])
+]
 
 
 class _Strict(BaseModel):
@@ -70,56 +199,48 @@ class _Strict(BaseModel):
 
 
 class Reflex(_Strict):
+    """The local reflex model; endpoint and model are required when enabled."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"enabled": {"const": True}}, "required": ["enabled"]},
+            "then": {"required": ["endpoint", "model"]},
+        }
+    )
+
     enabled: StrictBool = False
-    endpoint: str | None = None
-    model: str | None = None
-
-    @field_validator("endpoint")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None:
-            _raise_if(endpoint_problem(value))
-        return value
-
-    @field_validator("model")
-    @classmethod
-    def _non_empty(cls, value: str | None) -> str | None:
-        if value is not None:
-            _raise_if(model_id_problem(value))
-        return value
+    endpoint: Endpoint | None = None
+    model: ModelId | None = None
 
     @model_validator(mode="after")
     def _required_when_enabled(self) -> Reflex:
-        _raise_if(reflex_problem(self.enabled, self.endpoint, self.model))
+        missing = [name for name in ("endpoint", "model") if getattr(self, name) is None]
+        if self.enabled and missing:
+            raise ValueError(f"{' and '.join(missing)} required when enabled = true")
         return self
-
-
-def _check_candidates(models: list[str]) -> list[str]:
-    _raise_if(candidates_problem(models))
-    return models
-
-
-Candidates = Annotated[list[StrictStr], AfterValidator(_check_candidates)]
-PositiveTokens = Annotated[StrictInt, Field(gt=0, le=JSON_SAFE_INT)]
 
 
 class Routing(_Strict):
     cloud: dict[str, Candidates] = Field(min_length=1)
-    reflex: Reflex = Field(default_factory=Reflex)
+    reflex: Reflex = Reflex()
 
 
 class Capture(_Strict):
-    mode: Literal["none", "prompts_only", "full_io"]
+    mode: CaptureMode
     store_embeddings: StrictBool = False
 
 
 class Cost(_Strict):
-    warn_threshold: float = Field(ge=0)
-    hard_limit: float = Field(ge=0)
+    """warn_threshold must be <= hard_limit."""
+
+    warn_threshold: float = Field(ge=0, le=FLOAT_MAX)
+    hard_limit: float = Field(ge=0, le=FLOAT_MAX)
 
     @model_validator(mode="after")
     def _warn_not_above_hard(self) -> Cost:
-        _raise_if(cost_problem(self.warn_threshold, self.hard_limit))
+        problem = cost_problem(self.warn_threshold, self.hard_limit)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 
@@ -129,7 +250,7 @@ class Budgets(_Strict):
 
 
 class ReflexPromotion(_Strict):
-    p95_latency_ms: float = Field(gt=0)
+    p95_latency_ms: float = Field(gt=0, le=FLOAT_MAX)
     success_parity_percent: float = Field(ge=0, le=100)
 
 
@@ -144,22 +265,27 @@ class Gates(_Strict):
 
 
 class Policy(_Strict):
-    """The whole of ``model_policy.toml``."""
+    """The whole of model_policy.toml."""
 
     routing: Routing
     capture: Capture
     budgets: Budgets
     gates: Gates
-    model_settings: dict[str, Any] = Field(default_factory=dict, alias="model_config")
-    weights: dict[str, Any] = Field(default_factory=dict)
-    prompts: dict[str, Any] = Field(default_factory=dict)
+    model_settings: FreeForm = Field(default={}, alias="model_config")
+    weights: FreeForm = {}
+    prompts: FreeForm = {}
 
     model_config = ConfigDict(
         # Only the TOML name validates: the Python attribute name (model_settings,
-        # since pydantic reserves model_config) is not a table of §2.
-        extra="forbid", frozen=True, strict=True, allow_inf_nan=False,
-        validate_by_alias=True, validate_by_name=False,
-        title="model_policy.toml", protected_namespaces=(),
+        # since pydantic reserves model_config) is not a table of the policy.
+        validate_by_alias=True,
+        validate_by_name=False,
+        title="model_policy.toml",
+        protected_namespaces=(),
+        json_schema_extra={
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://speckit-git-policy.invalid/schema/model_policy.json",
+        },
     )
 
     def blocks(self) -> dict[str, Any]:
@@ -168,68 +294,41 @@ class Policy(_Strict):
 
 
 # ---- validation -----------------------------------------------------------------
-# The pydantic path below is the oracle of tests/test_checks.py; the tool itself
-# validates with checks.check_document.
 
 
-def _known_fields(model: type[BaseModel]) -> list[str]:
-    return [field.alias or name for name, field in model.model_fields.items()]
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model class whose fields live at ``loc`` (for "did you mean")."""
-    model: type[BaseModel] = Policy
-    for part in loc:
-        fields = {f.alias or n: f for n, f in model.model_fields.items()}
-        field = fields.get(str(part))
-        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
-            return None
-        model = field.annotation
-    return model
-
-
-def _issue_from_error(error: Any, file: str, lines: LineLookup) -> PolicyIssue:
-    loc = tuple(error["loc"])
-    # pydantic puts a model_validator's error at the model's location; strip the
-    # "function-after" tag pieces it may add.
-    loc = tuple(part for part in loc if not (isinstance(part, str) and part.startswith("function-")))
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        parent = _model_at(loc[:-1])
-        message = unknown_key_message(str(loc[-1]), _known_fields(parent) if parent is not None else [])
-    elif kind == "missing":
-        message = "required key is missing"
-    elif kind == "too_short":
-        message = f"expected at least {error['ctx']['min_length']} entry, got none"
-    elif kind.endswith("_type") or kind in (
-        "literal_error", "enum", "greater_than", "greater_than_equal", "less_than",
-        "less_than_equal", "finite_number",
-    ):
-        message = f"expected {error['msg'].removeprefix('Input should be ')}, got {describe_input(error.get('input'))}"
-    else:
-        message = error["msg"].removeprefix("Value error, ")
-    return PolicyIssue(file, lines.line_of(loc), dotted_key(loc), message)
+def error_loc(error: Any) -> tuple[str | int, ...]:
+    """Where a pydantic error is, as a document location (pydantic's own tags removed)."""
+    return tuple(
+        part
+        for part in error["loc"]
+        if not (isinstance(part, str) and part.startswith("function-"))
+    )
 
 
 def pydantic_issues(document: dict[str, Any], lines: LineLookup, file: str) -> list[PolicyIssue]:
-    """Every issue of ``document`` as the pydantic models see it, in line order (the oracle)."""
-    issues = free_form_issues(document, lines, file)
+    """Every issue of ``document`` as the pydantic models see it (their own words), in line order."""
     try:
         Policy.model_validate(document)
     except ValidationError as e:
-        issues.extend(_issue_from_error(err, file, lines) for err in e.errors())
-    return sort_issues(issues)
+        issues = [
+            PolicyIssue(file, lines.line_of(error_loc(err)), dotted_key(error_loc(err)), err["msg"])
+            for err in e.errors()
+        ]
+        return sorted(issues, key=lambda issue: (issue.line or 0, issue.key))
+    return []
 
 
 def validate_document(document: dict[str, Any], lines: LineLookup, file: str) -> Policy:
-    """Validate a parsed TOML document against §2; raise PolicyInvalid with every issue.
+    """Validate a parsed TOML document; raise PolicyInvalid with every issue.
 
-    The issues are those of ``checks.check_document`` (what the hooks report);
-    a document it accepts becomes the pydantic model."""
+    The issues are the checker's (what the hooks report); a document it accepts
+    becomes the pydantic model."""
     check_document(document, lines, file)
     try:
         return Policy.model_validate(document)
-    except ValidationError as e:  # the two disagree: a bug that tests/test_checks.py exists to catch
+    except (
+        ValidationError
+    ) as e:  # the two disagree: a bug that tests/test_checks.py exists to catch
         raise PolicyInvalid(pydantic_issues(document, lines, file)) from e
 
 
@@ -238,46 +337,6 @@ def load_policy(data: bytes, file: str) -> Policy:
     return validate_document(document, lines, file)
 
 
-FLOAT_MAX = 1.7976931348623157e308
-
-
 def json_schema() -> dict[str, Any]:
-    """JSON Schema (draft 2020-12) of ``model_policy.toml``, for editors.
-
-    pydantic derives types, ranges and required keys from the models; the rules
-    that live in validators are added here where JSON Schema can say them. One
-    cannot be said (``warn_threshold <= hard_limit`` compares two values): it is
-    in the description, and ``validate`` checks it.
-    """
-    schema = Policy.model_json_schema(by_alias=True, mode="validation")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://speckit-git-policy.invalid/schema/model_policy.json"
-    defs = schema["$defs"]
-    non_blank = {"type": "string", "pattern": "\\S"}
-    defs["Routing"]["properties"]["cloud"]["additionalProperties"] = {
-        "type": "array", "items": non_blank, "minItems": 1, "uniqueItems": True,
-        "description": "Candidate model ids for the role, in order of preference.",
-    }
-    reflex = defs["Reflex"]
-    reflex["properties"]["endpoint"] = {"type": "string", "pattern": "^https?://[^/?#\\s]+"}
-    reflex["properties"]["model"] = non_blank
-    reflex["if"] = {"properties": {"enabled": {"const": True}}, "required": ["enabled"]}
-    reflex["then"] = {"required": ["endpoint", "model"]}
-    defs["Cost"]["description"] = "warn_threshold must be <= hard_limit."
-    integer = {"type": "integer", "minimum": -JSON_SAFE_INT, "maximum": JSON_SAFE_INT}
-    defs["Budgets"]["properties"]["tokens"]["additionalProperties"]["maximum"] = JSON_SAFE_INT
-    defs["LocalMemorySunset"]["properties"]["stability_days"]["maximum"] = JSON_SAFE_INT
-    for name, key in (("Cost", "warn_threshold"), ("Cost", "hard_limit"),
-                      ("ReflexPromotion", "p95_latency_ms")):
-        defs[name]["properties"][key]["maximum"] = FLOAT_MAX  # refuses TOML's inf
-    # Free-form tables: any value JSON carries exactly (no date-times, no integer
-    # beyond +-(2^53 - 1), no NaN or infinity).
-    defs["JsonValue"] = {"anyOf": [
-        {"type": "string"}, {"type": "boolean"}, integer,
-        {"type": "number", "not": {"type": "integer"}, "minimum": -FLOAT_MAX, "maximum": FLOAT_MAX},
-        {"type": "array", "items": {"$ref": "#/$defs/JsonValue"}},
-        {"type": "object", "additionalProperties": {"$ref": "#/$defs/JsonValue"}},
-    ]}
-    for table in FREE_FORM_TABLES:
-        schema["properties"][table]["additionalProperties"] = {"$ref": "#/$defs/JsonValue"}
-    return schema
+    """JSON Schema (draft 2020-12) of ``model_policy.toml``, as generated from the models."""
+    return Policy.model_json_schema(by_alias=True, mode="validation")

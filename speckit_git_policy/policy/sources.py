@@ -42,7 +42,10 @@ class SourcePaths:
         self.doc = doc
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, SourcePaths) and (self.policy, self.doc) == (other.policy, other.doc)
+        return isinstance(other, SourcePaths) and (self.policy, self.doc) == (
+            other.policy,
+            other.doc,
+        )
 
     def __hash__(self) -> int:
         return hash((self.policy, self.doc))
@@ -57,8 +60,13 @@ class SourcePaths:
 class Sources:
     """The bytes of every source file, and where they were read from."""
 
-    def __init__(self, paths: SourcePaths, files: dict[str, bytes], origin: str,
-                 blob_ids: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        paths: SourcePaths,
+        files: dict[str, bytes],
+        origin: str,
+        blob_ids: dict[str, str] | None = None,
+    ) -> None:
         self.paths = paths
         self.files = files
         self.origin = origin  # "worktree", "index" or a commit SHA
@@ -111,7 +119,9 @@ def _read_worktree_file(root: Path, path: str) -> bytes | PolicyIssue:
     full = root / path
     target = full.resolve()
     if not target.is_relative_to(root.resolve()):
-        return PolicyIssue(path, None, "", f"is a symlink leading outside the repository ({target})")
+        return PolicyIssue(
+            path, None, "", f"is a symlink leading outside the repository ({target})"
+        )
     try:
         # O_NOFOLLOW is not used: in-repo symlinks are allowed, escaping ones refused above.
         # O_NONBLOCK: a FIFO planted as a source must not hang the hook.
@@ -146,16 +156,28 @@ def _read_worktree_file(root: Path, path: str) -> bytes | PolicyIssue:
     return data
 
 
-def _read_git_entry(repo: GitRepo, path: str, entry: tuple[str, str] | None, origin: str,
-                    lookup: object, depth: int = 0) -> bytes | PolicyIssue:
+def _read_git_entry(
+    repo: GitRepo,
+    path: str,
+    entry: tuple[str, str] | None,
+    origin: str,
+    lookup: object,
+    depth: int = 0,
+) -> bytes | PolicyIssue:
     if entry is None:
-        return _missing(path) if depth == 0 else PolicyIssue(path, None, "", "symlink target is missing")
+        return (
+            _missing(path)
+            if depth == 0
+            else PolicyIssue(path, None, "", "symlink target is missing")
+        )
     mode, obj = entry
     if mode == "120000":
         target = repo.read_blob(obj).decode("utf-8", "replace")
         resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
         if posixpath.isabs(target) or resolved.startswith("../") or resolved == "..":
-            return PolicyIssue(path, None, "", f"is a symlink leading outside the repository ({target})")
+            return PolicyIssue(
+                path, None, "", f"is a symlink leading outside the repository ({target})"
+            )
         if depth >= 8:
             return PolicyIssue(path, None, "", "too many levels of symlinks")
         assert callable(lookup)
@@ -168,7 +190,9 @@ def _read_git_entry(repo: GitRepo, path: str, entry: tuple[str, str] | None, ori
     return repo.read_blob(obj)
 
 
-def git_entries(repo: GitRepo, origin: str, paths: list[str]) -> dict[str, tuple[str, str, int | None]]:
+def git_entries(
+    repo: GitRepo, origin: str, paths: list[str]
+) -> dict[str, tuple[str, str, int | None]]:
     """path → (mode, object id, size or None when unknown) in the index or a commit's
     tree, for every path present, in one git call."""
     if origin == INDEX:
@@ -176,26 +200,38 @@ def git_entries(repo: GitRepo, origin: str, paths: list[str]) -> dict[str, tuple
     return tree_entries(repo, origin, paths)
 
 
-def regular_blob_ids(entries: dict[str, tuple[str, str, int | None]], paths: list[str]) -> dict[str, str] | None:
+def regular_blob_ids(
+    entries: dict[str, tuple[str, str, int | None]], paths: list[str]
+) -> dict[str, str] | None:
     """path -> blob id when every path is a regular file in ``entries``, else None."""
-    if set(entries) != set(paths) or not all(mode.startswith("100") for mode, _, _ in entries.values()):
+    if set(entries) != set(paths) or not all(
+        mode.startswith("100") for mode, _, _ in entries.values()
+    ):
         return None
     return {path: obj for path, (_mode, obj, _size) in entries.items()}
 
 
-def _read_git_files(repo: GitRepo, origin: str, paths: list[str],
-                    entries: dict[str, tuple[str, str, int | None]]) -> dict[str, bytes | PolicyIssue]:
+def _read_git_files(
+    repo: GitRepo, origin: str, paths: list[str], entries: dict[str, tuple[str, str, int | None]]
+) -> dict[str, bytes | PolicyIssue]:
     """Every source from the index or a commit in two or three git calls (not three per file)."""
     where = "the index" if origin == INDEX else f"commit {origin[:12]}"
     regular = {path: entry for path, entry in entries.items() if entry[0].startswith("100")}
     sizes = {obj: size for _mode, obj, size in regular.values() if size is not None}
     unknown = sorted({obj for _mode, obj, size in regular.values() if size is None})
     if unknown:
-        sizes.update({info.oid: info.size for info in object_infos(repo, unknown) if info is not None})
-    wanted = sorted({obj for _mode, obj, _size in regular.values() if sizes.get(obj, 0) <= MAX_SOURCE_BYTES})
+        sizes.update(
+            {info.oid: info.size for info in object_infos(repo, unknown) if info is not None}
+        )
+    wanted = sorted(
+        {obj for _mode, obj, _size in regular.values() if sizes.get(obj, 0) <= MAX_SOURCE_BYTES}
+    )
     # Only blobs within the limit are asked for: a huge file costs bounded memory.
-    contents = {info.oid: info.data for info in read_objects(repo, wanted)
-                if info is not None and info.data is not None}
+    contents = {
+        info.oid: info.data
+        for info in read_objects(repo, wanted)
+        if info is not None and info.data is not None
+    }
     results: dict[str, bytes | PolicyIssue] = {}
     for path in paths:
         entry = entries.get(path)
@@ -221,8 +257,12 @@ def _lookup(repo: GitRepo, origin: str) -> object:
     return entry_of
 
 
-def read_sources(repo: GitRepo, origin: str = WORKTREE, paths: SourcePaths | None = None,
-                 entries: dict[str, tuple[str, str, int | None]] | None = None) -> Sources:
+def read_sources(
+    repo: GitRepo,
+    origin: str = WORKTREE,
+    paths: SourcePaths | None = None,
+    entries: dict[str, tuple[str, str, int | None]] | None = None,
+) -> Sources:
     """Read every source file from ``origin`` ("worktree", "index" or a commit SHA).
 
     ``entries`` is what ``git_entries`` gave for ``origin`` when the caller asked

@@ -2,12 +2,19 @@
 
 ``tomllib`` gives values, not positions. This scanner reads the text line by line,
 tracking the current table header and skipping multi-line strings and arrays, and
-records the line of every ``[table]`` header and ``key = value``.
+records the line of every ``[table]`` header and ``key = value``. It is
+iterative and keeps keys at most one part longer than the policy's nesting
+limit, so a hostile document costs it time linear in its size.
 """
 
 from __future__ import annotations
 
 import re
+
+from speckit_git_policy.policy.rules import MAX_DEPTH
+
+# A key deeper than this is refused whatever it names (its prefix of this length locates it).
+KEPT_PARTS = MAX_DEPTH + 1
 
 _BARE = r"[A-Za-z0-9_-]+"
 _QUOTED = r'"(?:[^"\\]|\\.)*"|\'[^\']*\''
@@ -35,6 +42,7 @@ class _ValueScanner:
     def __init__(self) -> None:
         self.string: str | None = None  # the open multi-line delimiter
         self.depth = 0
+        self.peak = 0  # the deepest nesting seen so far
 
     @property
     def inside(self) -> bool:
@@ -52,7 +60,7 @@ class _ValueScanner:
             char = line[i]
             if char == "#":
                 return
-            triple = line[i:i + 3]
+            triple = line[i : i + 3]
             if triple in ('"""', "'''"):
                 self.string = triple
                 i += 3
@@ -63,6 +71,7 @@ class _ValueScanner:
                 continue
             if char in "[{":
                 self.depth += 1
+                self.peak = max(self.peak, self.depth)
             elif char in "]}":
                 self.depth = max(0, self.depth - 1)
             i += 1
@@ -95,7 +104,7 @@ class KeyLines:
             header = _HEADER.match(line)
             if header:
                 table = _split_key(header.group(1))
-                self._lines.setdefault(table, number)
+                self._lines.setdefault(table[:KEPT_PARTS], number)
                 continue
             assign = _ASSIGN.match(line)
             if not assign:
@@ -103,8 +112,8 @@ class KeyLines:
             parts = _split_key(assign.group(1))
             # ``a.b.c = 1`` also defines the tables ``a`` and ``a.b`` on this line, so an
             # error about ``a.b`` (unknown key, missing field) finds it too.
-            for end in range(1, len(parts) + 1):
-                self._lines.setdefault(table + parts[:end], number)
+            for end in range(1, min(len(parts), max(KEPT_PARTS - len(table), 1)) + 1):
+                self._lines.setdefault((table + parts[:end])[:KEPT_PARTS], number)
             scanner.feed(line, assign.end())
 
     def line_of(self, key: tuple[object, ...]) -> int | None:
@@ -124,3 +133,18 @@ class KeyLines:
 
     def keys(self) -> dict[tuple[str, ...], int]:
         return dict(self._lines)
+
+
+def line_nesting_deeper_than(text: str, limit: int) -> int:
+    """The first line where arrays and inline tables nest more than ``limit`` deep
+    (brackets in strings and comments do not count), else the deepest one's."""
+    scanner = _ValueScanner()
+    deepest, deepest_line = -1, 1
+    for number, line in enumerate(text.splitlines(), start=1):
+        scanner.peak = scanner.depth
+        scanner.feed(line)
+        if scanner.peak > limit:
+            return number
+        if scanner.peak > deepest:
+            deepest, deepest_line = scanner.peak, number
+    return deepest_line

@@ -326,18 +326,43 @@ def _event_problems(repo: GitRepo) -> list[Problem]:
 
 
 def _missed_capture_problems(repo: GitRepo) -> list[Problem]:
-    from speckit_git_policy.capture import make_up_command, missed_captures
+    from speckit_git_policy.adoption import BACKFILL_HINT, history_gaps
+    from speckit_git_policy.capture import make_up_command
 
     try:
-        missed = missed_captures(repo)
+        gaps = history_gaps(repo)
     except SpeckitError as e:  # the capsule's index is unreadable: reported above, with its fix
         return [Problem("missed_capture", f"missed captures not checked: {e}", severity=WARNING)]
-    return [
+    problems = [
         Problem(
             "missed_capture",
             f"commit {sha[:12]} changed the policy but has no snapshot; "
             f"run: {make_up_command(repo, sha) or f'git speckit-policy capture --commit {sha[:12]}'}",
             extra={"commit": sha},
         )
-        for sha in missed
+        for sha in gaps.missed
     ]
+    # Neither fails verify: no capture can make up the first, the second is history
+    # from before the tool was adopted (docs/GUIDE.md, "Adopting the tool in a repository with history").
+    problems += [
+        Problem(
+            "uncapturable",
+            f"commit {sha[:12]} changed the policy, but its sources cannot be compiled into "
+            f"a snapshot: {why}",
+            severity=WARNING,
+            extra={"commit": sha},
+        )
+        for sha, why in gaps.uncapturable
+    ]
+    if gaps.pre_adoption and gaps.adoption is not None:
+        problems.append(
+            Problem(
+                "pre_adoption",
+                f"{len(gaps.pre_adoption)} commit(s) older than the adoption point "
+                f"({gaps.adoption[:12]}) changed the policy and have no snapshot (history "
+                f"from before the tool was adopted); to capture them: {BACKFILL_HINT}",
+                severity=WARNING,
+                extra={"commits": len(gaps.pre_adoption), "adoption_commit": gaps.adoption},
+            )
+        )
+    return problems

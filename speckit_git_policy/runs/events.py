@@ -29,9 +29,6 @@ STAGE_TRANSITION = "StageTransition"
 CHECKPOINT = "Checkpoint"
 
 
-BUILTIN_TYPES = (POLICY_SNAPSHOT_REF, STAGE_TRANSITION, CHECKPOINT)
-
-
 # The spec-kit flow; a policy may name more stages in [budgets.tokens].
 SPEC_KIT_STAGES = ("specify", "plan", "tasks", "implement")
 

@@ -172,6 +172,47 @@ class Stores:
             self.capsule.add_binding(policy_id, commit, bound_at)
         return not already
 
+    def add_bindings(
+        self,
+        pairs: list[tuple[str, str]],
+        reachable: list[str] | None = None,
+        *,
+        durable: bool = True,
+    ) -> list[tuple[str, str]]:
+        """``add_binding`` for many (policy_id, commit) pairs: one append to each snapshot's
+        filesystem log and one capsule commit for them all, one bind time. ``reachable``
+        as in ``Capsule.add_bindings``; ``durable`` as in ``FilesystemStore.write``.
+        Returns the pairs that were not bound yet in one store or the other."""
+        bound_at = clock.now()
+        fresh: list[tuple[str, str]] = []
+        ops: dict[str, list[dict[str, str]]] = {}
+        known: dict[str, list[Binding]] = {}
+        for policy_id, commit in pairs:
+            if policy_id not in known:
+                known[policy_id] = self.bindings(policy_id)
+            if binding_ops.is_bound(known[policy_id], commit):
+                continue
+            known[policy_id] = binding_ops.bind(known[policy_id], commit, bound_at)
+            ops.setdefault(policy_id, []).append(binding_ops.bind_op(commit, bound_at))
+            fresh.append((policy_id, commit))
+        for policy_id, log in ops.items():
+            self.fs.append_binding_ops(policy_id, list(log), durable=durable)
+        if self.capsule is not None:
+            added = set(self.capsule.add_bindings(pairs, bound_at, reachable)) - set(fresh)
+            fresh += [pair for pair in dict.fromkeys(pairs) if pair in added]
+        return fresh
+
+    def bound_commits(self) -> set[str]:
+        """Every commit that carries a binding (or was rewritten into one that does): the
+        capsule's by-commit index, or the filesystem logs when the capsule is off."""
+        if self.capsule is not None:
+            return self.capsule.bound_commits()
+        return {
+            sha
+            for policy_id in self.fs.binding_log_ids()
+            for sha in binding_ops.known_commits(self.fs_bindings(policy_id))
+        }
+
     def bound_among(self, commits: list[str]) -> set[str]:
         """The commits, of those given, that carry a binding: a by-commit index lookup
         each with the capsule (the hooks must not read every snapshot's bindings)."""

@@ -61,10 +61,12 @@ class FilesystemStore:
     def relative_path(self, policy_id: str) -> str:
         return f"{SPECKIT_DIR}/policies/snapshot-{policy_id}.json"
 
-    def write(self, policy_id: str, data: bytes) -> Path:
+    def write(self, policy_id: str, data: bytes, *, durable: bool = True) -> Path:
+        """Write the snapshot file atomically (``durable``: fsync'd too; a bulk writer
+        that syncs once at the end passes False)."""
         path = self.path_for(policy_id)
         self._writable(path.parent)
-        atomic_write(path, data)
+        atomic_write(path, data, durable=durable)
         return path
 
     def read(self, policy_id: str) -> bytes | None:
@@ -111,13 +113,17 @@ class FilesystemStore:
             return None
         return value if is_policy_id(value) else None
 
-    def claim_hash(self, content_hash: str, policy_id: str) -> str:
+    def claim_hash(self, content_hash: str, policy_id: str, *, durable: bool = True) -> str:
         """Record ``policy_id`` for the hash unless another id got there first; return the winner."""
         target = self._writable(self.by_hash) / check_content_hash(content_hash)
         self.by_hash.mkdir(parents=True, exist_ok=True)
-        # Written whole and fsynced before it gets its name: a claim is never seen empty.
+        # Written whole (and fsynced) before it gets its name: a claim is never seen empty.
         temp = write_temp_file(
-            self.by_hash, (policy_id + "\n").encode(), prefix=".claim.", mode=0o600
+            self.by_hash,
+            (policy_id + "\n").encode(),
+            prefix=".claim.",
+            mode=0o600,
+            durable=durable,
         )
         try:
             try:
@@ -132,12 +138,6 @@ class FilesystemStore:
             remove_quietly(temp)
         return policy_id
 
-    def set_hash(self, content_hash: str, policy_id: str) -> None:
-        atomic_write(
-            self._writable(self.by_hash) / check_content_hash(content_hash),
-            (policy_id + "\n").encode(),
-        )
-
     # ---- bindings ------------------------------------------------------------
     def _binding_log(self, policy_id: str) -> Path:
         if not is_policy_id(policy_id):
@@ -145,13 +145,24 @@ class FilesystemStore:
         return self.binding_logs / f"{policy_id}.jsonl"
 
     def append_binding_op(self, policy_id: str, op: dict[str, Any]) -> None:
+        self.append_binding_ops(policy_id, [op])
+
+    def append_binding_ops(
+        self, policy_id: str, ops: list[dict[str, Any]], *, durable: bool = True
+    ) -> None:
+        """Append operations to the snapshot's log in one write (``durable``: and one fsync)."""
         path = self._writable(self.binding_logs) / self._binding_log(policy_id).name
         path.parent.mkdir(parents=True, exist_ok=True)
-        line = (json.dumps(op, sort_keys=True, separators=(",", ":")) + "\n").encode()
+        lines = b"".join(
+            (json.dumps(op, sort_keys=True, separators=(",", ":")) + "\n").encode() for op in ops
+        )
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
-            os.write(fd, line)
-            os.fsync(fd)
+            view = memoryview(lines)
+            while view:
+                view = view[os.write(fd, view) :]
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
 

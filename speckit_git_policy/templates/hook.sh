@@ -41,7 +41,55 @@ fi
 speckit_policy=model_policy.toml
 speckit_workspace=default
 speckit_doc=docs/MODEL-POLICY.md
-speckit_config=$(git config --get-regexp '^speckit\.' 2>/dev/null)
+# Settings are the team's committed .speckitconfig overridden by git config at any level,
+# as in Python (git/repo.py speckit_config): the file's lines go first, so the clone's own
+# come last and win. A sparse checkout may leave the file out of the work tree: then
+# HEAD's copy is read.
+speckit_config=$(git config --get-regexp '^speckit\.|^core\.sparsecheckout$' 2>/dev/null)
+speckit_team_keys='^speckit\.(workspace|policyfile|docfile|capsule|autopush|sign|requiresigned)$'
+speckit_team_from=
+if [ -f .speckitconfig ] && [ ! -L .speckitconfig ]; then
+    speckit_team_from=file
+else
+    case $speckit_config in
+        *core.sparsecheckout\ [Tt][Rr][Uu][Ee]* | *core.sparsecheckout\ [Yy][Ee][Ss]* | *core.sparsecheckout\ [Oo][Nn]* | *core.sparsecheckout\ 1*)
+            speckit_team_from=HEAD
+            ;;
+    esac
+fi
+speckit_read_team() {
+    case $speckit_team_from in
+        file) speckit_team=$(git config -f .speckitconfig --get-regexp "$speckit_team_keys" 2>/dev/null) ;;
+        HEAD) speckit_team=$(git config --blob HEAD:.speckitconfig --get-regexp "$speckit_team_keys" 2>/dev/null) ;;
+        *) return 0 ;;
+    esac
+    speckit_team_from=
+    if [ -n "$speckit_team" ]; then
+        speckit_config="$speckit_team
+$speckit_config"
+    fi
+}
+# Reading the file costs a git call. Before this script decides whether Python is needed,
+# the file matters only if it names a source path (or, for post-rewrite, the workspace):
+# a scan in sh (no process; bounded) tells, and otherwise the file is read only when
+# Python starts, which costs far more anyway.
+speckit_team_now=no
+if [ "$speckit_team_from" = HEAD ] || [ "$SPECKIT_HOOK" = post-rewrite ]; then
+    speckit_team_now=yes
+elif [ "$speckit_team_from" = file ]; then
+    speckit_lines=0
+    while IFS= read -r speckit_line || [ -n "$speckit_line" ]; do
+        speckit_lines=$((speckit_lines + 1))
+        case $speckit_line in
+            *[Pp][Oo][Ll][Ii][Cc][Yy][Ff][Ii][Ll][Ee]* | *[Dd][Oo][Cc][Ff][Ii][Ll][Ee]*) speckit_team_now=yes ;;
+        esac
+        if [ "$speckit_team_now" = yes ] || [ "$speckit_lines" -ge 200 ]; then
+            speckit_team_now=yes
+            break
+        fi
+    done < .speckitconfig
+fi
+[ "$speckit_team_now" = yes ] && speckit_read_team
 speckit_odd=no
 if [ -n "$speckit_config" ]; then
     while read -r speckit_key speckit_value; do
@@ -49,7 +97,7 @@ if [ -n "$speckit_config" ]; then
             speckit.policyfile) speckit_policy=$speckit_value ;;
             speckit.workspace) speckit_workspace=$speckit_value ;;
             speckit.docfile) speckit_doc=$speckit_value ;;
-            speckit.*) ;;
+            speckit.* | core.sparsecheckout) ;;
             *) speckit_odd=yes ;;  # a value with a newline: these lines cannot be told apart
         esac
     done <<SPECKIT_EOF
@@ -144,7 +192,9 @@ speckit_python() {  # the interpreter and its flags
     fi
 }
 # What this script already asked git, so that Python need not ask again: every
-# speckit.* setting, and that a source changed (all git calls cost start-up time).
+# speckit.* setting (the team's file read now if it was not yet), and that a source
+# changed (all git calls cost start-up time).
+speckit_read_team
 SPECKIT_HOOK_CONFIG=$speckit_config
 SPECKIT_HOOK_CHANGED=1
 export SPECKIT_HOOK_CONFIG SPECKIT_HOOK_CHANGED

@@ -179,32 +179,46 @@ class Capsule:
         """
         _check_snapshot(policy_id, content_hash, created_at, data)
         blob = self.io.write_blob(data)
-        path = layout.snapshot_path(policy_id)
-        marker = (BLOB_MODE, self.empty_blob)
 
         def compute(old: bytes | None) -> bytes | None:
             root = self._tree_of(old)
-            existing = self.io.lookup(root, path.split("/"))
-            if existing is not None and existing[1] == blob:
-                return None
             edit = TreeEdit()
-            if existing is not None:
-                stale = self.io.blob_bytes(existing[1])
-                if not replace and _verifies(stale, policy_id):
-                    raise BadInput(
-                        f"snapshot {policy_id} is already in the capsule with different bytes "
-                        "(snapshots are immutable)"
-                    )
-                stale_hash = _hash_of(stale)
-                if stale_hash and stale_hash != content_hash:
-                    edit.delete(f"{layout.hash_index_dir(stale_hash)}/{policy_id}")
-            edit.put(path, (BLOB_MODE, blob))
-            edit.put(f"{layout.hash_index_dir(content_hash)}/{policy_id}", marker)
-            verb = "replace" if existing is not None else "add"
+            verb = self._stage_snapshot(edit, root, policy_id, content_hash, blob, replace)
+            if verb is None:
+                return None
             return self._commit(edit.apply(self.io, root), [old], f"{verb} snapshot {policy_id}")
 
         self.refs.update(ref_bytes(self.policy_ref), compute)
         return blob.decode()
+
+    def _stage_snapshot(
+        self,
+        edit: TreeEdit,
+        root: bytes | None,
+        policy_id: str,
+        content_hash: str,
+        blob: bytes,
+        replace: bool,
+    ) -> str | None:
+        """Stage the snapshot's blob and hash-index entry in ``edit``: "add" or "replace",
+        or None when the capsule holds these bytes already (see ``put_snapshot``)."""
+        path = layout.snapshot_path(policy_id)
+        existing = self.io.lookup(root, path.split("/"))
+        if existing is not None and existing[1] == blob:
+            return None
+        if existing is not None:
+            stale = self.io.blob_bytes(existing[1])
+            if not replace and _verifies(stale, policy_id):
+                raise BadInput(
+                    f"snapshot {policy_id} is already in the capsule with different bytes "
+                    "(snapshots are immutable)"
+                )
+            stale_hash = _hash_of(stale)
+            if stale_hash and stale_hash != content_hash:
+                edit.delete(f"{layout.hash_index_dir(stale_hash)}/{policy_id}")
+        edit.put(path, (BLOB_MODE, blob))
+        edit.put(f"{layout.hash_index_dir(content_hash)}/{policy_id}", (BLOB_MODE, self.empty_blob))
+        return "replace" if existing is not None else "add"
 
     def get_snapshot(self, policy_id: str) -> bytes | None:
         layout.check_policy_id(policy_id)
@@ -452,6 +466,108 @@ class Capsule:
         """Every snapshot bound to ``commit`` (or rewritten from it), from the by-commit index."""
         layout.check_commit_sha(commit)
         return sorted(self._names(self._root(self.policy_ref), layout.commit_index_dir(commit)))
+
+    # ---- in bulk: many snapshots or bindings, one commit (backfill) -----------------------
+    def put_snapshots(self, snapshots: list[tuple[str, str, str, bytes]]) -> int:
+        """``put_snapshot`` for many (policy_id, hash, created_at, bytes) at once: every
+        object first, then one capsule commit and one compare-and-swap, whatever their
+        number. Returns how many the capsule did not hold yet."""
+        for policy_id, content_hash, created_at, data in snapshots:
+            _check_snapshot(policy_id, content_hash, created_at, data)
+        added = 0
+
+        def compute(old: bytes | None) -> bytes | None:
+            nonlocal added
+            root = self._tree_of(old)
+            edit = TreeEdit()
+            staged = [
+                self._stage_snapshot(
+                    edit, root, policy_id, content_hash, self.io.write_blob(data), False
+                )
+                for policy_id, content_hash, _created_at, data in snapshots
+            ]
+            added = sum(verb is not None for verb in staged)
+            if not added:
+                return None
+            return self._commit(edit.apply(self.io, root), [old], f"add {added} snapshot(s)")
+
+        self.refs.update(ref_bytes(self.policy_ref), self._in_one_pack(compute))
+        return added
+
+    def add_bindings(
+        self,
+        pairs: list[tuple[str, str]],
+        bound_at: str | None = None,
+        reachable: list[str] | None = None,
+    ) -> list[tuple[str, str]]:
+        """``add_binding`` for many (policy_id, commit) pairs, in one capsule commit and one
+        compare-and-swap; returns the pairs that were not bound yet.
+
+        The bound commits must stay reachable through the capsule, as with
+        ``add_binding``: ``reachable`` names commits that reach every one of them (the
+        caller knows the history: a backfill passes the newest of what it binds), which
+        become the capsule commit's parents instead of hundreds; by default every
+        commit bound is a parent.
+        """
+        checked = [(layout.check_policy_id(p), layout.check_commit_sha(c)) for p, c in pairs]
+        parents = [layout.check_commit_sha(c) for c in (reachable or [])]
+        for commit in sorted({c for _, c in checked} | set(parents)):
+            self._require_commit(commit)
+        stamp = bound_at or clock.now()
+        added: list[tuple[str, str]] = []
+
+        def compute(old: bytes | None) -> bytes | None:
+            root = self._tree_of(old)
+            by_policy: dict[str, list[Binding]] = {}
+            new: dict[str, list[str]] = {}
+            added.clear()
+            for policy_id, commit in checked:
+                if policy_id not in by_policy:
+                    if self._snapshot_entry(root, policy_id) is None:
+                        raise NotFound(f"snapshot {policy_id} is not in the capsule")
+                    by_policy[policy_id] = self._bindings_in(root, policy_id)
+                if binding_ops.is_bound(by_policy[policy_id], commit):
+                    continue
+                by_policy[policy_id] = binding_ops.bind(by_policy[policy_id], commit, stamp)
+                new.setdefault(policy_id, []).append(commit)
+                added.append((policy_id, commit))
+            if not added:
+                return None
+            edit = TreeEdit()
+            for policy_id, commits in new.items():
+                self._stage_bindings(edit, policy_id, by_policy[policy_id], commits)
+            tips = parents if reachable is not None else [c for _, c in added]
+            return self._commit(
+                edit.apply(self.io, root),
+                [old, *(c.encode() for c in tips)],
+                f"bind {len(added)} commit(s)",
+            )
+
+        self.refs.update(ref_bytes(self.policy_ref), self._in_one_pack(compute))
+        return list(added)
+
+    def _in_one_pack(
+        self, compute: Callable[[bytes | None], bytes | None]
+    ) -> Callable[[bytes | None], bytes | None]:
+        """``compute`` with every object it writes kept for one pack, written before the
+        commit it returns can become a ref's value."""
+
+        def packed(old: bytes | None) -> bytes | None:
+            self.io.start_batch()
+            try:
+                new = compute(old)
+                if new is not None:
+                    self.io.finish_batch()
+                return new
+            finally:
+                self.io.drop_batch()
+
+        return packed
+
+    def bound_commits(self) -> set[str]:
+        """Every commit the by-commit index names (bound, or rewritten into a bound
+        commit): reads the index's trees, so the cost grows with the bindings."""
+        return set(self._fanned_out_names(self._root(self.policy_ref), "by-commit"))
 
     # ---- runs ----------------------------------------------------------------------------
     def append_event(self, run_id: str, build: Callable[[int], bytes]) -> tuple[int, bytes]:

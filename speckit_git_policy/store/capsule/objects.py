@@ -47,6 +47,7 @@ CAS_MAX_ATTEMPTS = 2000
 Entry = tuple[int, bytes]  # (mode, hex object id)
 # An object id in a SHA-1 (40 hex digits) or a SHA-256 (64) repository.
 _OBJECT_ID = re.compile(rb"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+_TYPE_NUMS = {b"commit": 1, b"tree": 2, b"blob": 3}
 
 
 def ref_bytes(name: str) -> bytes:
@@ -71,6 +72,9 @@ class ObjectIO:
         # commit id -> its tree id: every write starts from the commit a ref points
         # at, usually the one this process wrote last, so parse it only once.
         self._commit_trees: OrderedDict[bytes, bytes] = OrderedDict()
+        # Objects kept in memory between start_batch() and finish_batch(), written then
+        # as one pack: thousands of loose objects cost a file each (backfill).
+        self._batch: dict[bytes, tuple[bytes, bytes]] | None = None
 
     # ---- reading ------------------------------------------------------------
     def _tree_entries(self, tree_id: bytes) -> dict[str, Entry]:
@@ -94,10 +98,11 @@ class ObjectIO:
             self._trees.popitem(last=False)
 
     def _object(self, object_id: bytes) -> ShaFile:
-        """The object, read through git when dulwich lacks it (a partial clone's promisor
-        object, fetched on demand); GitError naming it when git has it nowhere either."""
+        """The object, of the batch being written or of the store, read through git when
+        dulwich lacks it (a partial clone's promisor object, fetched on demand); GitError
+        naming it when git has it nowhere either."""
         try:
-            return self.store[ObjectID(object_id)]
+            return self._stored(object_id)
         except KeyError:
             raise GitError(
                 f"capsule object {object_id.decode()} is missing from the object database "
@@ -130,9 +135,27 @@ class ObjectIO:
 
     def is_commit(self, commit_id: bytes) -> bool:
         try:
-            return isinstance(self.store[ObjectID(commit_id)], Commit)
+            return isinstance(self._stored(commit_id), Commit)
         except KeyError:
             return False
+
+    def _stored(self, obj_id: bytes) -> ShaFile:
+        """An object of the batch being written, or of the store (KeyError: neither)."""
+        if self._batch is not None:
+            pending = self._batch.get(obj_id)
+            if pending is not None:
+                return self._parsed(obj_id, *pending)
+        return self.store[ObjectID(obj_id)]
+
+    def _parsed(self, obj_id: bytes, kind: bytes, content: bytes) -> ShaFile:
+        from dulwich.object_format import get_object_format
+
+        return ShaFile.from_raw_string(
+            _TYPE_NUMS[kind],
+            content,
+            ObjectID(obj_id),
+            object_format=get_object_format(self.repo.object_format),
+        )
 
     def lookup(self, tree_id: bytes | None, path: Iterable[str]) -> Entry | None:
         """(mode, id) at ``path`` under ``tree_id``; None when any part is missing."""
@@ -168,6 +191,13 @@ class ObjectIO:
         # SHA-256 database is a bad object to git fsck and kills git gc.
         hexid = hashlib.new(self.repo.object_format, data).hexdigest()
         obj_id = hexid.encode()
+        if self._batch is not None:
+            self._batch[obj_id] = (kind, content)
+            return obj_id
+        return self._write_loose(obj_id, data)
+
+    def _write_loose(self, obj_id: bytes, data: bytes) -> bytes:
+        hexid = obj_id.decode()
         directory = os.path.join(self.objects_dir, hexid[:2])
         path = os.path.join(directory, hexid[2:])
         try:
@@ -189,6 +219,31 @@ class ObjectIO:
             remove_quietly(tmp)
             raise
         return obj_id
+
+    def start_batch(self) -> None:
+        """Keep the objects written from now on in memory (readable as usual), for
+        ``finish_batch`` to write as one pack: a write of thousands of objects then costs
+        two files, not a file each. ``drop_batch`` forgets them (nothing to commit)."""
+        self._batch = {}
+
+    def finish_batch(self) -> None:
+        """Write the batch as one pack (through dulwich: a temporary file renamed into
+        place, then its index), before any ref may point at its objects."""
+        batch, self._batch = self._batch, None
+        if not batch:
+            return
+        if self.repo.object_format != "sha1":
+            # dulwich's pack writer is SHA-1's: a SHA-256 repository gets loose objects.
+            for obj_id, (kind, content) in batch.items():
+                self._write_loose(obj_id, b"%s %d\0%s" % (kind, len(content), content))
+            return
+        objects = [
+            (self._parsed(obj_id, kind, content), None) for obj_id, (kind, content) in batch.items()
+        ]
+        self.store.disk_store().add_objects(objects)
+
+    def drop_batch(self) -> None:
+        self._batch = None
 
     def write_blob(self, data: bytes) -> bytes:
         return self.write_raw(b"blob", data)
