@@ -287,8 +287,13 @@ BACKFILL_HINT = "git speckit-policy backfill"
 
 
 def adopt(repo: GitRepo, stores: Stores | None = None) -> Adoption:
-    """Capture HEAD (trigger ``adoption``) when its policy is valid and no commit of its
-    history carries a binding yet; otherwise say why nothing was done. Idempotent."""
+    """Capture HEAD's policy (trigger ``adoption``) when it is valid and no commit of its
+    history carries a binding yet; otherwise say why nothing was done. Idempotent.
+
+    The snapshot is bound to the newest commit of HEAD's history that changed a source
+    (its sources are HEAD's), not to HEAD itself: only a commit that changed a source
+    is ever bound (docs/DESIGN.md §5), so ``log`` and ``trace`` never name a commit
+    that did not touch the policy."""
     head = repo.head()
     if head is None:
         return Adoption("unborn", "no commit yet: the first policy commit will be captured")
@@ -297,8 +302,10 @@ def adopt(repo: GitRepo, stores: Stores | None = None) -> Adoption:
     point = adoption_point(repo, stores, head)
     if point is not None:
         return Adoption("already", f"adopted at {point[:12]}", commit=point)
+    changed = rev_list(repo, "HEAD", pathspecs=paths.all())
+    target = changed[0] if changed else head
     try:
-        compiled = compile_sources(read_sources(repo, head, paths))
+        compiled = compile_sources(read_sources(repo, target, paths))
     except PolicyInvalid as e:
         if all(issue.message.endswith("is missing") for issue in e.issues):
             return Adoption("no_policy", f"HEAD has no policy to capture yet ({_reason(e)})")
@@ -309,15 +316,17 @@ def adopt(repo: GitRepo, stores: Stores | None = None) -> Adoption:
             f"HEAD's policy does not pass validation ({len(compiled.issues)} problem(s): "
             "git speckit-policy validate); fix and commit it, then run install again",
         )
-    result = store_compiled(repo, compiled, head, "adoption", stores)
-    earlier = [sha for sha in rev_list(repo, "HEAD", pathspecs=paths.all()) if sha != head]
-    message = f"captured HEAD ({head[:12]}) as snapshot {result.policy_id[:8]}"
+    result = store_compiled(repo, compiled, target, "adoption", stores)
+    earlier = [sha for sha in changed if sha != target]
+    message = (
+        f"captured HEAD's policy (last changed by {target[:12]}) as snapshot {result.policy_id[:8]}"
+    )
     if earlier:
         message += (
             f"; {len(earlier)} earlier commit(s) changed the policy before adoption: "
             f"{BACKFILL_HINT} captures them"
         )
-    return Adoption("adopted", message, commit=head, capture=result, earlier=len(earlier))
+    return Adoption("adopted", message, commit=target, capture=result, earlier=len(earlier))
 
 
 def adoption_point(repo: GitRepo, stores: Stores, head: str) -> str | None:

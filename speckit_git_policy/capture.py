@@ -12,7 +12,7 @@ from typing import Any
 
 from speckit_git_policy import clock
 from speckit_git_policy.errors import NotFound, PolicyInvalid, PolicyIssue
-from speckit_git_policy.git.plumbing import object_infos, rev_list
+from speckit_git_policy.git.plumbing import changed_paths, object_infos, rev_list
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.ids import new_policy_id
 from speckit_git_policy.policy.sources import (
@@ -106,12 +106,24 @@ def capture(
     stores: Stores | None = None,
     paths: SourcePaths | None = None,
 ) -> CaptureResult:
-    """Capture the policy from the work tree, or from ``commit``'s tree when given."""
+    """Capture the policy from the work tree, or from ``commit``'s tree when given.
+
+    A capture from ``commit`` binds it (``capture --commit`` makes up a missed
+    capture); one from the work tree binds HEAD only when HEAD changed a source
+    (docs/DESIGN.md §5: a commit that did not touch the policy carries no binding).
+    """
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}")
     sources, sha = read_for_capture(repo, commit, paths)
     compiled = compile_sources(sources)
-    return store_compiled(repo, compiled, sha, trigger, stores)
+    bind = commit is not None or binds(repo, sha, sources.paths)
+    return store_compiled(repo, compiled, sha, trigger, stores, bind=bind)
+
+
+def binds(repo: GitRepo, commit: str | None, paths: SourcePaths) -> bool:
+    """Whether a capture read at ``commit`` binds it: only a commit whose first-parent
+    diff (all files for a root commit) changed a source gets a binding."""
+    return commit is not None and bool(set(changed_paths(repo, commit)) & set(paths.all()))
 
 
 def capture_commit_sha(
@@ -134,8 +146,16 @@ def capture_commit_sha(
 
 
 def store_compiled(
-    repo: GitRepo, compiled: Compiled, sha: str | None, trigger: str, stores: Stores | None = None
+    repo: GitRepo,
+    compiled: Compiled,
+    sha: str | None,
+    trigger: str,
+    stores: Stores | None = None,
+    *,
+    bind: bool = True,
 ) -> CaptureResult:
+    """Store the snapshot of ``compiled`` (or reuse the one of the same content), and
+    bind ``sha`` to it unless ``bind`` is false: the result names ``sha`` either way."""
     stores = stores or Stores(repo)
     stores.prepare()
     existing = stores.find_by_hash(compiled.hash)
@@ -160,7 +180,7 @@ def store_compiled(
             created = True
             if stores.capsule is not None:
                 stores.capsule.put_snapshot(policy_id, compiled.hash, created_at, data)
-    if sha is not None:
+    if sha is not None and bind:
         stores.add_binding(policy_id, sha)
     return CaptureResult(
         policy_id=policy_id,
@@ -241,3 +261,16 @@ def missed_captures(repo: GitRepo, limit: int = MISSED_CAPTURE_SCAN) -> list[str
 
     bound = Stores(repo).bound_among(candidates)
     return [sha for sha in candidates if sha not in bound]
+
+
+def make_up_command(repo: GitRepo, sha: str, paths: SourcePaths | None = None) -> str | None:
+    """The command that makes up a missed capture of ``sha``, as ``doctor``, ``verify``
+    and the hooks print it: with ``--allow-invalid`` when its committed policy fails
+    validation (``capture`` refuses it otherwise); None when it cannot be compiled at
+    all (a new commit that fixes the policy gets the snapshot)."""
+    try:
+        compiled = compile_sources(read_sources(repo, sha, paths or source_paths(repo)))
+    except PolicyInvalid:
+        return None
+    command = f"git speckit-policy capture --commit {sha[:12]}"
+    return command if compiled.validated else f"{command} --allow-invalid"

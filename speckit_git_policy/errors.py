@@ -142,3 +142,20 @@ class SigningFailed(SpeckitError):
             "signing set up: git config gpg.format ssh; git config user.signingkey "
             "~/.ssh/id_ed25519.pub (or turn signing off: git config speckit.sign false)"
         )
+
+
+class CapsuleRefBroken(GitError):
+    """A capsule ref that does not hold a commit id: a damaged file, a symbolic ref, or
+    the id of an object this repository lacks (exit 1: the check of the capsule failed)."""
+
+    exit_code = 1
+
+    def __init__(self, ref: str, path: str | Path, reason: str) -> None:
+        self.ref = ref
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(
+            f"capsule ref {ref} {reason}; nothing was written to it. Fix: move it aside "
+            f"(mv '{self.path}' '{self.path}.broken'), then `git speckit-policy pull` or "
+            "`git speckit-policy verify --repair` rebuilds it from a remote or from .speckit/"
+        )

@@ -58,6 +58,11 @@ def write_temp_file(
                 view = view[os.write(fd, view) :]
             if durable:
                 os.fsync(fd)
+        except OSError as e:
+            if e.filename is None and e.errno is not None:
+                # A write names no file: say where (a full disk, say).
+                raise OSError(e.errno, e.strerror, os.fspath(directory)) from e
+            raise
         finally:
             os.close(fd)
         if mode is not None:

@@ -1,4 +1,4 @@
-"""Names that end up in file names, refs and URIs: policy ids, run ids, workspaces.
+"""Names that end up in file names, refs and URIs: policy ids, run ids, workspaces, commit ids.
 
 They are validated at the edge so that no id can escape ``.speckit/`` or the
 capsule's ref namespace (docs/DESIGN.md §6, §10).
@@ -65,6 +65,19 @@ def check_policy_id_prefix(value: str) -> str:
     """A full policy id or a prefix of one: lowercase hex and dashes only."""
     if not value or not re.fullmatch(r"[0-9a-f-]{1,36}", value):
         raise BadInput(f"{value!r} is not a policy id or id prefix (lowercase hex and '-')")
+    return value
+
+
+def is_object_id(value: str) -> bool:
+    """A full git object id: 40 hex digits (SHA-1) or 64 (SHA-256 repositories)."""
+    return isinstance(value, str) and len(value) in (40, 64) and _HEX.fullmatch(value) is not None
+
+
+def check_commit_id(value: str) -> str:
+    if not is_object_id(value):
+        raise BadInput(
+            f"{value!r} is not a full commit SHA (40 lowercase hex digits, 64 in a SHA-256 repository)"
+        )
     return value
 
 

@@ -84,23 +84,25 @@ def bindings(root: Path) -> dict[str, str]:
 def test_install_adopts_head_and_verify_stays_green(history: tuple[Path, list[str]]) -> None:
     root, shas = history
     out = cli(root, "install").stdout
-    assert "adopted" in out and "30 earlier commit(s)" in out and "git speckit-policy backfill" in out
-    assert set(bindings(root)) == {shas[-1]}  # HEAD, which did not itself touch the policy
-    document = Stores(GitRepo.discover(root)).load(bindings(root)[shas[-1]])
+    assert "adopted" in out and "29 earlier commit(s)" in out and "git speckit-policy backfill" in out
+    # Not HEAD, which did not itself touch the policy: the commit that last changed it
+    # (only a commit that changed a source is bound, docs/DESIGN.md §5).
+    assert set(bindings(root)) == {shas[29]}
+    document = Stores(GitRepo.discover(root)).load(bindings(root)[shas[29]])
     assert document["provenance"]["trigger"] == "adoption"
-    assert document["provenance"]["commit"] == shas[-1]
+    assert document["provenance"]["commit"] == shas[29]
 
     verify = cli(root, "verify", "--json")
     report = json.loads(verify.stdout)
     assert report["ok"] is True and verify.returncode == 0
     notes = [p for p in report["problems"] if p["kind"] == "pre_adoption"]
     assert len(notes) == 1 and notes[0]["severity"] == "warning"
-    assert notes[0]["commits"] == 30 and "git speckit-policy backfill" in notes[0]["message"]
+    assert notes[0]["commits"] == 29 and "git speckit-policy backfill" in notes[0]["message"]
     assert not [p for p in report["problems"] if p["kind"] == "missed_capture"]
 
     doctor = json.loads(cli(root, "doctor", "--json").stdout)
     missed = next(c for c in doctor["checks"] if c["name"] == "missed captures")
-    assert missed["ok"] is True and "30 older commit(s)" in missed["detail"]
+    assert missed["ok"] is True and "29 older commit(s)" in missed["detail"]
     assert "git speckit-policy backfill" in missed["detail"]
 
 
@@ -108,12 +110,12 @@ def test_adoption_is_idempotent_and_init_reports_it(history: tuple[Path, list[st
     root, shas = history
     first = json.loads(cli(root, "init", "--json").stdout)
     assert first["written"] == []
-    assert first["adoption"]["status"] == "adopted" and first["adoption"]["commit"] == shas[-1]
-    assert first["adoption"]["earlier"] == 30 and first["adoption"]["created"] is True
+    assert first["adoption"]["status"] == "adopted" and first["adoption"]["commit"] == shas[29]
+    assert first["adoption"]["earlier"] == 29 and first["adoption"]["created"] is True
     again = json.loads(cli(root, "init", "--json").stdout)
-    assert again["adoption"]["status"] == "already" and again["adoption"]["commit"] == shas[-1]
+    assert again["adoption"]["status"] == "already" and again["adoption"]["commit"] == shas[29]
     assert "adopted" not in cli(root, "install").stdout
-    assert set(bindings(root)) == {shas[-1]}
+    assert set(bindings(root)) == {shas[29]}
 
 
 def test_no_adoption_without_a_valid_policy_at_head(repo: Path) -> None:
@@ -152,7 +154,7 @@ def test_gaps_name_the_adoption_point(history: tuple[Path, list[str]]) -> None:
     assert history_gaps(repo).missed == shas[:30][::-1]  # never adopted: as before
     adopt(repo)
     gaps = history_gaps(repo)
-    assert gaps.adoption == shas[-1] and gaps.missed == [] and len(gaps.pre_adoption) == 30
+    assert gaps.adoption == shas[29] and gaps.missed == [] and len(gaps.pre_adoption) == 29
 
 
 # ---- backfill ------------------------------------------------------------------------------
@@ -161,11 +163,12 @@ def test_backfill_captures_the_whole_history_once(history: tuple[Path, list[str]
     cli(root, "install")
     result = json.loads(cli(root, "backfill", "--json").stdout)
     policy_commits = shas[:30]
-    assert [item["commit"] for item in result["commits"]] == policy_commits  # oldest first
-    # 30 commits, 29 distinct contents; the last is HEAD's (adopted): reused, as is its twin.
-    assert result["captured"] == 28 and result["reused"] == 2
-    assert result["already_bound"] == 0 and result["skipped"] == []
-    assert bindings(root)[shas[0]] == bindings(root)[shas[29]] == bindings(root)[shas[-1]]
+    assert [item["commit"] for item in result["commits"]] == policy_commits[:29]  # oldest first
+    # 30 commits, 29 distinct contents; the last was bound at adoption, its twin reuses it.
+    assert result["captured"] == 28 and result["reused"] == 1
+    assert result["already_bound"] == 1 and result["skipped"] == []
+    assert bindings(root)[shas[0]] == bindings(root)[shas[29]]
+    assert shas[-1] not in bindings(root)
 
     again = json.loads(cli(root, "backfill", "--json").stdout)
     assert again["captured"] == 0 and again["reused"] == 0 and again["commits"] == []
@@ -177,7 +180,7 @@ def test_backfill_captures_the_whole_history_once(history: tuple[Path, list[str]
     assert git(root, "fsck", "--strict", "--no-progress") is not None
 
     log = json.loads(cli(root, "log", "--json").stdout)
-    assert [entry["commit"] for entry in log] == [shas[-1], *policy_commits[::-1]]
+    assert [entry["commit"] for entry in log] == policy_commits[::-1]
     by_commit = {entry["commit"]: entry for entry in log}
     for n, sha in enumerate(policy_commits):
         assert by_commit[sha]["author"] == AUTHORS[n % 3]

@@ -272,3 +272,36 @@ def test_both_stores_record_the_same_bind_time(policy_repo: Path) -> None:
     [in_capsule] = [x for x in stores.capsule.bindings(policy_id) if x["commit"] == head]
     [in_log] = [x for x in stores.fs_bindings(policy_id) if x["commit"] == head]
     assert in_capsule == in_log and in_log["bound_at"]
+
+
+# ---- folds, chains and rewrites across snapshots (docs/DESIGN.md §5) ------------------------
+def test_record_history_keeps_the_fold_oldest_first_and_never_names_the_commit() -> None:
+    start = [binding("f", "b", at="t1")]
+    recorded = b.record_history(start, "f", ["a", "b", "c", "f"])
+    assert recorded == [binding("f", "a", "b", "c", at="t1")]
+    assert b.record_history(recorded, "f", ["a"]) is None  # nothing new
+    assert b.record_history(start, "nope", ["a"]) is None
+    assert start == [binding("f", "b", at="t1")]  # pure
+    ops = [b.bind_op("f", "t1"), b.history_op("f", ["a", "f"])]
+    assert b.fold(ops) == [binding("f", "a", at="t1")]
+
+
+def test_compose_follows_amends_made_during_a_rebase_to_the_first_original() -> None:
+    chains = b.compose([("a", "a1"), ("x", "x1")], [("a1", "a2"), ("a2", "a3"), ("q", "r")])
+    assert chains == [("a", ["a1", "a2"], "a3"), ("x", [], "x1")]
+    assert b.compose([("a", "b")], [("b", "a")]) == [("a", ["b"], "a")]  # back to the start
+    moved = b.move([binding("a", at="t1")], "a", "a3", ["a1", "a2"])
+    assert moved == [binding("a3", "a", "a1", "a2", at="t1")]
+    assert b.fold([b.bind_op("a", "t1"), b.rewrite_op("a", "a3", ["a1", "a2"])]) == moved
+
+
+def test_follow_across_moves_other_snapshots_of_the_same_content_only() -> None:
+    lists = {
+        "theirs": [binding("new", "old", at="t1")],
+        "ours": [binding("old", at="t2")],
+        "other_content": [binding("old", at="t3")],
+    }
+    same = {"theirs": "h", "ours": "h", "other_content": "k"}
+    changed = b.follow_across(lists, lambda one, other: same[one] == same[other])
+    assert changed == {"ours": [binding("new", "old", at="t2")]}
+    assert b.follow_across(changed | {"theirs": lists["theirs"]}, lambda x, y: True) == {}

@@ -29,6 +29,16 @@ from speckit_git_policy.store.capsule.capsule import Capsule
 from speckit_git_policy.store.capsule.layout import run_ref
 
 
+@pytest.fixture(params=["sha1", "sha256"])
+def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """An empty repository of each object format: the capsule writes objects in the
+    repository's own format (docs/DESIGN.md §4), so every test runs on both."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", f"--object-format={request.param}")
+    return root
+
+
 @pytest.fixture
 def committed(repo: Path) -> Path:
     git(repo, "commit", "-q", "--allow-empty", "-m", "first")

@@ -53,15 +53,16 @@ def test_one_snapshot_per_content_across_commits_branches_and_revert(fs_repo: Pa
     git(fs_repo, "commit", "-q", "-m", "unrelated")
     c3 = git(fs_repo, "rev-parse", "HEAD").strip()
     on_branch = capture(repo)
-    assert (on_branch.policy_id, on_branch.created) == (first.policy_id, False)
+    assert (on_branch.policy_id, on_branch.created, on_branch.commit) == (first.policy_id, False, c3)
 
-    assert [b["commit"] for b in stores.bindings(first.policy_id)] == [c0, c2, c3]
+    # c3 did not touch the policy: read at c3, bound to nothing (docs/DESIGN.md §5).
+    assert [b["commit"] for b in stores.bindings(first.policy_id)] == [c0, c2]
     assert [b["commit"] for b in stores.bindings(second.policy_id)] == [c1]
     assert len(snapshot_files(fs_repo)) == 2
 
     # Capturing the same commit again adds nothing.
     capture(repo, commit=c0)
-    assert [b["commit"] for b in stores.bindings(first.policy_id)] == [c0, c2, c3]
+    assert [b["commit"] for b in stores.bindings(first.policy_id)] == [c0, c2]
 
 
 def test_capture_from_a_commit_ignores_the_work_tree(fs_repo: Path) -> None:

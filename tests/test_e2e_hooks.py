@@ -402,7 +402,7 @@ def test_doctor_is_green_after_init(repo: Path) -> None:
     report = json.loads(cli(repo, "doctor", "--json").stdout)
     assert report["ok"] is True
     assert [c["name"] for c in report["checks"]] == [
-        "hooks", "interpreter", "tool", "capsule refspecs", "missed captures", "settings"]
+        "hooks", "interpreter", "tool", "capsule refspecs", "capsule", "missed captures", "settings"]
     assert all(set(c) == {"name", "ok", "detail"} for c in report["checks"])
 
 

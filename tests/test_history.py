@@ -160,7 +160,9 @@ def test_same_content_again_changes_nothing(policy_repo: Path) -> None:
     git(policy_repo, "commit", "-q", "--allow-empty", "-m", "again", env={"GIT_COMMITTER_DATE": "2100000000 +0000"})
     second = capture(repo, commit="HEAD", trigger="manual")
     assert first.policy_id == second.policy_id
-    entries = policy_log(repo, Stores(repo))
+    # "again" changed no source: HEAD's history lists the first commit only, --all both.
+    assert [e["commit"] for e in policy_log(repo, Stores(repo))] == [first.commit]
+    entries = policy_log(repo, Stores(repo), every_binding=True)
     assert [e["changed"] == [] for e in entries] == [True, False]
 
 
@@ -169,7 +171,8 @@ def test_binding_to_a_commit_missing_here_is_listed_last(fs_only: Path) -> None:
     stores = bind_snapshots(fs_only, shas)
     policy_id = next(iter(stores.all_bindings()))
     stores.add_binding(policy_id, "f" * 40)  # bound in another clone, never fetched
-    entries = policy_log(GitRepo.discover(fs_only), stores)
+    assert [e["commit"] for e in policy_log(GitRepo.discover(fs_only), stores)] == shas[::-1]
+    entries = policy_log(GitRepo.discover(fs_only), stores, every_binding=True)
     assert entries[-1]["commit"] == "f" * 40 and entries[-1]["author"] is None
     assert [e["commit"] for e in entries[:-1]] == shas[::-1]
 

@@ -38,3 +38,26 @@ def test_difflib_is_imported_only_for_a_hint() -> None:
     out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(REPO_ROOT)}).stdout
     assert out.split() == ["False", "True"]
+
+
+# ---- control characters (docs/DESIGN.md §9) ---------------------------------------------------
+def test_printable_escapes_every_control_character_and_nothing_else() -> None:
+    from speckit_git_policy.text import printable
+
+    assert printable("gpt-4o") == "gpt-4o"
+    assert printable("tab\tand é 政策 🙂") == "tab\tand é 政策 🙂"
+    assert printable("a\x1b]0;t\x07\nb\r\x00\x7f\x9b\u2028\u202e") == (
+        "a\\x1b]0;t\\x07\\nb\\r\\x00\\x7f\\x9b\\u2028\\u202e"
+    )
+    assert printable(3) == "3"
+
+
+def test_json_safe_escapes_what_json_dumps_leaves_raw_and_reads_back_the_same() -> None:
+    import json
+
+    from speckit_git_policy.text import json_safe
+
+    value = {"id": "x\x1b\x7f\x9b\u2028\u202eé"}
+    text = json_safe(json.dumps(value, ensure_ascii=False))
+    assert all(ch not in text for ch in "\x1b\x7f\x9b\u2028\u202e") and "é" in text
+    assert json.loads(text) == value

@@ -1,7 +1,8 @@
 """``git speckit-policy``: a thin click layer over the library.
 
 Errors are turned into one line on stderr and an exit code here, in one place
-(docs/DESIGN.md §9: 1 = a check failed or a decision was denied, 2 = bad usage or input).
+(docs/DESIGN.md §9: 1 = a check failed or a decision was denied, 2 = bad usage or input,
+3 = the tool's own failure: a bug, or the system refused a write).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import click
 
 from speckit_git_policy import __version__
 from speckit_git_policy.errors import SpeckitError
+from speckit_git_policy.text import printable
 
 
 class SpeckitGroup(click.Group):
@@ -35,7 +37,8 @@ class SpeckitGroup(click.Group):
             return result
         except SpeckitError as e:
             _say_skipped(ctx)
-            click.echo(f"error: {e}", err=True)
+            # Messages quote ids, paths and values: escaped, so the error stays one line.
+            click.echo(f"error: {printable(e)}", err=True)
             ctx.exit(e.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             _say_skipped(ctx)
@@ -45,18 +48,31 @@ class SpeckitGroup(click.Group):
             ctx.exit(130)
         except BrokenPipeError:
             ctx.exit(141)
+        except OSError as e:
+            # The system refused a write or a read (a read-only file system, a full disk, no
+            # permission): the tool could not do its job, so exit 3, with the path and the fix.
+            from speckit_git_policy.text import os_error_line
+
+            click.echo(f"error: {os_error_line(e)}", err=True)
+            _debug_traceback()
+            ctx.exit(3)
         except Exception as e:  # noqa: BLE001 -- the tool's own bug: one line, never a traceback
             click.echo(
-                f"error: internal error: {type(e).__name__}: {e} (set SPECKIT_DEBUG=1 for details)",
+                f"error: internal error: {type(e).__name__}: {printable(e)} "
+                "(set SPECKIT_DEBUG=1 for details)",
                 err=True,
             )
-            import os
+            _debug_traceback()
+            ctx.exit(3)  # the tool's own failure, not a failed check (docs/DESIGN.md §9)
 
-            if os.environ.get("SPECKIT_DEBUG"):
-                import traceback
 
-                traceback.print_exc()
-            ctx.exit(1)
+def _debug_traceback() -> None:
+    import os
+
+    if os.environ.get("SPECKIT_DEBUG"):
+        import traceback
+
+        traceback.print_exc()
 
 
 def _manual_or_help(ctx: click.Context, param: click.Parameter, value: bool) -> None:

@@ -14,6 +14,7 @@ from speckit_git_policy.cli.common import (
     stores_from,
 )
 from speckit_git_policy.errors import BadInput
+from speckit_git_policy.text import printable
 
 
 @click.command()
@@ -56,13 +57,11 @@ def verify(ctx: click.Context, repair: bool, output_format: str, as_json: bool) 
                 err=not problem.repaired,
             )
         broken = sum(problem.broken for problem in report.problems)
+        # --repair is suggested only when it fixes something; other problems name their fix.
+        hint = "try: git speckit-policy verify --repair" if report.repairable else "fixes above"
         click.echo(
             f"checked {report.checked} snapshot(s): "
-            + (
-                "ok"
-                if report.ok
-                else f"{broken} problem(s); try: git speckit-policy verify --repair"
-            )
+            + ("ok" if report.ok else f"{broken} problem(s); {hint}")
         )
     if not report.ok:
         ctx.exit(1)
@@ -131,7 +130,7 @@ def resolve(ctx: click.Context, uri: str, as_json: bool) -> None:
     if as_json:
         emit_json(place)
     else:
-        click.echo(f"{place['ref']} {place['object']} {place['path']}")
+        click.echo(printable(f"{place['ref']} {place['object']} {place['path']}"))
 
 
 def _report_sync(result: dict[str, object], as_json: bool, verb: str) -> None:
@@ -155,11 +154,6 @@ def _report_sync(result: dict[str, object], as_json: bool, verb: str) -> None:
             "of the local capsule (it stays whole); `verify` lists them until the next sync",
             err=True,
         )
-
-
-def printable(text: str) -> str:
-    """``text`` with every control character escaped (a capsule may hold any bytes)."""
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 @click.command()

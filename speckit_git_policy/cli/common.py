@@ -10,6 +10,7 @@ import click
 from speckit_git_policy.errors import SpeckitError
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.store import Stores
+from speckit_git_policy.text import json_safe
 
 json_option = click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 format_option = click.option(
@@ -49,7 +50,9 @@ def stores_from(ctx: click.Context) -> tuple[GitRepo, Stores]:
 
 
 def emit_json(document: Any) -> None:
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    # Non-ASCII stays readable; the control characters json.dumps leaves raw (DEL, C1)
+    # are escaped as well, so no output carries one (docs/DESIGN.md §9).
+    click.echo(json_safe(json.dumps(document, indent=2, ensure_ascii=False)))
 
 
 def short(sha: str | None) -> str:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from speckit_git_policy.cli.common import emit_json, emit_table, json_option, stores_from
+from speckit_git_policy.text import printable
 
 if TYPE_CHECKING:
     from speckit_git_policy.enforce.decisions import Decision, GateDecision
@@ -63,11 +64,11 @@ def _finish(ctx: click.Context, decision: Decision, as_json: bool, lines: list[s
     if as_json:
         emit_json(document)
     else:
+        # Model ids, endpoints and reasons come from the policy: one line each, escaped.
         for line in lines:
-            click.echo(line)
-        click.echo(
-            f"  under {decision.policy.policy_uri} (hash {decision.policy.policy_hash[:12]})"
-        )
+            click.echo(printable(line))
+        policy = decision.policy
+        click.echo(printable(f"  under {policy.policy_uri} (hash {policy.policy_hash[:12]})"))
     if not decision.ok:
         ctx.exit(1)
 

@@ -18,6 +18,7 @@ from speckit_git_policy.cli.common import (
 )
 from speckit_git_policy.errors import SpeckitError
 from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.text import printable
 
 if TYPE_CHECKING:
     from speckit_git_policy.adoption import Adoption
@@ -29,16 +30,27 @@ def _report_changes(changes: list, as_json: bool) -> None:  # type: ignore[type-
         emit_json([change.as_json() for change in changes])
         return
     for change in changes:
-        line = f"{change.action:<9} {change.path}"
+        line = f"{change.action:<9} {printable(change.path)}"
         if change.legacy and change.action in ("installed", "updated", "unchanged"):
-            line += f"  (chains the previous hook, kept as {change.legacy.rsplit('/', 1)[-1]})"
+            kept = printable(change.legacy.rsplit("/", 1)[-1])
+            line += f"  (chains the previous hook, kept as {kept})"
         click.echo(line)
 
 
+shared_hooks_path_option = click.option(
+    "--shared-hooks-path",
+    "shared_hooks_path_ok",
+    is_flag=True,
+    help="Install even where a global or system core.hooksPath points "
+    "(every repository using it then runs the hooks).",
+)
+
+
 @click.command()
+@shared_hooks_path_option
 @json_option
 @click.pass_context
-def install(ctx: click.Context, as_json: bool) -> None:
+def install(ctx: click.Context, shared_hooks_path_ok: bool, as_json: bool) -> None:
     """Install the git hooks (keeps and chains hooks already there) and set up the capsule:
     each remote's tracking refspec, one fetch, the merge, .speckit/policies/ restored; in a
     repository whose HEAD already carries a valid policy, capture it (adoption)."""
@@ -47,7 +59,7 @@ def install(ctx: click.Context, as_json: bool) -> None:
 
     repo = repo_from(ctx)
     synced = set_up_capsule(repo)
-    _report_changes(run_install(repo), as_json)
+    _report_changes(run_install(repo, shared_hooks_path_ok=shared_hooks_path_ok), as_json)
     _report_capsule(synced, err=as_json)
     _report_adoption(_adopt(repo), as_json)
 
@@ -85,16 +97,17 @@ def uninstall(ctx: click.Context, as_json: bool) -> None:
 
 
 @click.command()
+@shared_hooks_path_option
 @json_option
 @click.pass_context
-def init(ctx: click.Context, as_json: bool) -> None:
+def init(ctx: click.Context, shared_hooks_path_ok: bool, as_json: bool) -> None:
     """Write example policy sources when missing, then install the hooks."""
     from speckit_git_policy.hooks.install import init as run_init
     from speckit_git_policy.hooks.install import set_up_capsule
 
     repo = repo_from(ctx)
     synced = set_up_capsule(repo)  # first: a clone's sources and snapshots come from its remote
-    written, changes = run_init(repo)
+    written, changes = run_init(repo, shared_hooks_path_ok=shared_hooks_path_ok)
     adoption = _adopt(repo)
     if as_json:
         emit_json(
@@ -125,9 +138,9 @@ def _report_adoption(adoption: Adoption, as_json: bool) -> None:
     if as_json:
         return  # `install --json` lists the hooks; `init --json` carries the adoption
     if adoption.status == "adopted":
-        click.echo(f"adopted   {adoption.message}")
+        click.echo(f"adopted   {printable(adoption.message)}")
     elif adoption.status == "invalid":
-        click.echo(f"warning: not adopted: {adoption.message}", err=True)
+        click.echo(f"warning: not adopted: {printable(adoption.message)}", err=True)
 
 
 @click.command()
@@ -156,15 +169,14 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
         )
     else:
         for check in checks:
-            click.echo(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+            click.echo(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {printable(check.detail)}")
         if found:
             click.echo("\nsettings (where each value comes from):")
-            width = max(len(setting.key) for setting in found)
-            value_width = max(len(setting.value) for setting in found)
-            for setting in found:
-                click.echo(
-                    f"  {setting.key:<{width}}  {setting.value:<{value_width}}  {setting.origin}"
-                )
+            shown = [(s.key, printable(s.value), printable(s.origin)) for s in found]
+            width = max(len(key) for key, _, _ in shown)
+            value_width = max(len(value) for _, value, _ in shown)
+            for key, value, origin in shown:
+                click.echo(f"  {key:<{width}}  {value:<{value_width}}  {origin}")
     if not ok:
         ctx.exit(1)
 
@@ -196,7 +208,7 @@ def backfill(ctx: click.Context, since: str | None, as_json: bool) -> None:
         f"{result.reused} reused; {result.already_bound} bound already"
     )
     for item in result.skipped:
-        click.echo(f"skipped {short(item['commit'])}: {item['reason']}", err=True)
+        click.echo(f"skipped {short(item['commit'])}: {printable(item['reason'])}", err=True)
 
 
 @click.command()
@@ -208,14 +220,27 @@ def backfill(ctx: click.Context, since: str | None, as_json: bool) -> None:
     default=None,
     help="Show at most N entries.",
 )
+@click.option(
+    "--all",
+    "every_binding",
+    is_flag=True,
+    help="Every binding of every snapshot, not only REV's history.",
+)
+@click.argument("rev", metavar="[REV]", required=False)
 @json_option
 @click.pass_context
-def log(ctx: click.Context, limit: int | None, as_json: bool) -> None:
-    """History of the policy, newest first: one entry per commit that changed it."""
+def log(
+    ctx: click.Context, limit: int | None, every_binding: bool, rev: str | None, as_json: bool
+) -> None:
+    """History of the policy in REV's history (default HEAD), newest first in git's
+    order: one entry per commit that changed it and carries a snapshot."""
+    from speckit_git_policy.errors import BadInput
     from speckit_git_policy.queries.history import policy_log
 
+    if rev is not None and every_binding:
+        raise BadInput("log takes REV or --all, not both")
     repo, stores = stores_from(ctx)
-    entries = policy_log(repo, stores, limit)
+    entries = policy_log(repo, stores, limit, rev, every_binding=every_binding)
     if as_json:
         emit_json(entries)
         return
@@ -225,9 +250,9 @@ def log(ctx: click.Context, limit: int | None, as_json: bool) -> None:
             [
                 paint(short(e["commit"]), fg="yellow"),
                 e["policy_id"][:8],
-                (e["date"] or "")[:10],
-                e["author"] or "",
-                f"{e['subject'] or ''}  {_changed_summary(e, e is oldest)}",
+                printable((e["date"] or "")[:10]),
+                printable(e["author"] or ""),
+                printable(f"{e['subject'] or ''}  {_changed_summary(e, e is oldest)}"),
             ]
             for e in entries
         ]

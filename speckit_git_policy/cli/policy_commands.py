@@ -17,6 +17,7 @@ from speckit_git_policy.cli.common import (
     step_summary,
     stores_from,
 )
+from speckit_git_policy.text import printable
 
 
 @click.command()
@@ -54,7 +55,7 @@ def validate(ctx: click.Context, staged: bool, output_format: str, as_json: bool
             )
     else:
         for issue in issues:
-            click.echo(issue.render(), err=True)
+            click.echo(printable(issue.render()), err=True)
         if not issues:
             click.echo("policy is valid")
     if issues:
@@ -111,9 +112,9 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
         [
             [
                 paint(r["policy_id"][:8], fg="yellow"),
-                (r["created_at"] or "")[:19].replace("T", " "),
-                short(r["commit"]),
-                r["hash"][:12],
+                printable((r["created_at"] or "")[:19].replace("T", " ")),
+                printable(short(r["commit"])),
+                printable(r["hash"][:12]),
             ]
             for r in rows
         ]
@@ -180,7 +181,8 @@ def diff(ctx: click.Context, old: str, new: str, as_json: bool) -> None:
     import json
 
     for change in changes:
-        click.echo(f"{change['key']}: {json.dumps(change['old'])} -> {json.dumps(change['new'])}")
+        old_value, new_value = json.dumps(change["old"]), json.dumps(change["new"])
+        click.echo(f"{printable(change['key'])}: {old_value} -> {new_value}")
 
 
 @click.command()

@@ -15,6 +15,7 @@ from speckit_git_policy.cli.common import (
     short,
     stores_from,
 )
+from speckit_git_policy.text import printable
 
 if TYPE_CHECKING:
     from speckit_git_policy.runs.records import Event
@@ -72,7 +73,8 @@ def _event_line(event: Event) -> str:
     dropped = event.get("dropped")
     if dropped:
         parts.append(f"dropped: {', '.join(dropped)}")
-    return "  ".join(part for part in parts if part)
+    # Stages, labels and decisions are the run's own text, read back from the capsule.
+    return printable("  ".join(part for part in parts if part))
 
 
 def _emit_event(event: Event, as_json: bool) -> None:
@@ -101,7 +103,7 @@ def start(ctx: click.Context, run_id: str | None, as_json: bool) -> None:
         emit_json(info)
         return
     at = f"commit {short(info['commit'])}" if info["commit"] else "uncommitted edits (dirty)"
-    click.echo(f"started run {info['run_id']} under {info['policy_uri']} ({at})")
+    click.echo(printable(f"started run {info['run_id']} under {info['policy_uri']} ({at})"))
 
 
 @run.command(name="stage")
@@ -179,11 +181,11 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
     emit_table(
         [
             [
-                r["run_id"],
-                (r["started_at"] or "")[:19].replace("T", " "),
+                printable(r["run_id"]),
+                printable((r["started_at"] or "")[:19].replace("T", " ")),
                 f"{r['events']} events",
-                r["stage"] or "-",
-                (r["policy_id"] or "-")[:8],
+                printable(r["stage"] or "-"),
+                printable((r["policy_id"] or "-")[:8]),
             ]
             for r in rows
         ]
@@ -203,23 +205,22 @@ def trace(ctx: click.Context, run_id: str, as_json: bool) -> None:
     if as_json:
         emit_json(result)
         return
-    lines = [f"run {run_id}: {len(result['events'])} events"]
+    lines = [f"run {printable(run_id)}: {len(result['events'])} events"]
     lines.extend(_event_line(event) for event in result["events"])
     for snapshot in result["snapshots"]:
-        lines.append(
-            f"\npolicy {paint(snapshot['policy_id'], fg='yellow')}  hash {str(snapshot['hash'])[:12]}"
-        )
-        lines.append(f"  uri     {snapshot['uri']}")
+        policy = paint(printable(snapshot["policy_id"]), fg="yellow")
+        lines.append(f"\npolicy {policy}  hash {printable(str(snapshot['hash'])[:12])}")
+        lines.append(f"  uri     {printable(snapshot['uri'])}")
         if snapshot["commit"] is None:
             lines.append("  commit  - (captured from uncommitted edits)")
             continue
-        lines.append(f"  commit  {snapshot['commit']}")
+        lines.append(f"  commit  {printable(snapshot['commit'])}")
         if snapshot["author"] is None:
             lines.append("          (commit not in this clone; try: git speckit-policy pull)")
         else:
             lines.append(
-                f"  author  {snapshot['author']}\n  date    {snapshot['date']}\n"
-                f"  subject {snapshot['subject']}"
+                f"  author  {printable(snapshot['author'])}\n  date    {printable(snapshot['date'])}\n"
+                f"  subject {printable(snapshot['subject'])}"
             )
     emit_paged(lines)
 
@@ -244,10 +245,10 @@ def blame(ctx: click.Context, run_id: str, key: str | None, as_json: bool) -> No
         [
             [
                 short(r["commit"]),
-                (r["author"] or "-").split(" <")[0],
-                (r["date"] or "")[:10],
+                printable((r["author"] or "-").split(" <")[0]),
+                printable((r["date"] or "")[:10]),
                 f"{r['line'] or '-':>3}",
-                f"{r['key']} = {json.dumps(r['value'], ensure_ascii=False)}",
+                printable(f"{r['key']} = {json.dumps(r['value'], ensure_ascii=False)}"),
             ]
             for r in rows
         ]

@@ -148,6 +148,26 @@ def index_entries(repo: GitRepo, paths: list[str]) -> dict[str, Entry]:
     return entries
 
 
+def parse_ls_files_tags(out: bytes) -> dict[str, str]:
+    """``git ls-files -t -z``: path → its status tag (``H`` cached, ``S`` skip-worktree...)."""
+    tags: dict[str, str] = {}
+    for record in out.split(b"\0"):
+        tag, space, raw_path = record.partition(b" ")
+        if space and tag:
+            tags.setdefault(_path(raw_path), tag.decode("ascii", "replace"))
+    return tags
+
+
+def skip_worktree_paths(repo: GitRepo, paths: list[str]) -> list[str]:
+    """Those of ``paths`` (literal paths) that a sparse checkout leaves out of the work
+    tree on purpose (the index's skip-worktree bit), in one call."""
+    if not paths:
+        return []
+    out = repo.git("--literal-pathspecs", "ls-files", "-t", "-z", "--", *paths)
+    tags = parse_ls_files_tags(out)
+    return [path for path in paths if tags.get(path) == "S"]
+
+
 # ---- cat-file --batch / --batch-check ------------------------------------------------
 class ObjectInfo:
     """One object ``cat-file`` found: its id, type, size and (``--batch``) contents."""

@@ -26,6 +26,8 @@ def run_git(
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
+    if cwd is not None:
+        _anchor_relative_paths(full_env)
     try:
         if hasattr(os, "posix_spawn"):
             returncode, stdout, stderr = _spawn_git(args, cwd, input_bytes, full_env)
@@ -38,6 +40,25 @@ def run_git(
         first = message[-1] if message else f"exit {returncode}"
         raise GitError(f"git {args[0]}: {first.removeprefix('fatal: ')}")
     return stdout
+
+
+# Paths git reads from its environment relative to the directory it starts in: git runs
+# in ``cwd`` (``-C``), so a relative one is made absolute against ours first, or
+# `GIT_DIR=../repo/.git git speckit-policy ...` would name another directory to git.
+_PATH_VARIABLES = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+)
+
+
+def _anchor_relative_paths(env: dict[str, str]) -> None:
+    for name in _PATH_VARIABLES:
+        value = env.get(name)
+        if value and not os.path.isabs(value):
+            env[name] = os.path.abspath(value)
 
 
 def _find_git(env: dict[str, str]) -> str:

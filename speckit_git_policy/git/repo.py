@@ -87,8 +87,10 @@ class GitRepo:
             except GitError:
                 raise GitError(f"{start}: not a git repository") from e
         lines = out.decode().splitlines()
-        git_dir, common_dir, inside = Path(lines[0]), Path(lines[1]), lines[2] == "true"
-        work_tree = Path(lines[3]) if inside and len(lines) > 3 else None
+        git_dir, common_dir = Path(lines[0]), Path(lines[1])
+        # git names the top level whenever there is a work tree, the cwd inside it or not
+        # (GIT_DIR and GIT_WORK_TREE set, the cwd elsewhere): work as git does there.
+        work_tree = Path(lines[3]) if len(lines) > 3 else None
         return cls(work_tree=work_tree, git_dir=git_dir, common_dir=common_dir)
 
     @property
@@ -129,11 +131,18 @@ class GitRepo:
         ``listed`` is what ``git config --get-regexp`` printed, when the caller already
         asked git (the sh hook does, ``.speckitconfig``'s lines first): "key value" lines.
         """
-        if listed is None:
-            self._config = self.speckit_config()
+        if listed is not None and all(
+            line.lower().startswith(("speckit.", _SPARSE_KEY))
+            for line in listed.splitlines()
+            if line
+        ):
+            parsed = parse_config_lines(listed)
+            self._config = {k: v for k, v in parsed.items() if k.startswith("speckit.")}
             return
-        parsed = parse_config_lines(listed)
-        self._config = {key: value for key, value in parsed.items() if key.startswith("speckit.")}
+        # A value with a newline in it makes "key value" lines ambiguous: ask git again
+        # with -z, so that every path reads the same value (and refuses it the same way).
+        self._config = None
+        self._config = self.speckit_config()
 
     # ---- team settings: .speckitconfig ----------------------------------------------
     def team_config_source(self, sparse: bool = False) -> str | None:

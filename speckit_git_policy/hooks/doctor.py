@@ -14,7 +14,7 @@ from speckit_git_policy.adoption import BACKFILL_HINT, history_gaps
 from speckit_git_policy.capture import MISSED_CAPTURE_SCAN
 from speckit_git_policy.errors import BadInput, GitError, SpeckitError
 from speckit_git_policy.git.repo import TEAM_SETTINGS_FILE, GitRepo
-from speckit_git_policy.hooks.install import HOOK_NAMES, hooks_dir, is_ours, recorded_python
+from speckit_git_policy.hooks.install import HOOK_NAMES, hooks_dir, installed_hook, recorded_python
 
 
 @dataclass(frozen=True)
@@ -32,11 +32,12 @@ def _check_hooks(repo: GitRepo, directory: Path) -> Check:
     missing, foreign, not_executable = [], [], []
     for hook in HOOK_NAMES:
         path = directory / hook
+        ours = installed_hook(path)
         if not os.path.lexists(path):
             missing.append(hook)
-        elif not is_ours(path):
+        elif ours is None:
             foreign.append(hook)
-        elif not os.access(path, os.X_OK):
+        elif not os.access(path, os.X_OK) or not os.access(ours, os.X_OK):
             not_executable.append(hook)
     problems = []
     if missing:
@@ -55,7 +56,8 @@ def _check_hooks(repo: GitRepo, directory: Path) -> Check:
 def _installed_pythons(directory: Path) -> list[str]:
     found = []
     for hook in HOOK_NAMES:
-        python = recorded_python(directory / hook) if is_ours(directory / hook) else None
+        ours = installed_hook(directory / hook)
+        python = recorded_python(ours) if ours is not None else None
         if python and python not in found:
             found.append(python)
     return found
@@ -187,8 +189,13 @@ def _check_missed(repo: GitRepo) -> Check:
                 "nothing to capture"
             )
         return Check("missed captures", True, detail)
+    from speckit_git_policy.capture import make_up_command
+
     shown = ", ".join(sha[:12] for sha in missed[:5]) + (" …" if len(missed) > 5 else "")
-    fix = "; ".join(f"git speckit-policy capture --commit {sha[:12]}" for sha in missed[:3])
+    fix = "; ".join(
+        make_up_command(repo, sha) or f"git speckit-policy capture --commit {sha[:12]}"
+        for sha in missed[:3]
+    )
     if len(missed) > 1:
         fix += f" (or all of them at once: {BACKFILL_HINT})"
     return Check(
@@ -196,6 +203,18 @@ def _check_missed(repo: GitRepo) -> Check:
         False,
         f"{len(missed)} commit(s) changed the policy but have no snapshot: {shown}; fix: {fix}",
     )
+
+
+def _check_capsule(repo: GitRepo) -> Check:
+    """Capsule refs git and the tool can read and write: no stale lock, no ref that is
+    garbage, symbolic or dangling (each named, with the fix)."""
+    from speckit_git_policy.store.capsule.layout import NAMESPACE
+    from speckit_git_policy.store.capsule.objects import ref_problems
+
+    problems = ref_problems(repo, NAMESPACE)
+    if problems:
+        return Check("capsule", False, "; ".join(str(problem) for problem in problems))
+    return Check("capsule", True, f"every ref under {NAMESPACE}/ names a commit; no stale lock")
 
 
 # ---- settings and where they come from ---------------------------------------------------
@@ -318,6 +337,7 @@ def doctor(repo: GitRepo) -> list[Check]:
         ("interpreter", lambda: _check_interpreter(pythons)),
         ("tool", lambda: _check_tool(pythons)),
         ("capsule refspecs", lambda: _check_refspecs(repo)),
+        ("capsule", lambda: _check_capsule(repo)),
         ("missed captures", lambda: _check_missed(repo)),
         ("settings", lambda: _check_settings(repo)),
     ]

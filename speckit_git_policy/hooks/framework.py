@@ -6,9 +6,9 @@ in post-merge and ``PRE_COMMIT_REWRITE_COMMAND`` in post-rewrite. So:
 
 * post-commit and post-merge run as with ``install``;
 * post-rewrite after ``commit --amend`` maps ``HEAD@{1}`` → ``HEAD`` (the reflog
-  holds the amended commit); after a rebase, each replayed commit was already
-  captured by post-commit, but its rewritten-from SHA is not recorded (use
-  ``git speckit-policy install`` for that).
+  holds the amended commit); after a rebase, the replayed commits that post-commit
+  deferred while it ran are captured, but their rewritten-from SHAs are not recorded
+  (use ``git speckit-policy install`` for that).
 
 Like the installed hooks, capture never fails the hook for the tool's own errors.
 """
@@ -39,11 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     if "PRE_COMMIT_REWRITE_COMMAND" in os.environ:
         lines = _rewrite_lines()
         kind = os.environ["PRE_COMMIT_REWRITE_COMMAND"]
-        if not lines:
-            return run_hook(["post-commit"])
         import io
 
-        sys.stdin = io.StringIO("\n".join(lines) + "\n")
+        if not lines and kind != "rebase":
+            return run_hook(["post-commit"])
+        # After a rebase, the picks its post-commit deferred are captured now.
+        sys.stdin = io.StringIO("".join(f"{line}\n" for line in lines))
         return run_hook(["post-rewrite", kind])
     if "PRE_COMMIT_IS_SQUASH_MERGE" in os.environ:
         squash = os.environ["PRE_COMMIT_IS_SQUASH_MERGE"]

@@ -46,7 +46,9 @@ def _sh_saw_a_change() -> bool:
 
 
 def say(hook: str, message: str) -> None:
-    print(f"{PREFIX} {hook}: {message}", file=sys.stderr)
+    from speckit_git_policy.text import printable
+
+    print(f"{PREFIX} {hook}: {printable(message)}", file=sys.stderr)
 
 
 def touches_sources(repo: GitRepo, commit: str, paths: SourcePaths) -> bool:
@@ -73,8 +75,10 @@ def pre_commit(repo: GitRepo) -> int:
     issues = validate(repo, INDEX, paths)
     if not issues:
         return 0
+    from speckit_git_policy.text import printable
+
     for issue in issues:
-        print(issue.render(), file=sys.stderr)
+        print(printable(issue.render()), file=sys.stderr)
     say("pre-commit", "commit refused: the staged model policy is invalid (messages above).")
     say(
         "pre-commit",
@@ -116,9 +120,30 @@ def capture_commit(
 
     try:
         result = capture_commit_sha(repo, commit, trigger, paths, stores)
-    except SpeckitError as e:
-        say(hook, f"warning: no policy snapshot for commit {commit[:12]}: {e}")
-        say(hook, f"fix the policy, then: git speckit-policy capture --commit {commit[:12]}")
+    except (SpeckitError, OSError) as e:
+        from speckit_git_policy.capture import make_up_command
+        from speckit_git_policy.errors import PolicyInvalid
+
+        if isinstance(e, OSError):
+            from speckit_git_policy.text import os_error_line
+
+            say(hook, f"warning: no policy snapshot for commit {commit[:12]}: {os_error_line(e)}")
+        else:
+            say(hook, f"warning: no policy snapshot for commit {commit[:12]}: {e}")
+        if isinstance(e, PolicyInvalid):
+            say(
+                hook,
+                "the committed policy cannot be compiled; the commit that fixes it gets a snapshot",
+            )
+        else:
+            try:
+                command = make_up_command(repo, commit, paths)
+            except (SpeckitError, OSError):
+                command = None
+            say(
+                hook,
+                f"after the fix: {command or f'git speckit-policy capture --commit {commit[:12]}'}",
+            )
         return None
     verb = "captured new" if result.created else "bound"
     say(hook, f"{verb} policy snapshot {result.policy_id[:8]} to commit {commit[:12]}")
@@ -131,12 +156,52 @@ def capture_commit(
     return result
 
 
+# While a rebase runs, the commits it makes are bound when it ends (post-rewrite
+# "rebase", which git runs before it removes its state directory); an aborted rebase
+# removes that directory, and with it what was deferred (docs/DESIGN.md §5).
+REBASE_COMMITS = "speckit-commits"  # commits that changed a source (post-commit), one a line
+REBASE_REWRITES = "speckit-rewritten"  # "old new" lines of amends made meanwhile (rebase -x)
+
+
+def rebase_in_progress(repo: GitRepo) -> str | None:
+    """The state directory of a rebase running in this work tree, as git itself tells
+    (wt-status.c): ``rebase-merge``, or ``rebase-apply`` unless ``git am`` made it."""
+    merge = os.path.join(repo.git_dir, "rebase-merge")
+    if os.path.isdir(merge):
+        return merge
+    apply = os.path.join(repo.git_dir, "rebase-apply")
+    if os.path.isdir(apply) and not os.path.exists(os.path.join(apply, "applying")):
+        return apply
+    return None
+
+
+def _defer(state_dir: str, name: str, lines: Iterable[str]) -> None:
+    text = "".join(f"{line}\n" for line in lines)
+    if text:
+        with open(os.path.join(state_dir, name), "a", encoding="ascii") as handle:
+            handle.write(text)
+
+
+def _deferred(state_dir: str, name: str) -> list[list[str]]:
+    try:
+        with open(os.path.join(state_dir, name), encoding="ascii", errors="replace") as handle:
+            return [line.split() for line in handle if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
 def post_commit(repo: GitRepo, hook: str = "post-commit", trigger: str = "commit") -> int:
     from speckit_git_policy.policy.sources import source_paths
 
     head = repo.head()
     paths = source_paths(repo)
     if head is None or not (_sh_saw_a_change() or touches_sources(repo, head, paths)):
+        return 0
+    state_dir = rebase_in_progress(repo)
+    if state_dir is not None:
+        # A pick, an intermediate squash commit or a commit of `rebase -x`: the rebase's
+        # post-rewrite decides which of them the rebased branch keeps.
+        _defer(state_dir, REBASE_COMMITS, [head])
         return 0
     capture_commit(repo, hook, head, trigger, paths)
     return 0
@@ -197,35 +262,84 @@ def post_rewrite(repo: GitRepo, kind: str, lines: Iterable[str]) -> int:
     A rewrite that changed the sources (amend of the policy, a rebase onto a base
     that changed it) does not carry the old snapshot over: the new commit gets the
     snapshot of what it actually holds, and the old commit keeps its binding (it
-    stays reachable through the capsule).
+    stays reachable through the capsule). A commit that folds several originals
+    (squash, fixup) records every one that carried a binding in ``rewritten_from``.
+    An amend made while a rebase runs is deferred to the rebase's own post-rewrite,
+    which follows chains of rewrites (``rebase -x "git commit --amend"``) to their end.
     """
     pairs = []
     for line in lines:
         fields = line.split()
         if len(fields) >= 2:
             pairs.append((fields[0], fields[1]))
-    if not pairs:
+    state_dir = rebase_in_progress(repo)
+    if state_dir is not None and kind != "rebase":
+        _defer(state_dir, REBASE_REWRITES, (f"{old} {new}" for old, new in pairs))
+        return 0
+    earlier: list[tuple[str, str]] = []
+    made: list[str] = []
+    if state_dir is not None:  # the rebase ends now
+        earlier = [(f[0], f[1]) for f in _deferred(state_dir, REBASE_REWRITES) if len(f) >= 2]
+        deferred = [f[0] for f in _deferred(state_dir, REBASE_COMMITS) if f]
+        made = _kept_by_rebase(repo, state_dir, deferred)
+    if not pairs and not made:
         return 0
     from speckit_git_policy.policy.sources import source_paths
     from speckit_git_policy.store import Stores
+    from speckit_git_policy.store.bindings import compose
 
+    chains = compose(pairs, earlier)
     paths = source_paths(repo)
-    blobs = source_blobs(repo, [sha for pair in pairs for sha in pair], paths)
+    blobs = source_blobs(repo, [sha for old, _via, new in chains for sha in (old, new)], paths)
     # Sources missing from a commit never carry a binding over.
-    mapping = {
-        old: new for old, new in pairs if blobs[old] == blobs[new] and None not in blobs[old]
-    }
+    mapping: dict[str, str] = {}
+    via: dict[str, list[str]] = {}
+    differing: dict[str, list[str]] = {}  # new -> originals of other content
+    for old, chain, new in chains:
+        if blobs[old] == blobs[new] and None not in blobs[old]:
+            mapping[old], via[old] = new, chain
+        else:
+            differing.setdefault(new, []).append(old)
     stores = Stores(repo)
     if mapping:
-        stores.rewrite(mapping)
-    news = [new for _old, new in pairs]
+        stores.rewrite(mapping, via)
+    news = list(dict.fromkeys([*(new for _old, _via, new in chains), *made]))
     bound = stores.bound_among(news)
     touching = commits_touching(repo, [new for new in news if new not in bound], paths.all())
-    for _old, new in pairs:
+    for new in news:
         if new not in bound and new in touching:
             capture_commit(repo, "post-rewrite", new, "rewrite", paths, stores)
             bound.add(new)
+    # A squash or fixup of several originals: those of other content that carried a
+    # binding are recorded too (they keep their own snapshot's binding).
+    groups: dict[str, list[str]] = {}
+    for old, _chain, new in chains:
+        groups.setdefault(new, []).append(old)
+    folds = {new: olds for new, olds in groups.items() if len(olds) > 1 and new in bound}
+    others = [old for olds in folds.values() for old in olds if old not in mapping]
+    if others:
+        # The whole fold in order, so that rewritten_from stays oldest first.
+        carried = stores.bound_among(others) | set(mapping)
+        stores.record_folds(
+            {new: [old for old in olds if old in carried] for new, olds in folds.items()}
+        )
     return 0
+
+
+def _kept_by_rebase(repo: GitRepo, state_dir: str, commits: list[str]) -> list[str]:
+    """Of the commits made while the rebase ran, those its result keeps (between
+    ``onto`` and HEAD), oldest first: an intermediate squash commit is not among them."""
+    if not commits:
+        return []
+    try:
+        with open(os.path.join(state_dir, "onto"), encoding="ascii") as handle:
+            onto = handle.read().strip()
+    except OSError:
+        onto = ""
+    if not onto:
+        return []  # both backends write it; without it nothing tells a kept commit
+    kept = set(rev_list(repo, "HEAD", f"^{onto}", check=False))
+    return [commit for commit in dict.fromkeys(commits) if commit in kept]
 
 
 def run(hook: str, args: list[str], stdin_lines: Iterable[str] = ()) -> int:
@@ -258,11 +372,17 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 -- the tool's own failure must never block or lose a commit
         if isinstance(e, ModuleNotFoundError) and sys.flags.no_site:
             return 1  # started with -S and a module moved since install: the hook starts us again normally
-        say(
-            hook,
-            f"warning: internal error, the policy was not checked or captured: "
-            f"{type(e).__name__}: {e}",
-        )
+        if isinstance(e, OSError):
+            from speckit_git_policy.text import os_error_line
+
+            # A read-only file system, a full disk, no permission: one line, where and why.
+            say(hook, f"warning: the policy was not checked or captured: {os_error_line(e)}")
+        else:
+            say(
+                hook,
+                f"warning: internal error, the policy was not checked or captured: "
+                f"{type(e).__name__}: {e}",
+            )
         say(
             hook,
             "run `git speckit-policy doctor`; it lists commits to capture "

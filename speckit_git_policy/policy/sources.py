@@ -1,7 +1,8 @@
 """Find and read the policy source files from the work tree, the index or a commit.
 
-Three places the sources can come from (SPEC §5): the working tree (``capture`` by
-hand, ``validate``), the index (the pre-commit hook validates what will be
+Three places the sources can come from (docs/DESIGN.md §5): the working tree
+(``capture`` by hand, ``validate``; a source a sparse checkout leaves out is read
+from the index, as git status sees it), the index (the pre-commit hook validates what will be
 committed, honouring ``GIT_INDEX_FILE``) and a commit's tree (post-commit capture,
 which must not read the working tree: the two differ after a partial commit).
 Every read is size-checked first so that a huge file costs bounded memory, and a
@@ -16,7 +17,13 @@ import stat
 from pathlib import Path
 
 from speckit_git_policy.errors import BadInput, PolicyInvalid, PolicyIssue
-from speckit_git_policy.git.plumbing import index_entries, object_infos, read_objects, tree_entries
+from speckit_git_policy.git.plumbing import (
+    index_entries,
+    object_infos,
+    read_objects,
+    skip_worktree_paths,
+    tree_entries,
+)
 from speckit_git_policy.git.repo import GitRepo
 
 DEFAULT_POLICY_FILE = "model_policy.toml"
@@ -267,6 +274,12 @@ def read_sources(
     blob_ids = None
     if origin == WORKTREE:
         results = {path: _read_worktree_file(repo.root, path) for path in names}
+        absent = [path for path in names if not os.path.lexists(repo.root / path)]
+        sparse = skip_worktree_paths(repo, absent)
+        if sparse:
+            # Left out of the work tree by a sparse checkout, not deleted: the index holds
+            # what the work tree would (git status shows no change for it either).
+            results.update(_read_git_files(repo, INDEX, sparse, index_entries(repo, sparse)))
     else:
         if entries is None:
             entries = git_entries(repo, origin, names)

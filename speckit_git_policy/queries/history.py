@@ -1,33 +1,34 @@
-"""``log``: the policy's history, one entry per binding, newest first (docs/DESIGN.md §9).
+"""``log``: the policy's history, newest first (docs/DESIGN.md §9).
 
-The cost follows the number of bindings, never the number of commits: the
-bindings come from the stores, and the author, date and subject of every bound
-commit from one ``git log --no-walk --stdin`` call. Commits of the same second
-are put in ancestry order by one bounded ``rev-list --max-age`` walk per tie.
+``log [REV]`` walks REV's history (default HEAD) in git's own order, as ``git log``
+does: one entry per commit that changed the sources and carries a snapshot. So an
+entry is in the history you have checked out (a rebase's originals are not, until
+``git reset --hard ORIG_HEAD`` brings them back), and a commit dated before its
+parent still comes after its child. The walk is ``git rev-list --full-history -- <the
+sources>`` (so a merge that changed them against a parent is seen), read in batches:
+``log -n 10`` reads about ten bound commits' worth of history, whatever its length.
+Which walked commits are bound is asked of the capsule's by-commit index, one lookup
+each; the whole history (no ``-n``) reads every binding once instead, as without the
+capsule.
+
+``log --all`` lists every binding, of every snapshot, in git's order over the bound
+commits; bindings of commits this clone lacks come last.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypedDict
 
-from speckit_git_policy.git.plumbing import commit_infos, rev_list
+from speckit_git_policy.git.plumbing import (
+    commit_infos,
+    existing_commits,
+    parse_object_ids,
+    rev_list,
+)
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.store import Stores
-
-
-def _ancestry_rank(repo: GitRepo, shas: list[str], timestamp: int) -> dict[str, int]:
-    """Newest-first topological positions of commits made in the same second.
-
-    ``--max-age`` stops the walk at older commits, so this costs the commits of that
-    second, not the history.
-    """
-    wanted = set(shas)
-    order = [
-        sha
-        for sha in rev_list(repo, "--topo-order", f"--max-age={timestamp}", *shas)
-        if sha in wanted
-    ]
-    return {sha: position for position, sha in enumerate(order)}
+from speckit_git_policy.store.bindings import find
 
 
 def _read_document(stores: Stores, policy_id: str) -> dict[str, Any] | None:
@@ -91,24 +92,132 @@ class LogEntry(TypedDict):
     changed: list[str]
 
 
-def policy_log(repo: GitRepo, stores: Stores, limit: int | None = None) -> list[LogEntry]:
-    """One entry per binding, newest first."""
+# A first batch of the walk for ``log -n N`` reads this many times N commits that
+# changed a source (most are bound); each further batch reads four times more.
+WALK_BATCH_FACTOR = 2
+WALK_BATCH_MIN = 32
+
+
+def policy_log(
+    repo: GitRepo,
+    stores: Stores,
+    limit: int | None = None,
+    rev: str | None = None,
+    *,
+    every_binding: bool = False,
+) -> list[LogEntry]:
+    """The policy's history, newest first: REV's history (default HEAD), or with
+    ``every_binding`` every binding (``log --all``)."""
+    if limit is not None and limit <= 0:
+        return []
+    if every_binding:
+        pairs = _every_binding(repo, stores)
+    else:
+        if rev is None and repo.head() is None:
+            return []
+        start = repo.resolve_commit(rev or "HEAD")
+        # One more than shown: the oldest shown entry's "changed" compares with it.
+        pairs = _walk(repo, stores, start, None if limit is None else limit + 1)
+    return _entries(repo, stores, pairs, limit)
+
+
+def _walk(repo: GitRepo, stores: Stores, start: str, wanted: int | None) -> list[tuple[str, str]]:
+    """(policy_id, commit) of the bound commits that changed a source in ``start``'s
+    history, in git's order, until ``wanted`` are found (all of them for None)."""
+    from speckit_git_policy.policy.sources import source_paths
+
+    paths = source_paths(repo).all()
+    lookup = _bound_lookup(stores, whole=wanted is None)
+    found: list[tuple[str, str]] = []
+    skip = 0
+    batch = None if wanted is None else max(wanted * WALK_BATCH_FACTOR, WALK_BATCH_MIN)
+    while True:
+        window = [] if batch is None else [f"--max-count={batch}", f"--skip={skip}"]
+        shas = rev_list(repo, "--full-history", *window, start, pathspecs=paths)
+        for sha in shas:
+            policy_id = lookup(sha)
+            if policy_id is not None:
+                found.append((policy_id, sha))
+                if wanted is not None and len(found) >= wanted:
+                    return found
+        if batch is None or len(shas) < batch:
+            return found
+        skip += len(shas)
+        batch *= 4
+
+
+def _bound_lookup(stores: Stores, whole: bool) -> Callable[[str], str | None]:
+    """commit -> the snapshot it carries, or None: a commit bound itself, else one a
+    binding was rewritten from (a rebase's original, back in the history after
+    ``reset --hard ORIG_HEAD``). Of two snapshots of one commit, the oldest.
+
+    For a few entries, one lookup in the capsule's by-commit index per walked commit;
+    for the whole history (or without the capsule), every binding read once."""
+    capsule = stores.capsule
+    index: dict[str, tuple[list[str], list[str]]] | None = None
+
+    def every_binding() -> dict[str, tuple[list[str], list[str]]]:
+        nonlocal index
+        if index is None:
+            index = {}
+            for policy_id, bindings in stores.all_bindings().items():
+                for binding in bindings:
+                    index.setdefault(binding["commit"], ([], []))[0].append(policy_id)
+                    for old in binding["rewritten_from"]:
+                        index.setdefault(old, ([], []))[1].append(policy_id)
+        return index
+
+    def oldest(candidates: list[str]) -> str | None:
+        if len(candidates) < 2:
+            return candidates[0] if candidates else None
+        return min(
+            candidates,
+            key=lambda p: (str((_read_document(stores, p) or {}).get("created_at", "")), p),
+        )
+
+    def lookup(sha: str) -> str | None:
+        if capsule is None or whole:
+            itself, rewritten = every_binding().get(sha, ([], []))
+            return oldest(itself or rewritten)
+        found = capsule.policies_for_commit(sha)
+        if len(found) < 2:
+            return found[0] if found else None
+        # Two snapshots name it: the one that binds it itself wins over one it was
+        # folded into (a squash of originals of other content).
+        itself = [p for p in found if find(capsule.bindings(p), sha) is not None]
+        return oldest(itself or found)
+
+    return lookup
+
+
+def _every_binding(repo: GitRepo, stores: Stores) -> list[tuple[str, str]]:
+    """Every (policy_id, commit) binding: the commits present in git's order (a walk from
+    them, newest first), then those this clone lacks."""
     pairs = [
         (policy_id, binding["commit"])
         for policy_id, bindings in stores.all_bindings().items()
         for binding in bindings
     ]
     commits = list(dict.fromkeys(commit for _, commit in pairs))
-    infos = commit_infos(repo, commits)
+    present = set(existing_commits(repo, commits))
+    order: dict[str, int] = {}
+    if present:
+        out = repo.git(
+            "rev-list", "--stdin", input_bytes="".join(f"{c}\n" for c in sorted(present)).encode()
+        )
+        for sha in parse_object_ids(out):
+            if sha in present and sha not in order:
+                order[sha] = len(order)
+    last = len(order)
+    pairs.sort(key=lambda pair: (order.get(pair[1], last), pair[1] not in present, pair[0]))
+    return pairs
 
-    by_time: dict[int, set[str]] = {}
-    for sha, info in infos.items():
-        by_time.setdefault(info["time"], set()).add(sha)
-    rank: dict[str, int] = {}
-    for timestamp, same_second in by_time.items():
-        if len(same_second) > 1:
-            rank.update(_ancestry_rank(repo, sorted(same_second), timestamp))
 
+def _entries(
+    repo: GitRepo, stores: Stores, pairs: list[tuple[str, str]], limit: int | None
+) -> list[LogEntry]:
+    shown = pairs if limit is None else pairs[:limit]
+    infos = commit_infos(repo, list(dict.fromkeys(sha for _, sha in shown)))
     documents: dict[str, dict[str, Any] | None] = {}
     keyed: dict[str, dict[str, Any]] = {}
 
@@ -122,23 +231,6 @@ def policy_log(repo: GitRepo, stores: Stores, limit: int | None = None) -> list[
             keyed[policy_id] = _keyed(document(policy_id) or {})
         return keyed[policy_id]
 
-    # A commit bound to two snapshots (two clones captured it independently) is rare:
-    # only then does the snapshot's own time decide.
-    shared = {sha for sha, count in _counts(sha for _, sha in pairs).items() if count > 1}
-
-    def newest_first(pair: tuple[str, str]) -> tuple[Any, ...]:
-        policy_id, sha = pair
-        info = infos.get(sha)
-        if info is None:  # commit not in this clone: after every dated entry
-            return (1, 0, 0, (), policy_id, sha)
-        created = (
-            _negate(str((document(policy_id) or {}).get("created_at", ""))) if sha in shared else ()
-        )
-        # Negated so that one ascending sort gives newest first.
-        return (0, -info["time"], rank.get(sha, 0), created, policy_id, sha)
-
-    pairs.sort(key=newest_first)
-    shown = pairs if limit is None else pairs[: max(limit, 0)]
     entries: list[LogEntry] = []
     for index, (policy_id, sha) in enumerate(shown):
         current = document(policy_id)
@@ -169,13 +261,6 @@ def policy_log(repo: GitRepo, stores: Stores, limit: int | None = None) -> list[
     return entries
 
 
-def _counts(items: Any) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for item in items:
-        counts[item] = counts.get(item, 0) + 1
-    return counts
-
-
 def all_keys(document: dict[str, Any]) -> list[str]:
     """Every dotted key a snapshot sets: its policy keys and source digests."""
     from speckit_git_policy.snapshot import flatten, policy_keys
@@ -183,8 +268,3 @@ def all_keys(document: dict[str, Any]) -> list[str]:
     keys = {key for key, value in policy_keys(document).items() if value != {}}
     keys.update(flatten(document.get("source_digests", {}), "source_digests"))
     return sorted(keys)
-
-
-def _negate(text: str) -> tuple[int, ...]:
-    """A sort key that orders strings descending inside an ascending sort."""
-    return tuple(-ord(character) for character in text)

@@ -9,6 +9,7 @@ from a copy that does not verify.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,8 @@ class Problem:
     severity: str = ERROR
     repaired: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # Whether `verify --repair` fixes it (the others name their own fix).
+    repairable: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -40,6 +43,7 @@ class Problem:
             "path": self.path,
             "message": self.message,
             "repaired": self.repaired,
+            "repairable": self.repairable,
             **self.extra,
         }
 
@@ -56,6 +60,11 @@ class Report:
     @property
     def ok(self) -> bool:
         return not any(problem.broken for problem in self.problems)
+
+    @property
+    def repairable(self) -> bool:
+        """Whether ``--repair`` would fix a problem left broken."""
+        return any(problem.broken and problem.repairable for problem in self.problems)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -80,14 +89,29 @@ def _check(
     return document, None
 
 
+def shares_a_capsule(repo: GitRepo) -> bool:
+    """Whether other work trees of this repository share its capsule (``git worktree``):
+    each has its own ``.speckit/``, so a snapshot captured in one is missing from the
+    others' by design, not broken (docs/DESIGN.md §4)."""
+    if repo.git_dir != repo.common_dir:
+        return True
+    try:
+        return any(os.scandir(repo.common_dir / "worktrees"))
+    except OSError:
+        return False
+
+
 def check_snapshot(
     stores: Stores,
     policy_id: str,
     repair: bool,
     documents: dict[str, dict[str, Any]] | None = None,
+    restore_missing: bool = False,
 ) -> list[Problem]:
     """Both copies of one snapshot; the document of the copy that verifies goes into
-    ``documents`` (for the proof against its commits)."""
+    ``documents`` (for the proof against its commits). ``restore_missing``: a filesystem
+    copy that is only missing is written from a capsule copy that verifies, as
+    ``--repair`` would (another work tree of the repository captured it)."""
     uri, path = stores.uri(policy_id), stores.fs.relative_path(policy_id)
     fs_bytes = stores.fs.read(policy_id)
     capsule = stores.capsule
@@ -101,7 +125,9 @@ def check_snapshot(
 
     def copy_problem(place: str, reason: str | None, restore: Callable[[], object] | None) -> None:
         what = f"{place} copy is corrupted: {reason}" if reason else f"{place} copy is missing"
-        problem = Problem("parity" if reason is None else "corrupt", what, uri, path)
+        problem = Problem(
+            "parity" if reason is None else "corrupt", what, uri, path, repairable=True
+        )
         if repair and restore is not None:
             restore()
             problem.repaired = True
@@ -117,6 +143,18 @@ def check_snapshot(
         documents[policy_id] = good
     if fs_bytes is None and stores.fs.is_pruned(policy_id):
         pass  # removed on purpose by prune; the capsule copy is the record
+    elif fs_bytes is None and restore_missing and capsule_doc is not None:
+        stores.fs.write(policy_id, good_bytes)
+        problems.append(
+            Problem(
+                "restored",
+                "filesystem copy restored from the capsule (captured in another work tree)",
+                uri,
+                path,
+                severity=WARNING,
+                repaired=True,
+            )
+        )
     elif fs_doc is None:
         copy_problem("filesystem", fs_bad, lambda: stores.fs.write(policy_id, good_bytes))
     if capsule is not None and capsule_doc is None:
@@ -144,30 +182,43 @@ def check_snapshot(
 
 
 def _binding_problems(stores: Stores, policy_id: str, repair: bool) -> list[Problem]:
-    """Bindings the filesystem log has and the capsule lacks (recorded while
-    ``speckit.capsule`` was false): lookups by commit read the capsule's index."""
-    from speckit_git_policy.store.bindings import is_bound
+    """Bindings and rewrites the filesystem log has and the capsule lacks (recorded
+    while ``speckit.capsule`` was false): ``--repair`` unites the two lists with the
+    binding algebra, so a rewrite made meanwhile moves the capsule's binding too."""
+    from speckit_git_policy.store.bindings import is_bound, merge
 
     capsule = stores.capsule
     assert capsule is not None
     in_capsule = capsule.bindings(policy_id)
+    on_disk = stores.fs_bindings(policy_id)
     problems = []
-    for binding in stores.fs_bindings(policy_id):
+    for binding in merge(in_capsule, on_disk):
         commit = binding["commit"]
         if is_bound(in_capsule, commit):
-            continue
-        problem = Problem(
-            "binding",
-            f"commit {commit[:12]} is bound in .speckit/bindings only, not in the capsule",
-            stores.uri(policy_id),
-            stores.fs.relative_path(policy_id),
-            extra={"commit": commit},
+            continue  # the capsule has it (or knows more: a rewrite the log has not seen)
+        carried = [old for old in binding["rewritten_from"] if is_bound(in_capsule, old)]
+        if carried:
+            olds = ", ".join(old[:12] for old in carried)
+            message = (
+                f"the rewrite of {olds} into commit {commit[:12]} is recorded in "
+                ".speckit/bindings only, not in the capsule"
+            )
+        else:
+            message = f"commit {commit[:12]} is bound in .speckit/bindings only, not in the capsule"
+        problems.append(
+            Problem(
+                "binding",
+                message,
+                stores.uri(policy_id),
+                stores.fs.relative_path(policy_id),
+                extra={"commit": commit},
+                repairable=True,
+            )
         )
-        if repair:
-            # The log's bind time when it has one: the binding was made then, not now.
-            capsule.add_binding(policy_id, commit, binding["bound_at"] or None)
+    if problems and repair:
+        capsule.merge_bindings(policy_id, on_disk)
+        for problem in problems:
             problem.repaired = True
-        problems.append(problem)
     return problems
 
 
@@ -175,13 +226,24 @@ def verify(
     repo: GitRepo, *, repair: bool = False, progress: Callable[[int, int], None] | None = None
 ) -> Report:
     stores = Stores(repo)
+    report = Report()
+    _sweep(repo, stores)
+    ref_problems = _capsule_ref_problems(repo, stores)
+    report.problems.extend(ref_problems)
+    if any(problem.extra.get("ref") == _policy_ref(stores) for problem in ref_problems):
+        # Every capsule read goes through that ref: check the filesystem copies alone.
+        stores.__dict__["capsule"] = None
     if repair:
         stores.prepare()  # a fresh clone: keep the restored .speckit/ out of git status
-    report = Report()
     ids = stores.ids()
     documents: dict[str, dict[str, Any]] = {}
+    restore_missing = shares_a_capsule(repo)
+    if restore_missing:
+        stores.prepare()
     for number, policy_id in enumerate(ids, start=1):
-        report.problems.extend(check_snapshot(stores, policy_id, repair, documents))
+        report.problems.extend(
+            check_snapshot(stores, policy_id, repair, documents, restore_missing)
+        )
         report.checked += 1
         if progress is not None:
             progress(number, len(ids))
@@ -349,11 +411,84 @@ def _speckit_problems(repo: GitRepo) -> list[Problem]:
     ]
 
 
+def _policy_ref(stores: Stores) -> str | None:
+    from speckit_git_policy.store.capsule.layout import policy_ref
+
+    return policy_ref(stores.workspace) if stores.capsule is not None else None
+
+
+def _capsule_ref_problems(repo: GitRepo, stores: Stores) -> list[Problem]:
+    """Stale locks and refs that are garbage, symbolic or dangling, each with its fix
+    (``--repair`` does not guess what such a ref should hold)."""
+    from speckit_git_policy.errors import CapsuleRefBroken, StaleLock
+    from speckit_git_policy.store.capsule.layout import NAMESPACE
+    from speckit_git_policy.store.capsule.objects import ref_problems
+
+    problems = []
+    for error in ref_problems(repo, NAMESPACE):
+        if isinstance(error, StaleLock):
+            problems.append(Problem("lock", str(error), path=error.path, extra={"ref": None}))
+        elif isinstance(error, CapsuleRefBroken):
+            problems.append(
+                Problem("capsule_ref", str(error), path=error.path, extra={"ref": error.ref})
+            )
+    return problems
+
+
+# Leftovers of killed writers: temp files of atomic writes, loose objects never renamed
+# into place, and pull's staging refs. A live writer holds any of them for well under a
+# second; an hour leaves a wide margin (git's own prune waits longer for tmp_obj_).
+LEFTOVER_SECONDS = 3600.0
+
+
+def _sweep(repo: GitRepo, stores: Stores) -> None:
+    """Remove what a killed process left behind (docs/DESIGN.md §4: writes are atomic, so
+    a leftover is never part of any state): best effort, silent, as git gc is."""
+    import time
+
+    from speckit_git_policy.fileio import remove_quietly
+
+    cutoff = time.time() - LEFTOVER_SECONDS
+    candidates: list[str] = []
+    for directory, _subdirs, names in os.walk(stores.fs.base):
+        candidates += [
+            os.path.join(directory, name)
+            for name in names
+            if name.startswith(".") and (name.endswith(".tmp") or name.startswith(".claim."))
+        ]
+    objects = os.path.join(repo.common_dir, "objects")
+    try:
+        fans = [entry.path for entry in os.scandir(objects) if len(entry.name) == 2]
+    except OSError:
+        fans = []
+    for fan in fans:
+        try:
+            candidates += [e.path for e in os.scandir(fan) if e.name.startswith("tmp_obj_")]
+        except OSError:
+            continue
+    for path in candidates:
+        try:
+            if os.lstat(path).st_mtime < cutoff:
+                remove_quietly(path)
+        except OSError:
+            continue
+    from speckit_git_policy.store.capsule.sync import sweep_staging
+
+    try:
+        sweep_staging(repo)  # the staging refs of pulls no longer running
+    except SpeckitError:
+        pass  # a ref git cannot delete now is left for the next run
+
+
 def _event_problems(repo: GitRepo) -> list[Problem]:
     from speckit_git_policy.runs.lint import lint_events
 
     problems = []
-    for item in lint_events(repo):
+    try:
+        items = lint_events(repo)
+    except SpeckitError as e:  # a run shard's ref is broken: reported above, with its fix
+        return [Problem("event", f"the run logs could not be read: {e}")]
+    for item in items:
         problems.append(
             Problem(
                 "event",
@@ -367,13 +502,17 @@ def _event_problems(repo: GitRepo) -> list[Problem]:
 
 def _missed_capture_problems(repo: GitRepo) -> list[Problem]:
     from speckit_git_policy.adoption import BACKFILL_HINT, history_gaps
+    from speckit_git_policy.capture import make_up_command
 
-    gaps = history_gaps(repo)
+    try:
+        gaps = history_gaps(repo)
+    except SpeckitError as e:  # the capsule's index is unreadable: reported above, with its fix
+        return [Problem("missed_capture", f"missed captures not checked: {e}", severity=WARNING)]
     problems = [
         Problem(
             "missed_capture",
             f"commit {sha[:12]} changed the policy but has no snapshot; "
-            f"run: git speckit-policy capture --commit {sha[:12]}",
+            f"run: {make_up_command(repo, sha) or f'git speckit-policy capture --commit {sha[:12]}'}",
             extra={"commit": sha},
         )
         for sha in gaps.missed

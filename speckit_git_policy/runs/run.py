@@ -132,7 +132,7 @@ class Run:
     ) -> Run:
         """Capture the policy (reusing the snapshot of the same content) and record
         ``PolicySnapshotRef`` as the run's first event."""
-        from speckit_git_policy.capture import read_for_capture, store_compiled
+        from speckit_git_policy.capture import binds, read_for_capture, store_compiled
         from speckit_git_policy.snapshot import compile_sources
         from speckit_git_policy.store import Stores
 
@@ -145,7 +145,9 @@ class Run:
         # capture(), with the validity check before anything is written.
         sources, commit = read_for_capture(git_repo, None)
         compiled = _checked(compile_sources(sources))
-        result = store_compiled(git_repo, compiled, commit, "run_start", stores)
+        # The event records HEAD; only a HEAD that changed a source is bound (docs/DESIGN.md §5).
+        bind = binds(git_repo, commit, sources.paths)
+        result = store_compiled(git_repo, compiled, commit, "run_start", stores, bind=bind)
         run = cls(git_repo, stores, run_id, LogState(), trace_id=trace_id, session_id=session_id)
         policy = PolicyInForce(result.policy_id, result.hash, result.uri, result.commit)
         run._append(POLICY_SNAPSHOT_REF, policy, {"created": result.created}, first=True)
@@ -378,7 +380,7 @@ class Run:
         sources = read_sources(self.repo, WORKTREE, self._paths)
         if self._sources_match(current.policy_id, sources):
             return current
-        from speckit_git_policy.capture import store_compiled, worktree_matches_commit
+        from speckit_git_policy.capture import binds, store_compiled, worktree_matches_commit
         from speckit_git_policy.snapshot import compile_sources
 
         compiled = _checked(compile_sources(sources))
@@ -388,7 +390,14 @@ class Run:
         commit = (
             head if head is not None and worktree_matches_commit(self.repo, sources, head) else None
         )
-        result = store_compiled(self.repo, compiled, commit, "stage_boundary", self.stores)
+        result = store_compiled(
+            self.repo,
+            compiled,
+            commit,
+            "stage_boundary",
+            self.stores,
+            bind=binds(self.repo, commit, sources.paths),
+        )
         return PolicyInForce(result.policy_id, result.hash, result.uri, commit)
 
     def _sources_match(self, policy_id: str, sources: Sources) -> bool:

@@ -225,8 +225,13 @@ class Stores:
         }
         return bound & set(commits)
 
-    def rewrite(self, mapping: dict[str, str]) -> list[str]:
-        """Bindings follow rewritten commits (post-rewrite); returns affected policy ids."""
+    def rewrite(
+        self, mapping: dict[str, str], via: dict[str, list[str]] | None = None
+    ) -> list[str]:
+        """Bindings follow rewritten commits (post-rewrite), in every snapshot that binds
+        the old SHA; ``via[old]`` names the commits a chain of rewrites went through.
+        Returns the affected policy ids."""
+        via = via or {}
         affected: set[str] = set()
         if self.capsule is not None:
             # The capsule's by-commit index names the few snapshots to touch.
@@ -237,10 +242,32 @@ class Stores:
             commits = {b["commit"] for b in self.fs_bindings(policy_id)}
             for old, new in mapping.items():
                 if old in commits:
-                    self.fs.append_binding_op(policy_id, binding_ops.rewrite_op(old, new))
+                    self.fs.append_binding_op(
+                        policy_id, binding_ops.rewrite_op(old, new, via.get(old, ()))
+                    )
                     affected.add(policy_id)
         if self.capsule is not None:
-            affected.update(self.capsule.rewrite(mapping))
+            affected.update(self.capsule.rewrite(mapping, via))
+        return sorted(affected)
+
+    def record_folds(self, folds: dict[str, list[str]]) -> list[str]:
+        """Originals a squash or fixup folded into a commit, whose content differed from
+        the result, recorded in ``rewritten_from`` of that commit's bindings (they stay
+        bound to their own snapshots; docs/DESIGN.md §5). Returns the affected policy ids."""
+        affected: set[str] = set()
+        for commit, originals in folds.items():
+            if not originals:
+                continue
+            if self.capsule is not None:
+                candidates = set(self.capsule.policies_for_commit(commit))
+            else:
+                candidates = set(self.fs.binding_log_ids())
+            for policy_id in candidates:
+                if binding_ops.find(self.fs_bindings(policy_id), commit) is not None:
+                    self.fs.append_binding_op(policy_id, binding_ops.history_op(commit, originals))
+                    affected.add(policy_id)
+            if self.capsule is not None:
+                affected.update(self.capsule.record_history(commit, originals))
         return sorted(affected)
 
     def fs_bindings(self, policy_id: str) -> list[Binding]:

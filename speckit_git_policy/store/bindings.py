@@ -7,14 +7,23 @@ written before bind times were recorded). A snapshot's bindings are a list in bi
 order; the capsule stores it as canonical JSON, and the filesystem as a log of
 ``bind``/``rewrite`` operations.
 
-Every reader and writer goes through the four operations here, so both stores,
+Every reader and writer goes through the operations here, so both stores,
 the capsule's merge and the queries agree on what a list of bindings means:
 
 * :func:`bind` adds a commit unless it is bound already (also as a rewritten-from SHA);
-* :func:`move` follows a rewrite old → new, folding into a binding ``new`` already has;
+* :func:`move` follows a rewrite old → new, folding into a binding ``new`` already has
+  (several originals folded into one commit, a squash, are several moves);
+* :func:`record_history` adds to a binding the originals it was folded from whose
+  content differed (they stay bound to their own snapshots);
+* :func:`compose` chains the rewrites of one operation (a rebase and the amends made
+  inside it) into ``old → new`` pairs that keep the first original;
+* :func:`follow_across` applies a rewrite one snapshot records to the other snapshots of
+  the same content that still bind the old SHA (two clones captured it independently);
 * :func:`merge` unites lists written independently (two clones, or both stores): a
   binding whose commit another one was rewritten from is folded into that one;
 * :func:`fold` replays a filesystem log of operations.
+
+The binding rules these serve are in docs/DESIGN.md §5.
 
 All are pure: they never change the lists given, and do no I/O. Folding a binding
 into another unites their ``rewritten_from`` and keeps the earliest known ``bound_at``.
@@ -22,7 +31,7 @@ into another unites their ``rewritten_from`` and keeps the earliest known ``boun
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TypedDict
 
 from speckit_git_policy.errors import SnapshotCorrupt
@@ -97,12 +106,15 @@ def bind(bindings: list[Binding], commit: str, bound_at: str = "") -> list[Bindi
     return [*_copy(bindings), new_binding(commit, bound_at)]
 
 
-def move(bindings: list[Binding], old: str, new: str) -> list[Binding] | None:
+def move(
+    bindings: list[Binding], old: str, new: str, via: Iterable[str] = ()
+) -> list[Binding] | None:
     """The bindings after ``old`` was rewritten into ``new``; None when no binding is on ``old``.
 
-    The binding keeps ``old`` in ``rewritten_from``. When ``new`` is bound already (a
-    rebase's post-commit may have bound it), the two become one, at the earlier place
-    (the list is in bind order). A rewrite that ends on the same SHA changes nothing.
+    The binding keeps ``old`` in ``rewritten_from``, then ``via``: the commits a chain
+    of rewrites went through (``compose``). When ``new`` is bound already (a commit
+    made before the rewrite was known), the two become one, at the earlier place (the
+    list is in bind order). A rewrite that ends on the same SHA changes nothing.
     """
     index = _index(bindings, old)
     if index is None:
@@ -110,7 +122,7 @@ def move(bindings: list[Binding], old: str, new: str) -> list[Binding] | None:
     if old == new:
         return _copy(bindings)
     moved = bindings[index]
-    history = [*moved["rewritten_from"], old]
+    history = [*moved["rewritten_from"], old, *(sha for sha in via if sha != new)]
     bound_at = moved["bound_at"]
     place = index
     other = _index(bindings, new)
@@ -126,6 +138,86 @@ def move(bindings: list[Binding], old: str, new: str) -> list[Binding] | None:
         elif position not in (index, other):
             result.append(_copy_one(binding))
     return result
+
+
+def record_history(
+    bindings: list[Binding], commit: str, shas: Iterable[str]
+) -> list[Binding] | None:
+    """The bindings with ``shas`` added to the ``rewritten_from`` of ``commit``'s binding
+    (a squash or fixup folded them into it); None when ``commit`` is not bound here or
+    nothing is new. ``shas`` may list the whole fold in order, those already recorded
+    too: a new one goes before the first later one already there, so that the list stays
+    oldest first. The commit itself is never recorded as its own original."""
+    index = _index(bindings, commit)
+    if index is None:
+        return None
+    order = [sha for sha in _unique(shas) if sha != commit]
+    history = list(bindings[index]["rewritten_from"])
+    added = False
+    for position, sha in enumerate(order):
+        if sha in history:
+            continue
+        later = next((s for s in order[position + 1 :] if s in history), None)
+        history.insert(history.index(later) if later is not None else len(history), sha)
+        added = True
+    if not added:
+        return None
+    result = _copy(bindings)
+    result[index]["rewritten_from"] = history
+    return result
+
+
+def compose(
+    final: Iterable[tuple[str, str]], earlier: Iterable[tuple[str, str]]
+) -> list[tuple[str, list[str], str]]:
+    """Chain rewrites: each ``old → new`` of ``final`` (what git reports when a rebase
+    ends) followed through ``earlier`` (rewrites made meanwhile, in order: an amend run
+    by ``rebase -x``), as ``(old, via, last)``, for ``move(bindings, old, last, via)``:
+    the first original is kept and every SHA on the way is named."""
+    after: dict[str, str] = {}
+    for old, new in earlier:
+        if old != new:
+            after[old] = new
+    chains: list[tuple[str, list[str], str]] = []
+    for old, new in final:
+        via: list[str] = []
+        seen = {old}
+        while new in after and new not in seen:
+            via.append(new)
+            seen.add(new)
+            new = after[new]
+        chains.append((old, [sha for sha in via if sha not in (old, new)], new))
+    return chains
+
+
+def follow_across(
+    lists: Mapping[str, list[Binding]], same_content: Callable[[str, str], bool]
+) -> dict[str, list[Binding]]:
+    """Rewrites applied per commit, across snapshots: when one snapshot records that
+    ``old`` was rewritten into ``new`` and another snapshot of the same content (as
+    ``same_content(one, other)`` says) still binds ``old``, that binding moves to ``new``
+    too. Returns only the lists that changed."""
+    rewritten: dict[str, list[tuple[str, str]]] = {}  # old -> [(policy_id, new)]
+    for policy_id, bindings in lists.items():
+        for binding in bindings:
+            for old in binding["rewritten_from"]:
+                if old != binding["commit"]:
+                    rewritten.setdefault(old, []).append((policy_id, binding["commit"]))
+    changed: dict[str, list[Binding]] = {}
+    for policy_id, bindings in lists.items():
+        current = bindings
+        for binding in bindings:
+            old = binding["commit"]
+            for other, new in rewritten.get(old, ()):
+                if other == policy_id or not same_content(other, policy_id):
+                    continue
+                moved = move(current, old, new)
+                if moved is not None:
+                    current = moved
+                    break
+        if current is not bindings:
+            changed[policy_id] = current
+    return changed
 
 
 def merge(*sources: Iterable[Binding]) -> list[Binding]:
@@ -178,8 +270,9 @@ def merge(*sources: Iterable[Binding]) -> list[Binding]:
 
 
 def fold(ops: Iterable[Mapping[str, object]]) -> list[Binding]:
-    """Replay a filesystem log of ``bind`` and ``rewrite`` operations (:func:`bind_op`,
-    :func:`rewrite_op`), in order; malformed operations (a torn line) are skipped."""
+    """Replay a filesystem log of ``bind``, ``rewrite`` and ``history`` operations
+    (:func:`bind_op`, :func:`rewrite_op`, :func:`history_op`), in order; malformed
+    operations (a torn line) are skipped."""
     bindings: list[Binding] = []
     for op in ops:
         kind = op.get("op")
@@ -188,9 +281,17 @@ def fold(ops: Iterable[Mapping[str, object]]) -> list[Binding]:
             if isinstance(commit, str) and commit:
                 bindings = bind(bindings, commit, bound_at if isinstance(bound_at, str) else "")
         elif kind == "rewrite":
-            old, new = op.get("old"), op.get("new")
+            old, new, via = op.get("old"), op.get("new"), op.get("via", [])
             if isinstance(old, str) and isinstance(new, str) and new:
-                bindings = move(bindings, old, new) or bindings
+                chain = (
+                    [sha for sha in via if isinstance(sha, str)] if isinstance(via, list) else []
+                )
+                bindings = move(bindings, old, new, chain) or bindings
+        elif kind == "history":
+            commit, shas = op.get("commit"), op.get("rewritten_from")
+            if isinstance(commit, str) and isinstance(shas, list):
+                olds = [sha for sha in shas if isinstance(sha, str) and sha]
+                bindings = record_history(bindings, commit, olds) or bindings
     return bindings
 
 
@@ -199,9 +300,19 @@ def bind_op(commit: str, bound_at: str) -> dict[str, str]:
     return {"op": "bind", "commit": commit, "bound_at": bound_at}
 
 
-def rewrite_op(old: str, new: str) -> dict[str, str]:
-    """The filesystem log's record of a rewrite (post-rewrite)."""
-    return {"op": "rewrite", "old": old, "new": new}
+def rewrite_op(old: str, new: str, via: Iterable[str] = ()) -> dict[str, object]:
+    """The filesystem log's record of a rewrite (post-rewrite); ``via`` as in :func:`move`."""
+    op: dict[str, object] = {"op": "rewrite", "old": old, "new": new}
+    chain = list(via)
+    if chain:
+        op["via"] = chain
+    return op
+
+
+def history_op(commit: str, shas: list[str]) -> dict[str, object]:
+    """The filesystem log's record of :func:`record_history` (a squash of originals
+    bound to other snapshots). Versions that do not know it skip it."""
+    return {"op": "history", "commit": commit, "rewritten_from": list(shas)}
 
 
 # ---- helpers -------------------------------------------------------------------------------

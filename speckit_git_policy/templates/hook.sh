@@ -107,12 +107,15 @@ elif [ "$speckit_team_from" = file ]; then
     done < .speckitconfig
 fi
 [ "$speckit_team_now" = yes ] && speckit_read_team
+speckit_odd=no
 if [ -n "$speckit_config" ]; then
     while read -r speckit_key speckit_value; do
         case $speckit_key in
             speckit.policyfile) speckit_policy=$speckit_value ;;
             speckit.workspace) speckit_workspace=$speckit_value ;;
             speckit.docfile) speckit_doc=$speckit_value ;;
+            speckit.* | core.sparsecheckout) ;;
+            *) speckit_odd=yes ;;  # a value with a newline: these lines cannot be told apart
         esac
     done <<SPECKIT_EOF
 $speckit_config
@@ -131,8 +134,17 @@ case $SPECKIT_HOOK in
         [ $? -eq 0 ] && speckit_needed=no
         ;;
     post-commit | post-applypatch)
-        GIT_LITERAL_PATHSPECS=1 git diff-tree --quiet -r --root -m --first-parent HEAD -- "$speckit_policy" "$speckit_doc" >/dev/null 2>&1
-        [ $? -eq 0 ] && speckit_needed=no
+        # Against the first parent, named explicitly: `diff-tree --quiet -m --first-parent`
+        # exits 0 for a merge commit (git 2.39), and a merge concluded after a conflict
+        # (`git commit`, `git merge --continue`) fires post-commit. 128: a root commit.
+        GIT_LITERAL_PATHSPECS=1 git diff-tree --quiet -r HEAD^1 HEAD -- "$speckit_policy" "$speckit_doc" >/dev/null 2>&1
+        case $? in
+            0) speckit_needed=no ;;
+            128)
+                GIT_LITERAL_PATHSPECS=1 git diff-tree --quiet -r --root HEAD -- "$speckit_policy" "$speckit_doc" >/dev/null 2>&1
+                [ $? -eq 0 ] && speckit_needed=no
+                ;;
+        esac
         ;;
     post-merge)
         if [ "$1" = 1 ]; then
@@ -164,9 +176,21 @@ case $SPECKIT_HOOK in
                         ;;
                 esac
             fi
+            # While a rebase runs, Python keeps what its end needs (an amend made by
+            # `rebase -x`, the commits it made): docs/DESIGN.md §5.
+            if [ "$speckit_needed" = no ]; then
+                speckit_git_dir=${GIT_DIR:-.git}
+                [ -d "$speckit_git_dir" ] || speckit_git_dir=$(git rev-parse --git-dir 2>/dev/null)
+                if [ -d "$speckit_git_dir/rebase-merge" ] || [ -d "$speckit_git_dir/rebase-apply" ]; then
+                    speckit_needed=yes
+                fi
+            fi
         fi
         ;;
 esac
+# A setting with a newline in it: Python reads them unambiguously and refuses what
+# the command line refuses (ids.check_workspace), never a misread name.
+[ "$speckit_odd" = yes ] && speckit_needed=yes
 [ "$speckit_needed" = no ] && exit "$legacy_status"
 
 if [ ! -x "$SPECKIT_PYTHON" ]; then
@@ -191,6 +215,9 @@ speckit_read_team
 SPECKIT_HOOK_CONFIG=$speckit_config
 SPECKIT_HOOK_CHANGED=1
 export SPECKIT_HOOK_CONFIG SPECKIT_HOOK_CHANGED
+if [ "$speckit_odd" = yes ]; then
+    unset SPECKIT_HOOK_CONFIG SPECKIT_HOOK_CHANGED
+fi
 speckit_status=1
 if [ -n "$SPECKIT_PYTHONPATH" ]; then
     (PYTHONPATH="$SPECKIT_PYTHONPATH${PYTHONPATH:+:$PYTHONPATH}"; export PYTHONPATH; speckit_python "$SPECKIT_PYTHON" -S)

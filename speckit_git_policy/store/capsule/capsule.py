@@ -14,7 +14,14 @@ from typing import Any, TypedDict
 
 from speckit_git_policy import clock
 from speckit_git_policy.canonical import canonical_bytes, parse_json_bytes
-from speckit_git_policy.errors import BadInput, GitError, NotFound, SnapshotCorrupt, SpeckitError
+from speckit_git_policy.errors import (
+    BadInput,
+    CapsuleRefBroken,
+    GitError,
+    NotFound,
+    SnapshotCorrupt,
+    SpeckitError,
+)
 from speckit_git_policy.git.plumbing import is_object_id
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.ids import (
@@ -118,9 +125,16 @@ class Capsule:
         return self._refs
 
     def _root(self, ref: str) -> bytes | None:
-        """Tree of the commit ``ref`` points at, None when the ref does not exist."""
+        """Tree of the commit ``ref`` points at, None when the ref does not exist;
+        CapsuleRefBroken when it names an object that is missing or not a commit."""
         commit_id = self.refs.read(ref_bytes(ref))
-        return self._tree_of(commit_id)
+        try:
+            return self._tree_of(commit_id)
+        except GitError as e:
+            assert commit_id is not None
+            raise CapsuleRefBroken(
+                ref, self.repo.common_dir / ref, f"points at {commit_id.decode()}: {e}"
+            ) from e
 
     def _tree_of(self, commit_id: bytes | None) -> bytes | None:
         return self.io.commit_tree(commit_id) if commit_id else None
@@ -385,14 +399,21 @@ class Capsule:
         self.refs.update(ref_bytes(self.policy_ref), compute)
         return added
 
-    def rewrite(self, mapping: dict[str, str]) -> list[str]:
+    def rewrite(
+        self, mapping: dict[str, str], via: dict[str, list[str]] | None = None
+    ) -> list[str]:
         """Follow rewritten commits (post-rewrite): each binding on an old SHA moves
-        to the new one and keeps the old as ``rewritten_from``; the old commit stays
-        reachable through the capsule. Returns the affected policy ids."""
+        to the new one and keeps the old as ``rewritten_from`` (then ``via[old]``, the
+        commits a chain of rewrites went through), in every snapshot that binds it; the
+        old commit stays reachable through the capsule. Returns the affected policy ids."""
         pairs = [
             (layout.check_commit_sha(o), layout.check_commit_sha(n)) for o, n in mapping.items()
         ]
         pairs = [(o, n) for o, n in pairs if o != n]
+        chains = {
+            old: [layout.check_commit_sha(sha) for sha in (via or {}).get(old, [])]
+            for old, _ in pairs
+        }
         affected: list[str] = []
 
         def compute(old: bytes | None) -> bytes | None:
@@ -402,7 +423,7 @@ class Capsule:
             for old_sha, new_sha in pairs:
                 for policy_id in self._names(root, layout.commit_index_dir(old_sha)):
                     bindings = changed.get(policy_id) or self._bindings_in(root, policy_id)
-                    moved = binding_ops.move(bindings, old_sha, new_sha)
+                    moved = binding_ops.move(bindings, old_sha, new_sha, chains[old_sha])
                     if moved is not None:
                         self._require_commit(new_sha)
                         changed[policy_id] = moved
@@ -419,6 +440,75 @@ class Capsule:
 
         self.refs.update(ref_bytes(self.policy_ref), compute)
         return affected
+
+    def record_history(self, commit: str, originals: list[str]) -> list[str]:
+        """Record ``originals`` in ``rewritten_from`` of every binding of ``commit``: a
+        squash or fixup folded them into it, but their content differed, so they stay
+        bound to their own snapshots (docs/DESIGN.md §5). Returns the affected policy ids."""
+        layout.check_commit_sha(commit)
+        olds = [layout.check_commit_sha(sha) for sha in originals]
+        affected: list[str] = []
+
+        def compute(old: bytes | None) -> bytes | None:
+            root = self._tree_of(old)
+            edit = TreeEdit()
+            affected.clear()
+            for policy_id in self._names(root, layout.commit_index_dir(commit)):
+                recorded = binding_ops.record_history(
+                    self._bindings_in(root, policy_id), commit, olds
+                )
+                if recorded is None:
+                    continue
+                affected.append(policy_id)
+                self._stage_bindings(edit, policy_id, recorded, [])
+                for sha in olds:  # "is this commit bound?" finds what it was folded into
+                    edit.put(
+                        f"{layout.commit_index_dir(sha)}/{policy_id}", (BLOB_MODE, self.empty_blob)
+                    )
+            if not affected:
+                return None
+            return self._commit(
+                edit.apply(self.io, root), [old], f"fold {len(olds)} commit(s) into {commit}"
+            )
+
+        self.refs.update(ref_bytes(self.policy_ref), compute)
+        return affected
+
+    def merge_bindings(self, policy_id: str, bindings: list[Binding]) -> bool:
+        """Unite ``bindings`` (the filesystem log's, say) with the capsule's, by the
+        binding algebra's ``merge``: a rewrite recorded on one side is carried into the
+        other. False when the capsule had them all already."""
+        layout.check_policy_id(policy_id)
+        commits = sorted(binding_ops.known_commits(bindings))
+        for commit in commits:
+            layout.check_commit_sha(commit)
+        changed = False
+
+        def compute(old: bytes | None) -> bytes | None:
+            nonlocal changed
+            root = self._tree_of(old)
+            if self._snapshot_entry(root, policy_id) is None:
+                raise NotFound(f"snapshot {policy_id} is not in the capsule")
+            ours = self._bindings_in(root, policy_id)
+            merged = binding_ops.merge(ours, bindings)
+            changed = merged != ours
+            if not changed:
+                return None
+            # The commits the capsule did not know: index them, keep them reachable.
+            new = binding_ops.known_commits(merged) - binding_ops.known_commits(ours)
+            present = [c for c in commits if c in new and self.io.is_commit(c.encode())]
+            edit = TreeEdit()
+            self._stage_bindings(edit, policy_id, merged, [b["commit"] for b in merged])
+            for commit in present:
+                edit.put(
+                    f"{layout.commit_index_dir(commit)}/{policy_id}", (BLOB_MODE, self.empty_blob)
+                )
+            tree = edit.apply(self.io, root)
+            parents = [old, *(c.encode() for c in present)]
+            return self._commit(tree, parents, f"bindings of {policy_id} from .speckit/bindings")
+
+        self.refs.update(ref_bytes(self.policy_ref), compute)
+        return changed
 
     def _stage_bindings(
         self, edit: TreeEdit, policy_id: str, bindings: list[Binding], commits: list[str]

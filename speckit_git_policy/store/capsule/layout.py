@@ -12,11 +12,16 @@ trees of bounded size whatever the run's length.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
 from speckit_git_policy.errors import BadInput
-from speckit_git_policy.ids import check_content_hash, check_run_id, check_workspace, is_policy_id
+from speckit_git_policy.ids import (
+    check_commit_id,
+    check_content_hash,
+    check_run_id,
+    check_workspace,
+    is_policy_id,
+)
 
 NAMESPACE = "refs/speckit"
 REFSPEC = "refs/speckit/*:refs/speckit/*"
@@ -31,8 +36,6 @@ POLICY_FANOUT_LEVELS = 3
 # Events per chunk tree of a run: an append rewrites one chunk (at most this many
 # entries) and the run's tree of chunks (one entry per EVENTS_PER_CHUNK events).
 EVENTS_PER_CHUNK = 256
-
-_COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
 
 
 def workspace_prefix(workspace: str) -> str:
@@ -130,9 +133,7 @@ def check_policy_id(policy_id: str) -> str:
 
 
 def check_commit_sha(commit: str) -> str:
-    if not isinstance(commit, str) or not _COMMIT_SHA.fullmatch(commit):
-        raise BadInput(f"{commit!r} is not a full commit SHA (40 lowercase hex digits)")
-    return commit
+    return check_commit_id(commit)
 
 
 def check_hash(content_hash: str) -> str:

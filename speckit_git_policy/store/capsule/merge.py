@@ -9,7 +9,9 @@ compute. It takes the entries of their tree that the door let through
   the same ``policy_id`` are refused and reported); a local copy that fails its hash is
   replaced by their verified one;
 * ``bindings/<fan-out>/<id>.json``: ``store.bindings.merge``, union by commit; a binding
-  whose commit the other side rewrote is folded into the rewritten one;
+  whose commit the other side rewrote is folded into the rewritten one; then a rewrite
+  one side recorded moves the other side's snapshot of the same content off the old
+  SHA too (``store.bindings.follow_across``: two clones captured it independently);
 * a run's log: the union of both sides' events by ``event_id``, ours' bytes standing for
   an id both hold (theirs, if different, is refused and reported), ordered by
   ``timestamp`` then ``event_id`` and renumbered 0..n-1 (docs/DESIGN.md §6); an event
@@ -59,11 +61,14 @@ def merge_inspected(
     """The tree of the union of ``ours`` and what the door let through of ``theirs``
     (tree ids); what is refused on the way is added to ``inspection.refused``."""
     merger = _Merger(io, inspection, ours, theirs, base)
-    if ref.kind == "policy":
-        merger.policy()
-    else:
+    if ref.kind != "policy":
         merger.runs()
-    return merger.edit.apply(io, ours)
+        return merger.edit.apply(io, ours)
+    merger.policy()
+    merged = merger.edit.apply(io, ours)
+    if ours is None:
+        return merged  # nothing of ours for their rewrites to move
+    return follow_rewrites(io, merged, _rewritten_commits(io, ours, theirs, merged))
 
 
 class _Merger:
@@ -428,3 +433,94 @@ def union_trees(
         else:
             entries[name] = min(our_entry, their_entry, key=lambda e: e[1])
     return io.write_tree(entries)
+
+
+# ---- rewrites across snapshots of the same content (docs/DESIGN.md §5) -------------------
+def _bindings_of(io: ObjectIO, blob: bytes) -> list[Binding]:
+    """One side's bindings; a side whose blob does not parse brings none (the other
+    side's then stand, and both clones settle on them)."""
+    try:
+        return load_bindings(io.blob_bytes(blob), f"bindings blob {blob.decode()}")
+    except SnapshotCorrupt:
+        return []
+
+
+def _rewritten_commits(io: ObjectIO, ours: bytes, theirs: bytes, merged: bytes) -> list[str]:
+    """The SHAs recorded as rewritten in the bindings the merge changed (a list that
+    differs from one side's): only those can hold a rewrite one side has not seen.
+    Walks only the subtrees that differ, so it costs what the merge brought."""
+    found: dict[str, None] = {}
+
+    def walk(sides: tuple[bytes | None, ...], united: bytes) -> None:
+        if all(side == united for side in sides):
+            return
+        entries = [io.entries(side) for side in sides]
+        for name, (mode, object_id) in io.entries(united).items():
+            before = tuple(e.get(name) for e in entries)
+            if all(entry == (mode, object_id) for entry in before):
+                continue
+            if mode == TREE_MODE:
+                walk(
+                    tuple(e[1] if e and e[0] == TREE_MODE else None for e in before),
+                    object_id,
+                )
+            elif mode == BLOB_MODE:
+                for binding in _bindings_of(io, object_id):
+                    found.update(dict.fromkeys(binding["rewritten_from"]))
+
+    def top(tree: bytes) -> bytes | None:
+        entry = io.lookup(tree, ["bindings"])
+        return entry[1] if entry is not None and entry[0] == TREE_MODE else None
+
+    united = top(merged)
+    if united is not None:
+        walk((top(ours), top(theirs)), united)
+    return list(found)
+
+
+def follow_rewrites(io: ObjectIO, root: bytes, commits: list[str]) -> bytes:
+    """``root`` with every rewrite of ``commits`` applied across the snapshots of the
+    same content that bind them (docs/DESIGN.md §5)."""
+    from speckit_git_policy.store.bindings import follow_across, known_commits
+
+    ids: set[str] = set()
+    for commit in commits:
+        bound = sorted(io.entries(_lookup_tree(io, root, layout.commit_index_dir(commit))))
+        if len(bound) > 1:
+            ids.update(bound)
+    if not ids:
+        return root
+    lists, hashes = {}, {}
+    for policy_id in sorted(ids):
+        entry = io.lookup(root, layout.binding_path(policy_id).split("/"))
+        lists[policy_id] = _bindings_of(io, entry[1]) if entry and entry[0] == BLOB_MODE else []
+        hashes[policy_id] = _snapshot_hash(io, root, policy_id)
+
+    def same_content(one: str, other: str) -> bool:
+        return hashes[one] is not None and hashes[one] == hashes[other]
+
+    edit = TreeEdit()
+    for policy_id, bindings in follow_across(lists, same_content).items():
+        edit.put(
+            layout.binding_path(policy_id), (BLOB_MODE, io.write_blob(canonical_bytes(bindings)))
+        )
+        for sha in known_commits(bindings) - known_commits(lists[policy_id]):
+            edit.put(f"{layout.commit_index_dir(sha)}/{policy_id}", (BLOB_MODE, io.write_blob(b"")))
+    return edit.apply(io, root) if edit.changes else root
+
+
+def _lookup_tree(io: ObjectIO, root: bytes, path: str) -> bytes | None:
+    entry = io.lookup(root, path.split("/"))
+    return entry[1] if entry is not None and entry[0] == TREE_MODE else None
+
+
+def _snapshot_hash(io: ObjectIO, root: bytes, policy_id: str) -> str | None:
+    entry = io.lookup(root, layout.snapshot_path(policy_id).split("/"))
+    if entry is None or entry[0] != BLOB_MODE:
+        return None
+    try:
+        document = parse_json_bytes(io.blob_bytes(entry[1]))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    value = document.get("hash") if isinstance(document, dict) else None
+    return value if isinstance(value, str) else None

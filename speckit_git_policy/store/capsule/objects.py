@@ -18,14 +18,14 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dulwich.errors import ObjectFormatException
 from dulwich.file import FileLocked
 from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.refs import Ref
 
-from speckit_git_policy.errors import GitError, StaleLock
+from speckit_git_policy.errors import CapsuleRefBroken, GitError, SpeckitError, StaleLock
 from speckit_git_policy.fileio import remove_quietly, write_temp_file
 from speckit_git_policy.git.plumbing import parse_config_z
 
@@ -46,8 +46,9 @@ LOCK_WAIT_SECONDS = 30.0
 CAS_MAX_ATTEMPTS = 2000
 
 Entry = tuple[int, bytes]  # (mode, hex object id)
+# An object id in a SHA-1 (40 hex digits) or a SHA-256 (64) repository.
+_OBJECT_ID = re.compile(rb"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 _TYPE_NUMS = {b"commit": 1, b"tree": 2, b"blob": 3}
-_HEX40 = re.compile(rb"[0-9a-f]{40}")
 
 
 def ref_bytes(name: str) -> bytes:
@@ -103,6 +104,18 @@ class ObjectIO:
         if len(self._trees) > self._cache_size:
             self._trees.popitem(last=False)
 
+    def _object(self, object_id: bytes) -> ShaFile:
+        """The object, of the batch being written or of the store, read through git when
+        dulwich lacks it (a partial clone's promisor object, fetched on demand); GitError
+        naming it when git has it nowhere either."""
+        try:
+            return self._stored(object_id)
+        except KeyError:
+            raise GitError(
+                f"capsule object {object_id.decode()} is missing from the object database "
+                "(git fsck lists what else is); fetch it again with git speckit-policy pull"
+            ) from None
+
     def blob_bytes(self, blob_id: bytes) -> bytes:
         obj = self._object(blob_id)
         if not isinstance(obj, Blob):
@@ -129,17 +142,27 @@ class ObjectIO:
 
     def is_commit(self, commit_id: bytes) -> bool:
         try:
-            return isinstance(self._object(commit_id), Commit)
+            return isinstance(self._stored(commit_id), Commit)
         except KeyError:
             return False
 
-    def _object(self, obj_id: bytes) -> ShaFile:
-        """An object of the store, or of the batch being written."""
+    def _stored(self, obj_id: bytes) -> ShaFile:
+        """An object of the batch being written, or of the store (KeyError: neither)."""
         if self._batch is not None:
             pending = self._batch.get(obj_id)
             if pending is not None:
-                return ShaFile.from_raw_string(_TYPE_NUMS[pending[0]], pending[1], ObjectID(obj_id))
+                return self._parsed(obj_id, *pending)
         return self.store[ObjectID(obj_id)]
+
+    def _parsed(self, obj_id: bytes, kind: bytes, content: bytes) -> ShaFile:
+        from dulwich.object_format import get_object_format
+
+        return ShaFile.from_raw_string(
+            _TYPE_NUMS[kind],
+            content,
+            ObjectID(obj_id),
+            object_format=get_object_format(self.repo.object_format),
+        )
 
     def lookup(self, tree_id: bytes | None, path: Iterable[str]) -> Entry | None:
         """(mode, id) at ``path`` under ``tree_id``; None when any part is missing."""
@@ -171,11 +194,17 @@ class ObjectIO:
         process loses nothing the kernel already has.
         """
         data = b"%s %d\0%s" % (kind, len(content), content)
-        hexid = hashlib.sha1(data).hexdigest()
+        # The repository's own object format (docs/DESIGN.md §4): a SHA-1 object in a
+        # SHA-256 database is a bad object to git fsck and kills git gc.
+        hexid = hashlib.new(self.repo.object_format, data).hexdigest()
         obj_id = hexid.encode()
         if self._batch is not None:
             self._batch[obj_id] = (kind, content)
             return obj_id
+        return self._write_loose(obj_id, data)
+
+    def _write_loose(self, obj_id: bytes, data: bytes) -> bytes:
+        hexid = obj_id.decode()
         directory = os.path.join(self.objects_dir, hexid[:2])
         path = os.path.join(directory, hexid[2:])
         try:
@@ -210,11 +239,15 @@ class ObjectIO:
         batch, self._batch = self._batch, None
         if not batch:
             return
+        if self.repo.object_format != "sha1":
+            # dulwich's pack writer is SHA-1's: a SHA-256 repository gets loose objects.
+            for obj_id, (kind, content) in batch.items():
+                self._write_loose(obj_id, b"%s %d\0%s" % (kind, len(content), content))
+            return
         objects = [
-            (ShaFile.from_raw_string(_TYPE_NUMS[kind], content, ObjectID(obj_id)), None)
-            for obj_id, (kind, content) in batch.items()
+            (self._parsed(obj_id, kind, content), None) for obj_id, (kind, content) in batch.items()
         ]
-        self.store.repo().object_store.add_objects(objects)
+        self.store.disk_store().add_objects(objects)
 
     def drop_batch(self) -> None:
         self._batch = None
@@ -376,19 +409,29 @@ class RefUpdater:
         each fresh read (about 35 us a ref: 9 ms for our 257 refs, 37 ms at 10,000
         user tags). A lookup only needs one line, which a byte search finds.
         """
+        path = os.path.join(self.refs_dir, os.fsdecode(name))
         try:
-            with open(os.path.join(self.refs_dir, os.fsdecode(name)), "rb") as handle:
-                value = handle.read(64).strip()
-            if _is_object_id(value):
-                return value
+            with open(path, "rb") as handle:
+                value = handle.read(256).strip()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             pass
+        else:
+            # Anything but an object id fails at once: treated as absent, every write
+            # would lose its compare-and-swap to it (2000 times, ~51 s), and a symbolic
+            # ref would have dulwich move the ref it names (refs/heads/main, say).
+            if _is_object_id(value):
+                return value
+            raise CapsuleRefBroken(ref_str(name), path, _what_it_holds(value))
         packed = self._packed_refs()
         end = packed.find(b" " + name + b"\n")
         if end < 0:
             return None
         value = packed[packed.rfind(b"\n", 0, end) + 1 : end]
-        return value if _is_object_id(value) else None
+        if _is_object_id(value):
+            return value
+        raise CapsuleRefBroken(
+            ref_str(name), os.path.join(self.refs_dir, "packed-refs"), _what_it_holds(value)
+        )
 
     def subkeys(self, prefix: bytes) -> set[bytes]:
         """Names of the refs under ``prefix``, without it (listing: cost grows with refs)."""
@@ -452,6 +495,61 @@ def with_lock_retry(action: Callable[[], bool], base_dir: str) -> bool:
             delay = min(delay * 2, 0.05)
 
 
+def ref_problems(repo: GitRepo, namespace: str) -> list[SpeckitError]:
+    """What blocks or breaks the refs under ``namespace`` (``refs/speckit``), each an
+    error that names the path and the fix, for ``doctor`` and ``verify``: a stale lock
+    (every later write to its ref would fail), a ref file that does not hold a commit id
+    (garbage, a symbolic ref), a ref naming an object that is missing or not a commit."""
+    from speckit_git_policy.git.plumbing import object_infos
+
+    common = os.fspath(repo.common_dir)
+    problems: list[SpeckitError] = []
+    values: dict[str, tuple[str, str]] = {}  # ref -> (id, where)
+    for lock in (os.path.join(common, "packed-refs.lock"),):
+        if os.path.exists(lock) and _lock_age(lock) > STALE_LOCK_SECONDS:
+            problems.append(StaleLock(lock))
+    for directory, _subdirs, names in os.walk(os.path.join(common, *namespace.split("/"))):
+        for name in sorted(names):
+            path = os.path.join(directory, name)
+            ref = os.path.relpath(path, common).replace(os.sep, "/")
+            if name.endswith(".lock"):
+                if _lock_age(path) > STALE_LOCK_SECONDS:
+                    problems.append(StaleLock(path))
+                continue
+            try:
+                with open(path, "rb") as handle:
+                    value = handle.read(256).strip()
+            except OSError:
+                continue
+            if _is_object_id(value):
+                values[ref] = (value.decode(), path)
+            else:
+                problems.append(CapsuleRefBroken(ref, path, _what_it_holds(value)))
+    packed = os.path.join(common, "packed-refs")
+    try:
+        with open(packed, "rb") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        packed_value, _space, raw_name = line.partition(b" ")
+        ref = raw_name.decode("utf-8", "replace")
+        if not ref.startswith(namespace + "/") or ref in values:
+            continue
+        if _is_object_id(packed_value):
+            values[ref] = (packed_value.decode(), packed)
+        else:
+            problems.append(CapsuleRefBroken(ref, packed, _what_it_holds(packed_value)))
+    refs = sorted(values)
+    for ref, info in zip(refs, object_infos(repo, [values[r][0] for r in refs])):
+        if info is None or info.kind != "commit":
+            what = "is missing" if info is None else f"is a {info.kind}, not a commit"
+            problems.append(
+                CapsuleRefBroken(ref, values[ref][1], f"points at {values[ref][0]}, which {what}")
+            )
+    return problems
+
+
 def commit_identity(repo: CapsuleRepo) -> bytes:
     """Who wrote a capsule commit: git's committer identity, else the tool's."""
     name = os.environ.get("GIT_COMMITTER_NAME") or _config_user(repo, b"name")
@@ -484,7 +582,17 @@ def _lock_age(path: str) -> float:
 
 
 def _is_object_id(value: bytes) -> bool:
-    return len(value) == 40 and _HEX40.fullmatch(value) is not None
+    return len(value) in (40, 64) and _OBJECT_ID.fullmatch(value) is not None
+
+
+def _what_it_holds(value: bytes) -> str:
+    if value.startswith(b"ref:"):
+        target = value[4:].strip().decode("utf-8", "replace")
+        return f"is a symbolic ref (to {target!r}), not a commit id"
+    if not value:
+        return "is empty, not a commit id"
+    shown = value[:40].decode("utf-8", "replace")
+    return f"holds {shown!r}, not a commit id"
 
 
 def _unique(items: list[bytes]) -> list[bytes]:
@@ -506,7 +614,8 @@ class CapsuleRepo:
     def __init__(self, common_dir: str, repo: GitRepo) -> None:
         self._common_dir = common_dir
         self._repo = repo
-        self.object_store = LooseFirstObjects(common_dir)
+        self.object_format = object_format_of(repo)
+        self.object_store = LooseFirstObjects(common_dir, repo, self.object_format)
         self._refs: DiskRefsContainer | None = None
         self._user_config: UserConfig | None = None
 
@@ -561,33 +670,69 @@ class UserConfig:
 
 class LooseFirstObjects:
     """An object store that reads a loose object itself and leaves everything else
-    (packs, alternates, SHA-256 ids) to the dulwich ``Repo``'s own store, opened on
-    first need: the capsule writes loose objects, so a hook rarely opens it."""
+    (packs, alternates) to dulwich's ``DiskObjectStore``, opened on first need (the
+    capsule writes loose objects, so a hook rarely opens it), and what neither has to
+    git itself: a partial clone's promisor object is fetched by ``git cat-file`` on
+    demand (docs/DESIGN.md §4). The store is opened without a dulwich ``Repo``, whose
+    check of ``extensions.*`` refuses a partial clone's ``partialclone``."""
 
-    def __init__(self, common_dir: str) -> None:
+    def __init__(self, common_dir: str, repo: GitRepo, object_format: str) -> None:
         self._common_dir = common_dir
+        self._git = repo
+        self.object_format = object_format
         self.path = os.path.join(common_dir, "objects")
-        self._repo: Any = None
+        self._store: DiskObjectStore | None = None
 
-    def repo(self) -> Any:
-        """The dulwich ``Repo`` (opened once, on first need)."""
-        if self._repo is None:
-            from dulwich.repo import Repo
+    def disk_store(self) -> DiskObjectStore:
+        """dulwich's store of this object database (opened once, on first need)."""
+        if self._store is None:
+            from dulwich.object_format import get_object_format
+            from dulwich.object_store import DiskObjectStore
 
-            self._repo = Repo(self._common_dir)
-        return self._repo
+            self._store = DiskObjectStore(
+                self.path, object_format=get_object_format(self.object_format)
+            )
+        return self._store
 
     def __getitem__(self, sha: bytes) -> ShaFile:
-        if len(sha) == 40:
-            from dulwich.objects import ShaFile
+        from dulwich.objects import ShaFile
 
-            hexid = sha.decode("ascii")
-            try:
+        if len(sha) != (64 if self.object_format == "sha256" else 40):
+            raise KeyError(sha)  # an id of the other format names nothing here
+        hexid = sha.decode("ascii")
+        try:
+            if len(sha) == 40 and self.object_format == "sha1":
                 return ShaFile.from_path(os.path.join(self.path, hexid[:2], hexid[2:]), sha)  # type: ignore[arg-type]
-            except FileNotFoundError:
-                pass
-        obj: ShaFile = self.repo().object_store[sha]
-        return obj
+        except FileNotFoundError:
+            pass
+        try:
+            obj: ShaFile = self.disk_store()[sha]  # type: ignore[index]
+            return obj
+        except KeyError:
+            pass
+        return self._through_git(sha)
+
+    def _through_git(self, sha: bytes) -> ShaFile:
+        """The object as git reads it (a promisor remote serves what a partial clone
+        lacks); KeyError when git has it nowhere either."""
+        from dulwich.object_format import get_object_format
+        from dulwich.objects import ShaFile, object_class
+
+        from speckit_git_policy.git.plumbing import read_objects
+
+        found = read_objects(self._git, [sha.decode("ascii")])
+        info = found[0] if found else None
+        if info is None or info.data is None or info.oid != sha.decode("ascii"):
+            raise KeyError(sha)
+        kind = object_class(info.kind.encode())
+        if kind is None:
+            raise KeyError(sha)
+        return ShaFile.from_raw_string(
+            kind.type_num,
+            info.data,
+            ObjectID(sha),
+            object_format=get_object_format(self.object_format),
+        )
 
     def contains_packed(self, sha: bytes) -> bool:
         try:
@@ -600,8 +745,22 @@ class LooseFirstObjects:
             packs = []
         if not packs:
             return False
-        store: DiskObjectStore = self.repo().object_store
-        return bool(store.contains_packed(sha))  # type: ignore[arg-type]
+        return bool(self.disk_store().contains_packed(sha))  # type: ignore[arg-type]
+
+
+def object_format_of(repo: GitRepo) -> str:
+    """The repository's object format, ``sha1`` or ``sha256`` (``extensions.objectFormat``).
+    Read from the config file itself when it names no object format (the usual case:
+    no git call), else asked of git."""
+    try:
+        with open(os.path.join(repo.common_dir, "config"), "rb") as handle:
+            text = handle.read().lower()
+    except OSError:
+        text = b"objectformat"  # let git say
+    if b"objectformat" not in text:
+        return "sha1"
+    out = repo.git("rev-parse", "--show-object-format", check=False).decode().strip()
+    return out if out in ("sha1", "sha256") else "sha1"
 
 
 def capsule_repo(repo: GitRepo) -> CapsuleRepo:
