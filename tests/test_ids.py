@@ -198,7 +198,13 @@ def test_show_refuses_an_uppercase_copy_of_a_real_id(policy_repo: Path, capsule:
     input, not looked up (and found, or reported missing)."""
     git(policy_repo, "config", "speckit.capsule", capsule)
     policy_id = ok_json(policy_repo, "capture")["policy_id"]
-    for text in (policy_id.upper(), policy_id[:8].upper()):
+    # A prefix of digits alone reads the same in upper case: take the shortest prefix of
+    # at least 8 characters that holds a letter (a uuid4 always has one, its variant digit
+    # aside, within its first 20 characters but for a vanishing chance).
+    letter = next(i for i, ch in enumerate(policy_id) if ch in "abcdef")
+    short = policy_id[: max(8, letter + 1)]
+    for text in (policy_id.upper(), short.upper()):
+        assert text != text.lower()
         refused(policy_repo, "show", text, cause="lowercase hex")
 
 
