@@ -199,8 +199,7 @@ def test_show_refuses_an_uppercase_copy_of_a_real_id(policy_repo: Path, capsule:
     git(policy_repo, "config", "speckit.capsule", capsule)
     policy_id = ok_json(policy_repo, "capture")["policy_id"]
     # A prefix of digits alone reads the same in upper case: take the shortest prefix of
-    # at least 8 characters that holds a letter (a uuid4 always has one, its variant digit
-    # aside, within its first 20 characters but for a vanishing chance).
+    # at least 8 characters that holds a letter (an id without any: odds below 1e-6).
     letter = next(i for i, ch in enumerate(policy_id) if ch in "abcdef")
     short = policy_id[: max(8, letter + 1)]
     for text in (policy_id.upper(), short.upper()):
