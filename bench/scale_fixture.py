@@ -126,8 +126,9 @@ def build_runs(root: Path, count: int) -> None:
                 for name, (mode, object_id) in io.entries(root_tree).items():
                     if mode == TREE_MODE:
                         level = tree.setdefault(name, {})
-                        for sub, (_m, sub_id) in io.entries(object_id).items():
-                            level[sub] = dict(io.entries(sub_id))
+                        for sub, (sub_mode, sub_id) in io.entries(object_id).items():
+                            if sub_mode == TREE_MODE:  # not the summary: written again below
+                                level[sub] = dict(io.entries(sub_id))
                 for run_id in run_ids:
                     number = int(run_id.split("-")[1])
                     blobs = []
@@ -157,6 +158,47 @@ def build_runs(root: Path, count: int) -> None:
                 io.drop_batch()
 
         capsule.refs.update(ref_bytes(ref), compute)
+    add_summaries(root)
+
+
+def add_summaries(root: Path) -> None:
+    """Each run directory's ``summary.json``, as an append that found it stale writes
+    it (``runsummary``): one capsule commit per shard."""
+    from speckit_git_policy.git.repo import GitRepo
+    from speckit_git_policy.store import Stores
+    from speckit_git_policy.store.capsule import layout, runsummary
+    from speckit_git_policy.store.capsule.objects import BLOB_MODE, TREE_MODE, ref_bytes
+
+    capsule = Stores(GitRepo.discover(root)).capsule
+    assert capsule is not None
+    io = capsule.io
+    prefix = layout.runs_prefix(capsule.workspace)
+    for shard in sorted(capsule.refs.subkeys(ref_bytes(prefix))):
+
+        def compute(old: bytes | None) -> bytes | None:
+            io.start_batch()
+            try:
+                top = io.entries(capsule._tree_of(old))
+                for name, (mode, directory) in list(top.items()):
+                    if mode != TREE_MODE or not layout.is_run_bucket(name):
+                        continue
+                    summary = {
+                        "covers": runsummary.covers(io, directory),
+                        "runs": runsummary._rebuilt(io, directory, {}),
+                    }
+                    entries = io.entries(directory)
+                    entries[runsummary.SUMMARY_NAME] = (
+                        BLOB_MODE,
+                        io.write_blob(runsummary.encode(summary)),
+                    )
+                    top[name] = (TREE_MODE, io.write_tree(entries))
+                new = capsule._commit(io.write_tree(top), [old], "run summaries")
+                io.finish_batch()
+                return new
+            finally:
+                io.drop_batch()
+
+        capsule.refs.update(ref_bytes(f"{prefix}/{shard.decode()}"), compute)
 
 
 def fixture(cache: Path, snapshots: int, runs: int, *, log: bool = True) -> Path:
@@ -164,6 +206,10 @@ def fixture(cache: Path, snapshots: int, runs: int, *, log: bool = True) -> Path
     cache.mkdir(parents=True, exist_ok=True)
     target = cache / f"s{snapshots}-r{runs}"
     if (target / "ready").exists():
+        if runs and not (target / "summarized").exists():  # built before run summaries
+            add_summaries(target / "repo")
+            git(target / "repo", "repack", "-adq")
+            (target / "summarized").write_text("")
         return target / "repo"
     base = cache / f"s{snapshots}-r0"
     if not (base / "ready").exists():
@@ -186,6 +232,7 @@ def fixture(cache: Path, snapshots: int, runs: int, *, log: bool = True) -> Path
     shutil.copytree(base / "repo", target / "repo", symlinks=True)
     build_runs(target / "repo", runs)
     git(target / "repo", "repack", "-adq")
+    (target / "summarized").write_text("")
     (target / "ready").write_text("")
     if log:
         print(f"built {runs} runs in {time.perf_counter() - started:.1f} s", file=sys.stderr)

@@ -20,6 +20,8 @@ from speckit_git_policy.store.capsule import layout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from speckit_git_policy.git.repo import GitRepo
     from speckit_git_policy.store.bindings import Binding
 
@@ -155,3 +157,121 @@ class PolicyTree:
                 raise SnapshotCorrupt(where, "the bindings blob cannot be read (too big?)")
             result[policy_id] = binding_ops.load_bindings(raw, where)
         return result
+
+
+# ---- runs: the digests of run summaries, read in bulk -------------------------------------
+def is_run_id(name: str) -> bool:
+    from speckit_git_policy.errors import BadInput
+    from speckit_git_policy.ids import check_run_id
+
+    try:
+        check_run_id(name)
+    except BadInput:
+        return False
+    return True
+
+
+class RunDigest:
+    """One run as a fresh ``summary.json`` records it (``runsummary.digest_of``)."""
+
+    __slots__ = ("run_id", "digest")
+
+    def __init__(self, run_id: str, digest: dict[str, Any]) -> None:
+        self.run_id = run_id
+        self.digest = digest
+
+
+def run_digests(repo: GitRepo, workspace: str) -> tuple[list[RunDigest], list[str]]:
+    """Every run of the workspace: (the runs a fresh summary digests, the run ids that
+    must be read from their logs: under a stale or missing summary, or left at a
+    shard's root by the earlier layout).
+
+    Reads the shard refs (one ``for-each-ref``), then through one ``cat-file --batch``
+    the 256 shard trees, their ``<h2>`` directories and summaries, and only under a
+    stale summary the ``<h3>`` trees, to name its runs.
+    """
+    import hashlib
+
+    from speckit_git_policy.git.batch import parse_tree
+    from speckit_git_policy.git.plumbing import list_refs
+    from speckit_git_policy.store.capsule import runsummary
+
+    prefix = layout.runs_prefix(workspace)
+    shards = {
+        name.rsplit("/", 1)[1]: oid
+        for name, oid in list_refs(repo, prefix).items()
+        if name.count("/") == prefix.count("/") + 1
+    }
+    digests: list[RunDigest] = []
+    slow: list[str] = []
+    with ObjectReader(repo.common_dir) as reader:
+        roots = reader.read([f"{oid}^{{tree}}" for oid in shards.values()])
+        directories: list[tuple[str, str, str]] = []  # (shard, h2, tree id)
+        for shard, root in zip(shards, roots):
+            if root is None or root.kind != "tree" or root.data is None:
+                continue
+            for mode, name, oid in parse_tree(root.data):
+                if mode != 0o040000:
+                    continue
+                if layout.is_run_bucket(name):
+                    directories.append((shard, name, oid))
+                elif is_run_id(name):
+                    slow.append(name)  # the earlier layout: a run at the shard's root
+        trees = reader.read([oid for _, _, oid in directories])
+        parsed: list[tuple[str, str, dict[str, str], str | None]] = []
+        for (shard, h2, _oid), tree in zip(directories, trees):
+            if tree is None or tree.data is None:
+                continue
+            leaves: dict[str, str] = {}
+            summary: str | None = None
+            for mode, name, oid in parse_tree(tree.data):
+                if mode == 0o040000 and layout.is_run_bucket(name):
+                    leaves[name] = oid
+                elif name == runsummary.SUMMARY_NAME and mode != 0o040000:
+                    summary = oid
+            parsed.append((shard + h2, h2, leaves, summary))
+        blobs = reader.read(
+            [oid for _, _, _, oid in parsed if oid is not None],
+            max_size=runsummary.SUMMARY_MAX_BYTES,
+        )
+        summaries = iter(blobs)
+        stale: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+        for digits, _h2, leaves, summary_oid in parsed:
+            info = next(summaries) if summary_oid is not None else None
+            document = runsummary.parse(info.data if info is not None else None)
+            known = document["runs"] if document is not None else {}
+            if document is not None and document["covers"] == leaves:
+                for run_id, entry in sorted(known.items()):
+                    digest = entry.get("digest") if isinstance(entry, dict) else None
+                    if not isinstance(run_id, str) or not is_run_id(run_id):
+                        continue
+                    if hashlib.sha256(run_id.encode("utf-8")).hexdigest()[:3] != digits:
+                        continue  # not a run of this directory
+                    if isinstance(digest, dict) and isinstance(digest.get("events"), int):
+                        if digest["events"] > 0:
+                            digests.append(RunDigest(run_id, digest))
+                    else:
+                        slow.append(run_id)
+            else:
+                stale.append((digits, leaves, known))
+        # Under a stale summary: name the runs, keep the entries whose tree still matches.
+        wanted = [(known, oid) for _digits, leaves, known in stale for oid in leaves.values()]
+        for (known, _oid), leaf in zip(wanted, reader.read([oid for _, oid in wanted])):
+            if leaf is None or leaf.data is None:
+                continue
+            for mode, run_id, run_tree in parse_tree(leaf.data):
+                if mode != 0o040000:
+                    continue
+                entry = known.get(run_id)
+                digest = entry.get("digest") if isinstance(entry, dict) else None
+                if (
+                    isinstance(entry, dict)
+                    and entry.get("tree") == run_tree
+                    and isinstance(digest, dict)
+                    and isinstance(digest.get("events"), int)
+                ):
+                    if digest["events"] > 0:
+                        digests.append(RunDigest(run_id, digest))
+                else:
+                    slow.append(run_id)
+    return digests, slow
