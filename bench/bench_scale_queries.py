@@ -54,6 +54,7 @@ def main() -> None:
         "--sizes", default="100:1000,10000:100000", help="snapshots:runs, comma-separated"
     )
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     parser.add_argument("--only", default="", help="comma-separated: list,run-list,blame,startup")
     options = parser.parse_args()
     only = set(filter(None, options.only.split(",")))
@@ -75,7 +76,7 @@ def main() -> None:
                 variant = cli(python, repo, args)
                 variant.name = f"{label} {' '.join(args)} @ {snapshots} snapshots, {runs} runs"
                 variants.append(variant)
-        results = measure(variants, options.rounds)
+        results = measure(variants, options.rounds, options.warmup)
         print(f"\n== {' '.join(args)}: {options.rounds} interleaved rounds; {load()}")
         print(report(results))
         if len(sizes) > 1:
