@@ -27,7 +27,17 @@ if TYPE_CHECKING:
 
 # The capsule's write limits (capsule.py), here so that reading needs no dulwich.
 SNAPSHOT_MAX_BYTES = 16 * 1024 * 1024
-BINDINGS_MAX_BYTES = 16 * 1024 * 1024
+BINDINGS_MAX_BYTES = 1024 * 1024
+
+
+def note(repo: GitRepo, message: str) -> None:
+    """``capsule.note`` (what a reader skipped, said by the CLI and ``verify``), kept
+    here so that reading in bulk imports no dulwich: the same list in ``repo.memo``."""
+    notes = repo.memo.get("capsule_notes")
+    if not isinstance(notes, list):
+        notes = repo.memo["capsule_notes"] = []
+    if message not in notes:
+        notes.append(message)
 
 
 def capsule_workspace(repo: GitRepo) -> str | None:
@@ -143,19 +153,28 @@ class PolicyTree:
         return self.blobs("snapshots", ids, SNAPSHOT_MAX_BYTES)
 
     def all_bindings(self) -> dict[str, list[Binding]]:
-        """Every bound snapshot's bindings, as ``Capsule.all_bindings``."""
+        """Every bound snapshot's bindings, as ``Capsule.all_bindings``: a blob that is
+        too big or does not parse counts as none, with a note (``verify`` reports it)."""
         from speckit_git_policy.errors import SnapshotCorrupt
         from speckit_git_policy.store import bindings as binding_ops
 
-        ids = sorted(self.leaves("bindings"))
+        leaves = self.leaves("bindings")
+        ids = sorted(leaves)
         data = self.blobs("bindings", ids, BINDINGS_MAX_BYTES)
         result: dict[str, list[Binding]] = {}
         for policy_id in ids:
             where = f"{layout.policy_uri(self.workspace, policy_id)} bindings"
             raw = data[policy_id]
             if raw is None:
-                raise SnapshotCorrupt(where, "the bindings blob cannot be read (too big?)")
-            result[policy_id] = binding_ops.load_bindings(raw, where)
+                oid, size = leaves[policy_id]
+                note(self.repo, f"{where} ({oid[:12]}) skipped: {size} bytes, over the limit")
+                result[policy_id] = []
+                continue
+            try:
+                result[policy_id] = binding_ops.load_bindings(raw, where)
+            except SnapshotCorrupt as e:
+                note(self.repo, f"{where} skipped: {e.reason}")
+                result[policy_id] = []
         return result
 
 
