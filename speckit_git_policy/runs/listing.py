@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from speckit_git_policy.errors import SnapshotCorrupt
+from speckit_git_policy.errors import NotFound, SnapshotCorrupt
 from speckit_git_policy.git.repo import RepoLike, as_repo
 from speckit_git_policy.runs.events import (
     STAGE_TRANSITION,
@@ -47,7 +47,10 @@ def list_runs(repo: RepoLike = None) -> list[RunRow]:
     if slow:
         capsule = capsule_of(stores)
         for run_id in sorted(set(slow)):
-            summary = capsule.run_summary(run_id)
+            try:
+                summary = capsule.run_summary(run_id)
+            except NotFound:
+                continue  # not where the layout puts it: noted by the reader
             row = _row_of_log(capsule, summary) if summary is not None else None
             if row is not None:
                 rows.append(row)

@@ -190,6 +190,12 @@ def is_run_id(name: str) -> bool:
     return True
 
 
+def _digest(run_id: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(run_id.encode("utf-8")).hexdigest()
+
+
 class RunDigest:
     """One run as a fresh ``summary.json`` records it (``runsummary.digest_of``)."""
 
@@ -209,18 +215,18 @@ def run_digests(repo: GitRepo, workspace: str) -> tuple[list[RunDigest], list[st
     the 256 shard trees, their ``<h2>`` directories and summaries, and only under a
     stale summary the ``<h3>`` trees, to name its runs.
     """
-    import hashlib
-
     from speckit_git_policy.git.batch import parse_tree
     from speckit_git_policy.git.plumbing import list_refs
     from speckit_git_policy.store.capsule import runsummary
 
     prefix = layout.runs_prefix(workspace)
-    shards = {
-        name.rsplit("/", 1)[1]: oid
-        for name, oid in list_refs(repo, prefix).items()
-        if name.count("/") == prefix.count("/") + 1
-    }
+    shards = {}
+    for name, oid in list_refs(repo, prefix).items():
+        shard = name[len(prefix) + 1 :]
+        if len(shard) == 2 and all(layout.is_run_bucket(digit) for digit in shard):
+            shards[shard] = oid
+        else:
+            note(repo, f"ref {name} skipped (not a run shard of the layout)")
     digests: list[RunDigest] = []
     slow: list[str] = []
     with ObjectReader(repo.common_dir) as reader:
@@ -234,8 +240,10 @@ def run_digests(repo: GitRepo, workspace: str) -> tuple[list[RunDigest], list[st
                     continue
                 if layout.is_run_bucket(name):
                     directories.append((shard, name, oid))
-                elif is_run_id(name):
+                elif is_run_id(name) and _digest(name).startswith(shard):
                     slow.append(name)  # the earlier layout: a run at the shard's root
+                else:
+                    note(repo, f"{prefix}/{shard}: {name!r} skipped (not a run of this shard)")
         trees = reader.read([oid for _, _, oid in directories])
         parsed: list[tuple[str, str, dict[str, str], str | None]] = []
         for (shard, h2, _oid), tree in zip(directories, trees):
@@ -264,7 +272,7 @@ def run_digests(repo: GitRepo, workspace: str) -> tuple[list[RunDigest], list[st
                     digest = entry.get("digest") if isinstance(entry, dict) else None
                     if not isinstance(run_id, str) or not is_run_id(run_id):
                         continue
-                    if hashlib.sha256(run_id.encode("utf-8")).hexdigest()[:3] != digits:
+                    if not _digest(run_id).startswith(digits):
                         continue  # not a run of this directory
                     if isinstance(digest, dict) and isinstance(digest.get("events"), int):
                         if digest["events"] > 0:
@@ -274,12 +282,24 @@ def run_digests(repo: GitRepo, workspace: str) -> tuple[list[RunDigest], list[st
             else:
                 stale.append((digits, leaves, known))
         # Under a stale summary: name the runs, keep the entries whose tree still matches.
-        wanted = [(known, oid) for _digits, leaves, known in stale for oid in leaves.values()]
-        for (known, _oid), leaf in zip(wanted, reader.read([oid for _, oid in wanted])):
+        wanted = [
+            (known, digits + h3, oid)
+            for digits, leaves, known in stale
+            for h3, oid in leaves.items()
+        ]
+        for (known, expected, _oid), leaf in zip(
+            wanted, reader.read([oid for _, _, oid in wanted])
+        ):
             if leaf is None or leaf.data is None:
                 continue
             for mode, run_id, run_tree in parse_tree(leaf.data):
                 if mode != 0o040000:
+                    continue
+                if not is_run_id(run_id) or not _digest(run_id).startswith(expected):
+                    note(
+                        repo,
+                        f"{prefix}/{expected[:2]}: {run_id!r} skipped (not a run of this shard)",
+                    )
                     continue
                 entry = known.get(run_id)
                 digest = entry.get("digest") if isinstance(entry, dict) else None
