@@ -180,7 +180,7 @@ HEAVY = ("pydantic", "httpx", "jinja2", "dulwich")
 
 @pytest.mark.parametrize(
     "args",
-    [["-h"], ["current"], ["list", "--json"], ["run", "list", "--json"], ["log", "--json"]],
+    [["-h"], ["current"], ["list", "--json"], ["run", "list", "--json"]],
 )
 def test_commands_import_only_what_they_need(policy_repo: Path, args: list[str]) -> None:
     from speckit_git_policy.capture import capture

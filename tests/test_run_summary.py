@@ -128,3 +128,19 @@ def test_pull_merges_leave_run_list_exact(tmp_path: Path, policy_repo: Path, bar
     pull(repo, "origin")
     assert [dict(r) for r in list_runs(repo)] == rows_from_logs(policy_repo)
     assert {r["run_id"]: r["events"] for r in list_runs(repo)} == {a: 3, b: 1}
+
+
+def test_summaries_in_a_sha256_repository(tmp_path: Path) -> None:
+    from conftest import git, write_policy_sources
+
+    root = tmp_path / "sha256"
+    git(tmp_path, "init", "-q", "--object-format=sha256", str(root))
+    write_policy_sources(root)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "policy")
+    repo = GitRepo.discover(root)
+    for run_id in same_directory_ids(2):
+        start_run(repo, run_id).stage("plan")
+    digests, slow = run_digests(repo, "default")
+    assert slow == [] and len(digests) == 2
+    assert [dict(r) for r in list_runs(repo)] == rows_from_logs(root)

@@ -233,7 +233,7 @@ COMMAND_TABLE: dict[str, tuple[str, str, str]] = {
     "log": (
         "hook_commands",
         "log",
-        "History of the policy, newest first: one entry per commit that changed it.",
+        "History of the policy in REV's history (default HEAD), newest first in git's order: one entry per commit that changed it and carries a snapshot.",
     ),
     "backfill": (
         "hook_commands",

@@ -112,8 +112,9 @@ def _answer(pipe: GitPipe, contents: bool) -> ObjectInfo | None:
     return ObjectInfo(fields[0], fields[1], size, data)
 
 
-def parse_tree(raw: bytes) -> Iterator[tuple[int, str, str]]:
-    """(mode, name, hex id) of each entry of a raw tree object (SHA-1 ids)."""
+def parse_tree(raw: bytes, id_bytes: int = 20) -> Iterator[tuple[int, str, str]]:
+    """(mode, name, hex id) of each entry of a raw tree object; ``id_bytes`` is 20 in a
+    SHA-1 repository, 32 in a SHA-256 one (half the length of the tree's own hex id)."""
     position = 0
     end = len(raw)
     while position < end:
@@ -121,5 +122,5 @@ def parse_tree(raw: bytes) -> Iterator[tuple[int, str, str]]:
         nul = raw.index(b"\0", space)
         mode = int(raw[position:space], 8)
         name = raw[space + 1 : nul].decode("utf-8", "surrogateescape")
-        yield mode, name, raw[nul + 1 : nul + 21].hex()
-        position = nul + 21
+        yield mode, name, raw[nul + 1 : nul + 1 + id_bytes].hex()
+        position = nul + 1 + id_bytes

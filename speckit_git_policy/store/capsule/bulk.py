@@ -235,7 +235,7 @@ def run_digests(repo: GitRepo, workspace: str) -> tuple[list[RunDigest], list[st
         for shard, root in zip(shards, roots):
             if root is None or root.kind != "tree" or root.data is None:
                 continue
-            for mode, name, oid in parse_tree(root.data):
+            for mode, name, oid in parse_tree(root.data, len(root.oid) // 2):
                 if mode != 0o040000:
                     continue
                 if layout.is_run_bucket(name):
@@ -251,7 +251,7 @@ def run_digests(repo: GitRepo, workspace: str) -> tuple[list[RunDigest], list[st
                 continue
             leaves: dict[str, str] = {}
             summary: str | None = None
-            for mode, name, oid in parse_tree(tree.data):
+            for mode, name, oid in parse_tree(tree.data, len(tree.oid) // 2):
                 if mode == 0o040000 and layout.is_run_bucket(name):
                     leaves[name] = oid
                 elif name == runsummary.SUMMARY_NAME and mode != 0o040000:
@@ -292,7 +292,7 @@ def run_digests(repo: GitRepo, workspace: str) -> tuple[list[RunDigest], list[st
         ):
             if leaf is None or leaf.data is None:
                 continue
-            for mode, run_id, run_tree in parse_tree(leaf.data):
+            for mode, run_id, run_tree in parse_tree(leaf.data, len(leaf.oid) // 2):
                 if mode != 0o040000:
                     continue
                 if not is_run_id(run_id) or not _digest(run_id).startswith(expected):
