@@ -1,15 +1,21 @@
 """What our hooks cost a `git commit` (docs/DESIGN.md §10). Not a test: run it.
 
-    python bench/bench_commit.py [--runs 15]
+    python bench/bench_commit.py [--rounds 15] [--base-python /path/to/other/venv/bin/python]
 
-Median wall time of `git commit` in throw-away repositories with:
-  1. no hooks;
-  2. a bare `python -c pass` post-commit hook;
-  3. our hooks, on a commit that does not touch the policy (also in a repository that
+One throw-away repository per case; every round makes one commit in each, the
+cases interleaved (bench/harness.py), and reports wall time and the CPU time of
+the whole process tree of `git commit` (hooks, git, Python), medians with spread:
+  1. no hooks (plain `git commit`);
+  2. a bare `python -c pass` post-commit hook, with /usr/bin/python3 (the
+     interpreter a user has, site and all) and with this venv's interpreter;
+  3. a no-op hook under the pre-commit framework (`repo: local`, `language: system`,
+     `entry: true`);
+  4. our hooks on a commit that does not touch the policy (also in a repository that
      commits its team settings in .speckitconfig);
-  4. a no-op hook under the pre-commit framework (`repo: local`, `language: system`, `entry: true`);
-  5. our hooks, on a commit that changes the policy (validate + capture + capsule).
-Targets: 3 <= 2, and 5 < 4.
+  5. our hooks on a commit that changes the policy (validate + capture + capsule).
+With --base-python, 4 and 5 again with the hooks installed by that interpreter
+(another checkout of the code), in the same rounds.
+The bars (issue 16): 5 <= 0.5x 3, and 4 <= 0.7x 2 (CPU and wall).
 """
 
 from __future__ import annotations
@@ -18,13 +24,15 @@ import argparse
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Variant, load, measure, ratio_text, report  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POLICY = (REPO_ROOT / "model_policy.toml").read_text()
@@ -47,19 +55,11 @@ def new_repo(base: Path, name: str) -> Path:
     return root
 
 
-def timed_commits(root: Path, runs: int, change: Callable[[Path, int], None]) -> list[float]:
-    times = []
-    for n in range(runs + 1):
-        change(root, n)
-        git(root, "add", "-A")
-        start = time.perf_counter()
-        subprocess.run(
-            ["git", "commit", "-q", "-m", f"change {n}"], cwd=root, check=True, capture_output=True
-        )
-        elapsed = time.perf_counter() - start
-        if n:  # the first commit warms caches (and the pre-commit framework's set-up)
-            times.append(elapsed)
-    return times
+def commit(root: Path, n: list[int]) -> None:
+    n[0] += 1
+    subprocess.run(
+        ["git", "commit", "-q", "-m", f"change {n[0]}"], cwd=root, check=True, capture_output=True
+    )
 
 
 def touch_other(root: Path, n: int) -> None:
@@ -71,9 +71,9 @@ def touch_policy(root: Path, n: int) -> None:
     (root / "model_policy.toml").write_text(text)
 
 
-def install_ours(root: Path) -> None:
+def install_ours(root: Path, python: str = sys.executable) -> None:
     subprocess.run(
-        [sys.executable, "-m", "speckit_git_policy", "-C", str(root), "install"],
+        [python, "-m", "speckit_git_policy", "-C", str(root), "install"],
         check=True,
         capture_output=True,
     )
@@ -87,9 +87,9 @@ def install_ours_with_team_settings(root: Path) -> None:
     install_ours(root)
 
 
-def install_bare_python(root: Path) -> None:
+def install_bare_python(root: Path, python: str) -> None:
     hook = root / ".git" / "hooks" / "post-commit"
-    hook.write_text(f"#!/bin/sh\nexec '{sys.executable}' -c pass\n")
+    hook.write_text(f"#!/bin/sh\nexec '{python}' -c pass\n")
     hook.chmod(0o755)
 
 
@@ -108,24 +108,39 @@ def install_pre_commit_framework(root: Path) -> None:
     )
 
 
+SYSTEM_PYTHON = "/usr/bin/python3"
+BARE = f"bare `{SYSTEM_PYTHON} -c pass` post-commit"
+BARE_VENV = "bare `<venv python> -c pass` post-commit"
+FRAMEWORK = "pre-commit framework no-op hook"
+OURS_OTHER = "ours, non-policy commit"
+OURS_POLICY = "ours, policy-changing commit"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument(
+        "--base-python",
+        help="also time the hooks as installed by this interpreter (e.g. main's venv)",
+    )
     options = parser.parse_args()
     cases: list[tuple[str, Callable[[Path], None] | None, Callable[[Path, int], None]]] = [
         ("no hooks", None, touch_other),
-        ("bare `python -c pass` post-commit", install_bare_python, touch_other),
-        ("speckit hooks, non-policy commit", install_ours, touch_other),
-        (
-            "speckit hooks, non-policy commit, .speckitconfig",
-            install_ours_with_team_settings,
-            touch_other,
-        ),
-        ("pre-commit framework no-op hook", install_pre_commit_framework, touch_other),
-        ("speckit hooks, policy-changing commit", install_ours, touch_policy),
+        (BARE, lambda root: install_bare_python(root, SYSTEM_PYTHON), touch_other),
+        (BARE_VENV, lambda root: install_bare_python(root, sys.executable), touch_other),
+        (FRAMEWORK, install_pre_commit_framework, touch_other),
+        (OURS_OTHER, install_ours, touch_other),
+        (f"{OURS_OTHER}, .speckitconfig", install_ours_with_team_settings, touch_other),
+        (OURS_POLICY, install_ours, touch_policy),
     ]
+    if options.base_python:
+        base = options.base_python
+        cases += [
+            (f"base: {OURS_OTHER}", lambda root: install_ours(root, base), touch_other),
+            (f"base: {OURS_POLICY}", lambda root: install_ours(root, base), touch_policy),
+        ]
     # A pip install compiles bytecode; an editable checkout under PYTHONDONTWRITEBYTECODE
     # would make every hook compile our modules from source. Compile once, as pip does.
     import compileall
@@ -133,36 +148,37 @@ def main() -> None:
     import speckit_git_policy
 
     compileall.compile_dir(str(Path(speckit_git_policy.__file__).parent), quiet=1)
-    results: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="speckit-bench-") as temp:
-        base = Path(temp)
-        os.environ.setdefault("PRE_COMMIT_HOME", str(base / "pre-commit-cache"))
-        for n, (label, setup, change) in enumerate(cases):
-            root = new_repo(base, f"case{n}")
+        base_dir = Path(temp)
+        os.environ.setdefault("PRE_COMMIT_HOME", str(base_dir / "pre-commit-cache"))
+        variants = []
+        for number, (label, setup, change) in enumerate(cases):
+            root = new_repo(base_dir, f"case{number}")
             if setup is not None:
                 setup(root)
-            results[label] = statistics.median(timed_commits(root, options.runs, change))
+            counter = [0]
 
-    bare = results["bare `python -c pass` post-commit"]
-    framework = results["pre-commit framework no-op hook"]
-    width = max(map(len, results))
-    print(f"median wall time of `git commit`, {options.runs} runs each\n")
-    print(f"{'case':<{width}}  {'ms':>7}  {'/bare py':>8}  {'/pre-commit':>11}")
-    for label, seconds in results.items():
-        print(
-            f"{label:<{width}}  {seconds * 1000:7.1f}  {seconds / bare:8.2f}  {seconds / framework:11.2f}"
-        )
-    ours_other = results["speckit hooks, non-policy commit"]
-    ours_policy = results["speckit hooks, policy-changing commit"]
+            def prepare(root: Path = root, change=change, counter=counter) -> None:  # noqa: ANN001
+                change(root, counter[0] + 1)
+                git(root, "add", "-A")
+
+            variants.append(
+                Variant(label, lambda root=root, counter=counter: commit(root, counter), prepare)
+            )
+        # The first round warms caches (and the pre-commit framework's set-up).
+        results = measure(variants, options.rounds, warmup=1)
+
+    print(f"`git commit`, {options.rounds} interleaved rounds; {load()}\n")
+    print(report(results, baselines=["no hooks"]))
     print()
     print(
-        f"non-policy commit with our hooks <= bare python hook: "
-        f"{'yes' if ours_other <= bare else 'NO'} ({ours_other * 1000:.1f} vs {bare * 1000:.1f} ms)"
+        f"policy-changing commit / pre-commit no-op (bar <= 0.5): {ratio_text(results, OURS_POLICY, FRAMEWORK)}"
     )
-    print(
-        f"policy-changing commit < pre-commit framework no-op:  "
-        f"{'yes' if ours_policy < framework else 'NO'} ({ours_policy * 1000:.1f} vs {framework * 1000:.1f} ms)"
-    )
+    print(f"non-policy commit / {BARE} (bar <= 0.7): {ratio_text(results, OURS_OTHER, BARE)}")
+    print(f"non-policy commit / {BARE_VENV}: {ratio_text(results, OURS_OTHER, BARE_VENV)}")
+    if options.base_python:
+        for label in (OURS_OTHER, OURS_POLICY):
+            print(f"{label}, this code / base: {ratio_text(results, label, f'base: {label}')}")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ HASH_INDEX_PATH = re.compile(rf"by-hash/({HEX})/({HEX})/({HEX})/({HEX}{{64}})/({
 BINDINGS_PATH = re.compile(rf"bindings/({HEX})/({HEX})/({HEX})/({UUID4})\.json")
 COMMIT_INDEX_PATH = re.compile(rf"by-commit/({HEX})/({HEX})/({HEX})/({HEX}{{40}})/({UUID4})")
 EVENT_PATH = re.compile(rf"({HEX})/({HEX})/([A-Za-z0-9._-]{{1,128}})/([0-9]{{10}})/([0-9]{{10}})\.json")
+# A run directory's summary (docs/CAPSULE-LAYOUT.md, "Run summaries"): a cache, not events.
+SUMMARY_PATH = re.compile(rf"({HEX})/summary\.json")
 CAPSULE_REF = re.compile(r"refs/speckit/([A-Za-z0-9._-]{1,64})/(policy|runs/([0-9a-f]{2}))")
 POLICY_TREE = {"snapshots", "by-hash", "bindings", "by-commit"}
 EVENTS_PER_CHUNK = 256
@@ -269,6 +271,8 @@ def check_paths(ref_kind: str, shard: str | None, paths: dict[str, str]) -> None
             if path.startswith(("by-hash/", "by-commit/")):
                 assert oid == EMPTY_BLOB, f"{path}: an index entry is the empty blob"
         else:
+            if SUMMARY_PATH.fullmatch(path):
+                continue
             match = EVENT_PATH.fullmatch(path)
             assert match, f"run shard {shard}: {path} is outside the layout"
             run_id = match.group(3)
@@ -368,6 +372,8 @@ def check_capsule(reader: Cached, found: Found, work_tree: Path | None) -> Check
         if ref == policy_ref:
             continue
         for path, data in shard_tree.items():
+            if SUMMARY_PATH.fullmatch(path):
+                continue
             match = EVENT_PATH.fullmatch(path)
             assert match
             runs.setdefault(match.group(3), []).append(
@@ -614,7 +620,8 @@ def test_capsule_history_only_grows(team: Team) -> None:
     seen: dict[str, Any] = {}  # blob -> what it says (one parse per blob)
     for ref, history in found.capsule_commits.items():
         tip = found.tips[ref]
-        tip_events = {json.loads(data)["event_id"] for data in tip.values()} if "/runs/" in ref else set()
+        tip_events = {json.loads(data)["event_id"] for path, data in tip.items()
+                      if not SUMMARY_PATH.fullmatch(path)} if "/runs/" in ref else set()
         assert len(history) > 1
         for commit_id in history:
             for path, oid in blobs(reader, reader.commit(commit_id)[0]):
@@ -626,7 +633,7 @@ def test_capsule_history_only_grows(team: Team) -> None:
                     if oid not in seen:
                         seen[oid] = commits_of(reader.blob(oid))
                     assert seen[oid] <= commits_of(tip[path]), f"{path}: a binding lost after {commit_id}"
-                else:
+                elif not SUMMARY_PATH.fullmatch(path):
                     if oid not in seen:
                         seen[oid] = json.loads(reader.blob(oid))["event_id"]
                     assert seen[oid] in tip_events, f"{ref}: an event lost after {commit_id}"

@@ -8,6 +8,7 @@ Errors are turned into one line on stderr and an exit code here, in one place
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import click
@@ -29,6 +30,28 @@ class SpeckitGroup(click.Group):
         kwargs.setdefault("prog_name", "git-speckit-policy" if completing else "git speckit-policy")
         kwargs.setdefault("complete_var", "_GIT_SPECKIT_POLICY_COMPLETE")
         return super().main(*args, **kwargs)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's command list, from the static table for commands not loaded yet
+        (listing them must not import every command module)."""
+        commands = self.commands
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            if isinstance(commands, LazyCommands) and name not in commands.loaded:
+                # click's own shortening, of the table's text, on a stand-in command.
+                summary = click.Command(name, help=commands.table[name][2])
+                rows.append((name, summary.get_short_help_str(limit)))
+                continue
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -76,6 +99,8 @@ def _debug_traceback() -> None:
 
 
 def _manual_or_help(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value:
+        return  # click calls it for every command: import the manual's code only for --help
     from speckit_git_policy.cli.help_commands import manual_or_help
 
     manual_or_help(ctx, param, value)
@@ -113,30 +138,165 @@ def cli(ctx: click.Context, directory: str | None) -> None:
     ctx.obj = {"directory": directory}
 
 
-# Each module of this package lists its click commands in COMMANDS.
-COMMAND_MODULES = [
-    "policy_commands",
-    "demo_commands",
-    "capsule_commands",
-    "enforce_commands",
-    "run_commands",
-    "hook_commands",
-    "evidence_commands",
-    "speckit_commands",
-    "help_commands",
-]
+# Every command: name -> (module of this package, attribute, first paragraph of its
+# help). The group imports a command's module only when that command runs (or its
+# help is asked for), so a command pays for its own imports alone; -h lists the
+# commands from this table. tests/test_perf_readers.py keeps it equal to the commands.
+COMMAND_TABLE: dict[str, tuple[str, str, str]] = {
+    "validate": (
+        "policy_commands",
+        "validate",
+        "Doc and policy lint of the sources: both exist, the policy follows the rules.",
+    ),
+    "capture": (
+        "policy_commands",
+        "capture",
+        "Snapshot the policy now (from the work tree, or from --commit).",
+    ),
+    "list": ("policy_commands", "list_command", "Snapshots, newest first."),
+    "show": ("policy_commands", "show", "One snapshot."),
+    "current": (
+        "policy_commands",
+        "current",
+        "The snapshot of the policy committed at HEAD, and drift.",
+    ),
+    "diff": ("policy_commands", "diff", "Key-level diff of two snapshots."),
+    "schema": (
+        "policy_commands",
+        "schema",
+        "JSON Schema (draft 2020-12) of model_policy.toml, for editors.",
+    ),
+    "demo": (
+        "demo_commands",
+        "demo",
+        "Walk through init, commit, change, run, stage boundary, log, trace, blame, and a teammate's clone joining.",
+    ),
+    "verify": (
+        "capsule_commands",
+        "verify",
+        "Hashes, parity of both copies, event lint, missed captures; each snapshot proven against its commits, the capsule's structure, seals, and what remotes had refused.",
+    ),
+    "prune": (
+        "capsule_commands",
+        "prune",
+        "Remove filesystem snapshots by count or age (never one a run refers to).",
+    ),
+    "resolve": (
+        "capsule_commands",
+        "resolve",
+        "Map a mv2:// URI to the capsule ref that holds it and the object id.",
+    ),
+    "push": (
+        "capsule_commands",
+        "push",
+        "Push the capsule (refs/speckit/*) to a remote, a URL or a bundle file; a ref the remote rejects as a non-fast-forward is pulled, merged and pushed again.",
+    ),
+    "pull": (
+        "capsule_commands",
+        "pull",
+        "Fetch a remote's capsule (a remote, a URL, a path or a bundle file) and merge it into this one: a union where local entries win; what is refused is listed.",
+    ),
+    "route": (
+        "enforce_commands",
+        "route",
+        "Ordered candidate models for ROLE, and the reflex route when its gate passed.",
+    ),
+    "budget": ("enforce_commands", "budget", "Token and cost budgets."),
+    "gate": ("enforce_commands", "gate", "Evaluate a promotion gate against measured samples."),
+    "run": ("run_commands", "run", "Agent runs: events bound to the policy in force."),
+    "trace": ("run_commands", "trace", "Run -> snapshots -> commits (author, date, subject)."),
+    "blame": (
+        "run_commands",
+        "blame",
+        "Each policy key in force for the run: value, commit, author, date, line.",
+    ),
+    "init": (
+        "hook_commands",
+        "init",
+        "Write example policy sources when missing, then install the hooks.",
+    ),
+    "install": (
+        "hook_commands",
+        "install",
+        "Install the git hooks (keeps and chains hooks already there) and set up the capsule: each remote's tracking refspec, one fetch, the merge, .speckit/policies/ restored; in a repository whose HEAD already carries a valid policy, capture it (adoption).",
+    ),
+    "uninstall": (
+        "hook_commands",
+        "uninstall",
+        "Remove the git hooks and restore the ones they replaced.",
+    ),
+    "doctor": (
+        "hook_commands",
+        "doctor",
+        "Prove the set-up works: hooks, interpreter, tool, capsule refspecs, missed captures, settings (and where each comes from).",
+    ),
+    "log": (
+        "hook_commands",
+        "log",
+        "History of the policy in REV's history (default HEAD), newest first in git's order: one entry per commit that changed it and carries a snapshot.",
+    ),
+    "backfill": (
+        "hook_commands",
+        "backfill",
+        "Capture every commit of HEAD's history that changed the policy, oldest first.",
+    ),
+    "report": (
+        "evidence_commands",
+        "report",
+        "The audit report: policy timeline, runs, decisions, usage and verify's state.",
+    ),
+    "attest": (
+        "evidence_commands",
+        "attest",
+        "Sign an in-toto statement of RUN (its log and snapshots), or check one with --verify.",
+    ),
+    "speckit": (
+        "speckit_commands",
+        "speckit",
+        "GitHub Spec Kit: bind each feature's run to the policy.",
+    ),
+    "help": (
+        "help_commands",
+        "help_command",
+        "Show the manual, or the help of COMMAND (like COMMAND --help).",
+    ),
+}
 
 
-def _register() -> None:
-    import importlib
+class LazyCommands(MutableMapping[str, click.Command]):
+    """The group's ``commands``: names from ``COMMAND_TABLE``, each command imported
+    on first use; commands added at run time (``add_command``) sit beside them."""
 
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(f"{__name__}.{name}")
-        for command in module.COMMANDS:
-            cli.add_command(command)
+    def __init__(self, table: dict[str, tuple[str, str, str]]) -> None:
+        self.table = table
+        self.loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        command = self.loaded.get(name)
+        if command is None:
+            if name not in self.table:
+                raise KeyError(name)
+            import importlib
+
+            module, attribute, _summary = self.table[name]
+            command = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+            self.loaded[name] = command
+        return command
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self.loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self.loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(set(self.table) | set(self.loaded)))
+
+    def __len__(self) -> int:
+        return len(set(self.table) | set(self.loaded))
 
 
-_register()
+cli.commands = LazyCommands(COMMAND_TABLE)
 
 
 def main() -> None:

@@ -161,3 +161,100 @@ def _subprocess_git(
         ["git", *args], cwd=cwd, input=input_bytes, capture_output=True, env=env
     )
     return result.returncode, result.stdout, result.stderr
+
+
+class GitPipe:
+    """A long-lived git process fed on stdin and read on stdout (``cat-file --batch``).
+
+    stderr goes to a pipe that is only read once git stops answering, to say why; the
+    commands run this way print at most a line or two there.
+    """
+
+    def __init__(self, pid: int, stdin: int, stdout: int, stderr: int) -> None:
+        self.pid = pid
+        self._stdin = stdin
+        self._stdout = os.fdopen(stdout, "rb", buffering=1 << 16)
+        self._stderr = stderr
+        self._closed = False
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._stdin, view) :]
+        except BrokenPipeError as e:
+            raise GitError(f"git stopped reading: {self.stderr_text() or 'no message'}") from e
+
+    def readline(self) -> bytes:
+        return self._stdout.readline()
+
+    def read_exactly(self, size: int) -> bytes:
+        data = self._stdout.read(size)
+        if len(data) != size:
+            raise GitError(f"git's answer was cut short: {self.stderr_text() or 'no message'}")
+        return data
+
+    def stderr_text(self) -> str:
+        os.set_blocking(self._stderr, False)
+        try:
+            return os.read(self._stderr, 65536).decode("utf-8", "replace").strip()
+        except (BlockingIOError, OSError):
+            return ""
+
+    def close(self) -> None:
+        """Close stdin (git exits at end of input) and reap the process."""
+        if self._closed:
+            return
+        self._closed = True
+        os.close(self._stdin)
+        self._stdout.close()
+        os.close(self._stderr)
+        os.waitpid(self.pid, 0)
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except OSError:
+            pass
+
+
+def spawn_git_pipe(args: list[str], env: dict[str, str] | None = None) -> GitPipe:
+    """Start ``git <args>`` with stdin, stdout and stderr on pipes, for a caller that
+    talks to it request by request (``run_git`` is for one input, one output)."""
+    import signal
+
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    in_read, in_write = os.pipe()
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    actions = [
+        (os.POSIX_SPAWN_DUP2, in_read, 0),
+        (os.POSIX_SPAWN_DUP2, out_write, 1),
+        (os.POSIX_SPAWN_DUP2, err_write, 2),
+    ]
+    default_signals = [
+        getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name)
+    ]
+    try:
+        pid = os.posix_spawn(
+            _find_git(full_env),
+            ["git", *args],
+            full_env,
+            file_actions=actions,
+            setsigdef=default_signals,
+        )
+    except FileNotFoundError as e:
+        for fd in (in_read, in_write, out_read, out_write, err_read, err_write):
+            os.close(fd)
+        raise GitError("git is not installed or not on PATH") from e
+    except BaseException:
+        for fd in (in_read, in_write, out_read, out_write, err_read, err_write):
+            os.close(fd)
+        raise
+    for fd in (in_read, out_write, err_write):
+        os.close(fd)
+    for fd in (in_write, out_read, err_read):
+        os.set_inheritable(fd, False)
+    return GitPipe(pid, in_write, out_read, err_read)

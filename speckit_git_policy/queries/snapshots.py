@@ -8,15 +8,27 @@ from speckit_git_policy.store import Stores
 
 
 def list_snapshots(stores: Stores) -> list[dict[str, Any]]:
-    """Every snapshot, newest first (created_at, then policy_id)."""
-    from speckit_git_policy.canonical import parse_json_bytes
+    """Every snapshot, newest first (created_at, then policy_id).
 
-    bindings = stores.all_bindings()
+    The capsule is read in bulk (one ``ls-tree``, one ``cat-file --batch``): only the
+    bindings, and the snapshots that have no filesystem copy."""
+    from speckit_git_policy.canonical import parse_json_bytes
+    from speckit_git_policy.store.capsule.bulk import PolicyTree
+
+    workspace = stores.capsule_workspace
+    ids = set(stores.fs.ids())
+    found: dict[str, bytes | None] = {policy_id: stores.fs.read(policy_id) for policy_id in ids}
+    if workspace is None:
+        bindings = stores.all_bindings()
+    else:
+        with PolicyTree(stores.repo, workspace) as tree:
+            bindings = stores.all_bindings(tree)
+            ids.update(tree.snapshot_ids())
+            missing = sorted(i for i in ids if found.get(i) is None)
+            found.update(tree.snapshots(missing))
     rows = []
-    for policy_id in stores.ids():
-        data = stores.fs.read(policy_id)
-        if data is None and stores.capsule is not None:
-            data = stores.capsule.get_snapshot(policy_id)
+    for policy_id in sorted(ids):
+        data = found.get(policy_id)
         if data is None:
             continue
         try:

@@ -22,6 +22,7 @@ from speckit_git_policy.store.fs import FilesystemStore, ensure_excluded
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from speckit_git_policy.store.capsule.bulk import PolicyTree
     from speckit_git_policy.store.capsule.capsule import Capsule
 
 
@@ -41,9 +42,20 @@ class Stores:
         return Capsule.for_repo(self.repo)
 
     @cached_property
+    def capsule_workspace(self) -> str | None:
+        """The capsule's workspace, None when it is turned off, without loading the
+        capsule's (dulwich) code: for the readers that go through git in bulk."""
+        if "capsule" in self.__dict__:
+            return self.capsule.workspace if self.capsule is not None else None
+        from speckit_git_policy.store.capsule.bulk import capsule_workspace
+
+        return capsule_workspace(self.repo)
+
+    @cached_property
     def workspace(self) -> str:
-        if self.capsule is not None:
-            return self.capsule.workspace
+        workspace = self.capsule_workspace
+        if workspace is not None:
+            return workspace
         return check_workspace(self.repo.config_get("speckit.workspace") or "default")
 
     def uri(self, policy_id: str) -> str:
@@ -99,8 +111,15 @@ class Stores:
         fs_id = self.fs.id_for_hash(content_hash)
         if fs_id is not None and self.fs.read(fs_id) is not None:
             candidates.append(fs_id)
-        if self.capsule is not None:
-            candidates.extend(self.capsule.ids_for_hash(content_hash))
+        if "capsule" in self.__dict__:
+            if self.capsule is not None:
+                candidates.extend(self.capsule.ids_for_hash(content_hash))
+        elif self.capsule_workspace is not None:
+            # One git process, not the capsule's (dulwich) code: `current` reads no more.
+            from speckit_git_policy.store.capsule.bulk import PolicyTree
+
+            with PolicyTree(self.repo, self.capsule_workspace) as tree:
+                candidates.extend(tree.ids_for_hash(content_hash))
         if not candidates:
             return None
         if len(set(candidates)) == 1:
@@ -283,15 +302,26 @@ class Stores:
             sources.append(self.capsule.bindings(policy_id))
         return binding_ops.merge(*sources)
 
-    def all_bindings(self) -> dict[str, list[Binding]]:
-        ids = set(self.fs.binding_log_ids())
+    def all_bindings(self, tree: PolicyTree | None = None) -> dict[str, list[Binding]]:
+        """Every snapshot's bindings, both stores merged; ``tree``: the capsule's policy
+        tree when the caller reads it in bulk already (``list``)."""
+        logged = set(self.fs.binding_log_ids())
+        ids = set(logged)
         capsule_bindings: dict[str, list[Binding]] = {}
-        if self.capsule is not None:
-            capsule_bindings = self.capsule.all_bindings()
-            ids.update(capsule_bindings)
+        if tree is not None:
+            capsule_bindings = tree.all_bindings()
+        elif self.capsule_workspace is not None:
+            # Through git in bulk (one ls-tree, one cat-file), not the capsule's
+            # object-at-a-time reader: the cost of a listing is then git's.
+            from speckit_git_policy.store.capsule.bulk import PolicyTree
+
+            with PolicyTree(self.repo, self.capsule_workspace) as opened:
+                capsule_bindings = opened.all_bindings()
+        ids.update(capsule_bindings)
         return {
             policy_id: binding_ops.merge(
-                self.fs_bindings(policy_id), capsule_bindings.get(policy_id, [])
+                self.fs_bindings(policy_id) if policy_id in logged else [],
+                capsule_bindings.get(policy_id, []),
             )
             for policy_id in sorted(ids)
         }

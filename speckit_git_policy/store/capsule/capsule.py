@@ -712,10 +712,56 @@ class Capsule:
             else:
                 edit.put(layout.event_path(run_id, seq), (BLOB_MODE, blob))
             appended = (seq, data)
-            return self._commit(edit.apply(self.io, root), [old], f"run {run_id}: event {seq}")
+            new_root = edit.apply(self.io, root)
+            at_path = found[1] if found is not None and found[0] == path else None
+            new_root = self._summarized(root, new_root, run_id, at_path, data, seq == 0)
+            return self._commit(new_root, [old], f"run {run_id}: event {seq}")
 
         self.refs.update(ref_bytes(layout.run_ref(self.workspace, run_id)), compute)
         return appended
+
+    def _summarized(
+        self,
+        old_root: bytes | None,
+        new_root: bytes,
+        run_id: str,
+        old_run_tree: bytes | None,
+        data: bytes,
+        new_run: bool,
+    ) -> bytes:
+        """``new_root`` with its run directory's ``summary.json`` brought up to date
+        (``runsummary``). A summary that cannot be computed (an event that does not
+        parse) is left as it was: readers then see it stale and read the logs."""
+        from speckit_git_policy.store.capsule import runsummary
+
+        top = layout.run_path(run_id).split("/")[0]
+        try:
+            old_directory = self.io.lookup(old_root, [top])
+            new_directory = self.io.lookup(new_root, [top])
+            run_entry = self.io.lookup(new_root, layout.run_path(run_id).split("/"))
+            if new_directory is None or run_entry is None:
+                return new_root
+            old_entry = self.io.lookup(old_root, [top, runsummary.SUMMARY_NAME])
+            old_summary = None
+            if old_entry is not None and old_entry[0] == BLOB_MODE:
+                old_summary = runsummary.parse(self.io.blob_bytes(old_entry[1]))
+            summary = runsummary.updated(
+                self.io,
+                old_directory[1] if old_directory is not None else None,
+                new_directory[1],
+                old_summary,
+                run_id,
+                old_run_tree,
+                run_entry[1],
+                _json_object(data) or {},
+                new_run,
+            )
+        except (ValueError, KeyError, TypeError, GitError):
+            return new_root
+        edit = TreeEdit()
+        blob = self.io.write_blob(runsummary.encode(summary))
+        edit.put(f"{top}/{runsummary.SUMMARY_NAME}", (BLOB_MODE, blob))
+        return edit.apply(self.io, new_root)
 
     def _run_tree(self, root: bytes | None, run_id: str) -> tuple[str, bytes] | None:
         """(path, tree id) of the run's directory in its shard's tree; a run left at
@@ -816,30 +862,37 @@ class Capsule:
     def run_ids(self) -> list[str]:
         return sorted(run_id for run_id, _tree in self._iter_runs())
 
+    def run_summary(self, run_id: str) -> RunSummary | None:
+        """``run_summaries``' entry of one run (None for an empty or unreadable run)."""
+        return self._summary_of(run_id, self._existing_run(run_id)[1])
+
+    def _summary_of(self, run_id: str, run_tree: bytes) -> RunSummary | None:
+        try:
+            ends = run_log.end_entries(self.io, run_tree)
+        except GitError as e:
+            note(self.repo, f"run {run_id} skipped: {e}")
+            return None
+        if ends is None:
+            return None
+        read = self._event_bytes(run_id, [ends[0]]), self._event_bytes(run_id, [ends[1]])
+        if not read[0] or not read[1]:
+            return None
+        return {
+            "run_id": run_id,
+            "events": run_log.length(self.io, run_tree),
+            "first": read[0][0],
+            "last": read[1][0],
+        }
+
     def run_summaries(self) -> list[RunSummary]:
         """Every run with its length and the bytes of its first and last events,
         sorted by run id: reads per run two small trees and two blobs, never the
         whole log."""
         summaries: list[RunSummary] = []
         for run_id, run_tree in self._iter_runs():
-            try:
-                ends = run_log.end_entries(self.io, run_tree)
-            except GitError as e:
-                note(self.repo, f"run {run_id} skipped: {e}")
-                continue
-            if ends is None:
-                continue
-            read = self._event_bytes(run_id, [ends[0]]), self._event_bytes(run_id, [ends[1]])
-            if not read[0] or not read[1]:
-                continue
-            summaries.append(
-                {
-                    "run_id": run_id,
-                    "events": run_log.length(self.io, run_tree),
-                    "first": read[0][0],
-                    "last": read[1][0],
-                }
-            )
+            summary = self._summary_of(run_id, run_tree)
+            if summary is not None:
+                summaries.append(summary)
         return sorted(summaries, key=lambda summary: summary["run_id"])
 
 

@@ -125,9 +125,11 @@ def _is_hex(text: str, length: int | tuple[int, ...]) -> bool:
 # ---- paths ---------------------------------------------------------------------------
 # A place in a ref's tree: ("dir",), ("snapshot", policy_id), ("bindings", policy_id),
 # ("hash-marker", hash, policy_id), ("commit-marker", commit, policy_id), ("run", run_id,
-# run_dir), ("chunk", run_id, run_dir), ("event", run_id, run_dir, seq); or a str: why
+# run_dir), ("chunk", run_id, run_dir), ("event", run_id, run_dir, seq), ("run-summary",
+# h2); or a str: why
 # the path is outside the layout.
 Place = tuple[str, ...]
+RUN_SUMMARY_NAME = "summary.json"  # runsummary.SUMMARY_NAME
 _POLICY_TOPS = ("snapshots", "bindings", "by-hash", "by-commit")
 
 
@@ -178,6 +180,10 @@ def _policy_place(parts: list[str]) -> Place | str:
 
 
 def _runs_place(ref: CapsuleRef, parts: list[str]) -> Place | str:
+    if len(parts) == 2 and layout.is_run_bucket(parts[0]) and parts[1] == RUN_SUMMARY_NAME:
+        # A run directory's summary: a cache that readers check against the tree ids
+        # it records (docs/CAPSULE-LAYOUT.md); a merge keeps ours, and never trusts it.
+        return ("run-summary", parts[0])
     if layout.is_run_bucket(parts[0]):
         if len(parts) >= 2 and not layout.is_run_bucket(parts[1]):
             return "wrong fan-out (one hex digit per level)"
@@ -227,6 +233,10 @@ def check_content(place: Place, data: bytes) -> str | None:
         return _bindings_problem(data)
     if kind == "event":
         return event_problem(place[1], int(place[3]), data)
+    if kind == "run-summary":
+        from speckit_git_policy.store.capsule.runsummary import parse
+
+        return None if parse(data) is not None else "not a run summary"
     return "not a file the layout knows"
 
 

@@ -1,0 +1,121 @@
+"""Queries and CLI start-up at scale, this code against another checkout (docs/DESIGN.md §10).
+Not a test: run it.
+
+    python bench/bench_scale_queries.py --cache DIR [--base-python /path/to/base/venv/bin/python]
+        [--sizes 100:1000,10000:100000] [--rounds 7] [--only list,run-list,...]
+
+Fixtures come from bench/scale_fixture.py (built once under DIR, then reused). Every
+variant is a fresh process (`python -m speckit_git_policy -C REPO ...`, as a user
+runs the command), this code and, with --base-python, the other checkout's, interleaved
+round by round with `python -c pass` (the same interpreter) as the start-up baseline:
+wall time and CPU time of the process tree, medians and spread, and ratios taken
+round by round.
+
+Queries: `list --json`, `run list --json`, `blame <run>` (at each size), and start-up:
+`-h`, `current`, `list --json`, `run checkpoint` (in the smallest fixture).
+The bars (issue 16): `list` at 10,000 snapshots <= 0.5 s, `run list` at 100,000 runs
+<= 2 s, `blame` flat in the number of snapshots; `-h`, `current`, `list --json`,
+`run checkpoint` <= 3x `python -c pass`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Variant, command, load, measure, ratio_text, report  # noqa: E402
+from scale_fixture import fixture  # noqa: E402
+
+QUERIES = {
+    "list": ["list", "--json"],
+    "run-list": ["run", "list", "--json"],
+    "blame": ["blame", "run-template-0"],
+}
+STARTUP = {
+    "-h": ["-h"],
+    "current": ["current"],
+    "list --json": ["list", "--json"],
+    "run checkpoint": ["run", "checkpoint", "run-template-0", "--label", "bench"],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cache", type=Path, required=True)
+    parser.add_argument("--base-python", help="the other checkout's interpreter (e.g. main's)")
+    parser.add_argument(
+        "--sizes", default="100:1000,10000:100000", help="snapshots:runs, comma-separated"
+    )
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
+    parser.add_argument("--only", default="", help="comma-separated: list,run-list,blame,startup")
+    options = parser.parse_args()
+    only = set(filter(None, options.only.split(",")))
+    sizes = [tuple(int(n) for n in size.split(":")) for size in options.sizes.split(",")]
+    pythons = {"new": sys.executable}
+    if options.base_python:
+        pythons["base"] = options.base_python
+    repos = {size: fixture(options.cache.resolve(), *size) for size in sizes}
+
+    def cli(python: str, repo: Path, args: list[str]) -> Variant:
+        return Variant("", command([python, "-m", "speckit_git_policy", "-C", str(repo), *args]))
+
+    for name, args in QUERIES.items():
+        if only and name not in only:
+            continue
+        variants = []
+        for (snapshots, runs), repo in repos.items():
+            for label, python in pythons.items():
+                variant = cli(python, repo, args)
+                variant.name = f"{label} {' '.join(args)} @ {snapshots} snapshots, {runs} runs"
+                variants.append(variant)
+        results = measure(variants, options.rounds, options.warmup)
+        print(f"\n== {' '.join(args)}: {options.rounds} interleaved rounds; {load()}")
+        print(report(results))
+        if len(sizes) > 1:
+            for label in pythons:
+                mine = [v.name for v in variants if v.name.startswith(label + " ")]
+                small, large = mine[0], mine[-1]
+                print(f"{label}: largest / smallest fixture: {ratio_text(results, large, small)}")
+        if "base" in pythons:
+            for new in (v.name for v in variants if v.name.startswith("new ")):
+                print(f"{new}: new / base: {ratio_text(results, new, 'base' + new[3:])}")
+
+    if only and "startup" not in only:
+        return
+    # `run checkpoint` appends: time it in a copy, not in the cached fixture.
+    temp = tempfile.TemporaryDirectory(prefix="speckit-bench-startup-")
+    repo = Path(temp.name) / "repo"
+    shutil.copytree(repos[sizes[0]], repo, symlinks=True)
+    variants = []
+    for label, python in pythons.items():
+        bare = Variant(f"{label} python -c pass", command([python, "-c", "pass"]))
+        variants.append(bare)
+        for name, args in STARTUP.items():
+            variant = cli(python, repo, args)
+            variant.name = f"{label} {name}"
+            variants.append(variant)
+    results = measure(variants, options.rounds * 2)
+    print(f"\n== start-up, {sizes[0][0]} snapshots: {options.rounds * 2} rounds; {load()}")
+    print(report(results))
+    for label in pythons:
+        print(f"\nratio to `{label} python -c pass` (bar <= 3):")
+        for name in STARTUP:
+            print(
+                f"  {name:<15} {ratio_text(results, f'{label} {name}', f'{label} python -c pass')}"
+            )
+    if "base" in pythons:
+        print("\nnew / base:")
+        for name in STARTUP:
+            print(f"  {name:<15} {ratio_text(results, f'new {name}', f'base {name}')}")
+
+
+if __name__ == "__main__":
+    main()
