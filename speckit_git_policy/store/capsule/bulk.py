@@ -13,8 +13,10 @@ they come back as None, like a missing one, and ``verify`` is what reports them.
 
 from __future__ import annotations
 
+import os
+
 from speckit_git_policy.git.batch import ObjectReader
-from speckit_git_policy.git.plumbing import parse_ls_tree
+from speckit_git_policy.git.plumbing import is_object_id, parse_ls_tree
 from speckit_git_policy.ids import check_workspace, is_policy_id
 from speckit_git_policy.store.capsule import layout
 
@@ -80,12 +82,55 @@ class PolicyTree:
             self._leaves = self._list()
         return self._leaves.get(top, {})
 
-    def _list(self) -> dict[str, dict[str, tuple[str, int]]]:
+    def _tip(self) -> tuple[str, str] | None:
+        """(commit id, where it was read) of the policy ref, read from the ref files as the
+        capsule's writer reads them; a ref that holds no object id fails at once, as there
+        (``CapsuleRefBroken``): listing git's view of it would show an empty capsule."""
+        from speckit_git_policy.errors import CapsuleRefBroken
+
         ref = layout.policy_ref(self.workspace)
-        out = self.repo.git(
-            "ls-tree", "-r", "-l", "-z", "--full-tree", ref, "--", "snapshots", "bindings",
-            check=False,
-        )  # fmt: skip
+        common = os.fspath(self.repo.common_dir)
+        where = os.path.join(common, *ref.split("/"))
+        try:
+            with open(where, "rb") as handle:
+                value: bytes | None = handle.read(256).strip()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            value = None
+        if value is None:
+            where = os.path.join(common, "packed-refs")
+            try:
+                with open(where, "rb") as handle:
+                    packed = handle.read()
+            except FileNotFoundError:
+                return None
+            end = packed.find(b" " + ref.encode() + b"\n")
+            if end < 0:
+                return None
+            value = packed[packed.rfind(b"\n", 0, end) + 1 : end]
+        text = value.decode("utf-8", "replace")
+        if not is_object_id(text):
+            if text.startswith("ref:"):
+                what = f"is a symbolic ref (to {text[4:].strip()!r}), not a commit id"
+            else:
+                what = (
+                    f"holds {text[:40]!r}, not a commit id" if text else "is empty, not a commit id"
+                )
+            raise CapsuleRefBroken(ref, where, what)
+        return text, where
+
+    def _list(self) -> dict[str, dict[str, tuple[str, int]]]:
+        from speckit_git_policy.errors import CapsuleRefBroken, GitError
+
+        tip = self._tip()
+        if tip is None:
+            return {"snapshots": {}, "bindings": {}}
+        try:
+            out = self.repo.git(
+                "ls-tree", "-r", "-l", "-z", "--full-tree", tip[0], "--", "snapshots", "bindings",
+            )  # fmt: skip
+        except GitError as e:
+            ref = layout.policy_ref(self.workspace)
+            raise CapsuleRefBroken(ref, tip[1], f"points at {tip[0]}, which is missing") from e
         found: dict[str, dict[str, tuple[str, int]]] = {"snapshots": {}, "bindings": {}}
         depth = layout.POLICY_FANOUT_LEVELS + 2
         for _mode, kind, oid, size, path in parse_ls_tree(out):
