@@ -55,7 +55,7 @@ NOT_V4 = {
     "uppercase": V4.upper(),
     "one digit short": V4[:-1],
     "one digit long": V4 + "a",
-    "a '.' for a dash": replaced(8, "."),
+    **{f"a '.' for dash {n}": replaced(position, ".") for n, position in enumerate((8, 13, 18, 23))},
     "no dashes": V4.replace("-", ""),
     **{f"'.' in group {n}": replaced(start, ".") for n, (start, _) in enumerate(GROUPS)},
     **{f"'/' in group {n}": replaced(end - 1, "/") for n, (_, end) in enumerate(GROUPS)},
