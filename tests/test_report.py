@@ -127,7 +127,7 @@ def test_markdown_escapes_what_github_would_interpret() -> None:
 
 def test_visible_escapes_controls_and_bidi_overrides() -> None:
     assert visible("ok") == "ok"
-    assert visible("a\x1b[2Jb\x85c\u202ed\n") == "a\\x1b[2Jb\\x85c\\u202ed\\x0a"
+    assert visible("a\x1b[2Jb\x85c\u202ed\n") == "a\\x1b[2Jb\\x85c\\u202ed\\n"
 
 
 class _Elements(HTMLParser):

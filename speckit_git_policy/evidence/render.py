@@ -24,6 +24,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from speckit_git_policy.evidence.report import AuditReport, as_json
+from speckit_git_policy.text import printable
 
 if TYPE_CHECKING:
     import jinja2
@@ -31,31 +32,12 @@ if TYPE_CHECKING:
 TEMPLATE_PACKAGE = "speckit_git_policy"
 TEMPLATE_DIR = "templates/report"
 
-# Characters that must never reach a reader raw: C0 and C1 controls, DEL, line and
-# paragraph separators, and the bidirectional embeddings, overrides and isolates.
-_INVISIBLE = {
-    *range(0x20),
-    *range(0x7F, 0xA0),
-    0x2028,
-    0x2029,
-    *range(0x202A, 0x202F),
-    *range(0x2066, 0x206A),
-    0x200E,
-    0x200F,
-    0x061C,
-}
-
 
 def visible(text: str) -> str:
-    """``text`` with every invisible or control character written as an escape."""
-    if not any(ord(character) in _INVISIBLE for character in text):
-        return text
-    return "".join(
-        (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
-        if ord(c) in _INVISIBLE
-        else c
-        for c in text
-    )
+    """``text`` with every invisible or control character written as an escape: the
+    command line's own escaping (``text.printable``), so that a report and a terminal
+    show a hostile value the same way."""
+    return printable(text)
 
 
 class Raw(str):
