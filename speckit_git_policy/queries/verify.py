@@ -233,6 +233,7 @@ def verify(
     if any(problem.extra.get("ref") == _policy_ref(stores) for problem in ref_problems):
         # Every capsule read goes through that ref: check the filesystem copies alone.
         stores.__dict__["capsule"] = None
+        stores.__dict__["capsule_workspace"] = None  # the bulk readers' way in, too
     if repair:
         stores.prepare()  # a fresh clone: keep the restored .speckit/ out of git status
     ids = stores.ids()
