@@ -144,3 +144,55 @@ def test_summaries_in_a_sha256_repository(tmp_path: Path) -> None:
     digests, slow = run_digests(repo, "default")
     assert slow == [] and len(digests) == 2
     assert [dict(r) for r in list_runs(repo)] == rows_from_logs(root)
+
+
+def test_a_remote_summary_that_lies_under_matching_trees_is_never_taken(
+    tmp_path: Path, policy_repo: Path, bare_remote: Path
+) -> None:
+    """A remote writes a summary whose tree ids match its runs but whose digests lie
+    (99 events, a made-up stage): a pull keeps it out, and run list still says what the
+    logs say."""
+    from conftest import git
+
+    from speckit_git_policy.store.capsule.objects import BLOB_MODE, TreeEdit, ref_bytes
+    from speckit_git_policy.store.capsule.sync import pull, push
+
+    repo = GitRepo.discover(policy_repo)
+    a, b = same_directory_ids(2)
+    start_run(repo, a)
+    git(policy_repo, "remote", "add", "origin", str(bare_remote))
+    git(policy_repo, "push", "-q", "origin", "HEAD:main")
+    push(repo, "origin")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(bare_remote), str(clone))
+    other = GitRepo.discover(clone)
+    pull(other, "origin")
+    open_run(other, a).stage("plan")
+    start_run(other, b)
+    capsule = Stores(other).capsule
+    assert capsule is not None
+    top = layout.run_path(a).split("/")[0]
+    ref = layout.run_ref("default", a)
+
+    def compute(old: bytes | None) -> bytes:
+        root = capsule._tree_of(old)
+        entry = capsule.io.lookup(root, [top, runsummary.SUMMARY_NAME])
+        assert entry is not None
+        summary = runsummary.parse(capsule.io.blob_bytes(entry[1]))
+        assert summary is not None
+        for item in summary["runs"].values():
+            item["digest"]["events"] = 99
+            item["digest"]["stage"] = "forged"
+        edit = TreeEdit()
+        edit.put(f"{top}/{runsummary.SUMMARY_NAME}",
+                 (BLOB_MODE, capsule.io.write_blob(runsummary.encode(summary))))
+        return capsule._commit(edit.apply(capsule.io, root), [old], "lying summary")
+
+    capsule.refs.update(ref_bytes(ref), compute)
+    assert {r["run_id"]: r["events"] for r in list_runs(other)} == {a: 99, b: 99}  # it does lie
+    push(other, "origin")
+    pull(repo, "origin")
+    assert {r["run_id"]: (r["events"], r["stage"]) for r in list_runs(repo)} == {
+        a: (2, "plan"), b: (1, None)
+    }
+    assert [dict(r) for r in list_runs(repo)] == rows_from_logs(policy_repo)

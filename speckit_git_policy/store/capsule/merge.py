@@ -254,12 +254,11 @@ class _Merger:
         for change in self.inspection.changes:
             if change.place[0] in ("run", "chunk", "event"):
                 touched.setdefault(change.place[1], []).append(change)
-            elif change.place[0] == "run-summary" and change.theirs is not None:
-                # A cache (docs/CAPSULE-LAYOUT.md, "Run summaries") that readers check
-                # against the tree ids it records, so either side's is safe: take
-                # theirs, so that a merge into a side that already holds all of ours
-                # is their tree exactly (and the pull a fast-forward in effect).
-                self.edit.put(change.path, (BLOB_MODE, change.theirs[1].encode()))
+            # A run summary (docs/CAPSULE-LAYOUT.md, "Run summaries") is never taken
+            # from a remote: readers trust one whose tree ids match its directory, and a
+            # remote can write matching ids over a digest that lies. Ours stands (stale
+            # where their runs came in: readers then read those logs, and the next local
+            # append rebuilds it from them).
         for run_id, changes in sorted(touched.items()):
             self._run(run_id, changes)
 
