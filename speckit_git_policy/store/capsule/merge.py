@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from speckit_git_policy.canonical import canonical_bytes, parse_json_bytes
-from speckit_git_policy.errors import SnapshotCorrupt
+from speckit_git_policy.errors import SnapshotCorrupt, SpeckitError
 from speckit_git_policy.store.bindings import Binding, known_commits, load_bindings
 from speckit_git_policy.store.bindings import merge as merge_bindings
 from speckit_git_policy.store.capsule import layout
@@ -254,11 +254,17 @@ class _Merger:
         for change in self.inspection.changes:
             if change.place[0] in ("run", "chunk", "event"):
                 touched.setdefault(change.place[1], []).append(change)
-            # A run summary (docs/CAPSULE-LAYOUT.md, "Run summaries") is never taken
-            # from a remote: readers trust one whose tree ids match its directory, and a
-            # remote can write matching ids over a digest that lies. Ours stands (stale
-            # where their runs came in: readers then read those logs, and the next local
-            # append rebuilds it from them).
+            elif change.place[0] == "run-summary" and change.theirs is not None:
+                # A run summary (docs/CAPSULE-LAYOUT.md, "Run summaries") is a cache that
+                # readers trust wherever its tree ids match: matching ids prove which runs
+                # it covers, not that its digests are true. So theirs joins only when each
+                # digest is the one its run's log gives (a few blobs a run); else ours
+                # stands, and what they sent is refused and reported.
+                problem = _summary_problem(self.io, self.inspection.contents.get(change.theirs[1]))
+                if problem is None:
+                    self.edit.put(change.path, (BLOB_MODE, change.theirs[1].encode()))
+                else:
+                    self.refuse(change.path, INVALID, f"run summary refused: {problem}")
         for run_id, changes in sorted(touched.items()):
             self._run(run_id, changes)
 
@@ -438,6 +444,25 @@ def union_trees(
         else:
             entries[name] = min(our_entry, their_entry, key=lambda e: e[1])
     return io.write_tree(entries)
+
+
+def _summary_problem(io: ObjectIO, data: bytes | None) -> str | None:
+    """Why a run summary from a remote cannot be taken, or None when every digest in it
+    is what the log of the run tree it names gives."""
+    from speckit_git_policy.store.capsule.runsummary import digest_run, parse
+
+    summary = parse(data)
+    if summary is None:
+        return "not a run summary"
+    for run_id, item in sorted(summary["runs"].items()):
+        tree = item.get("tree") if isinstance(item, dict) else None
+        try:
+            actual = digest_run(io, tree.encode()) if isinstance(tree, str) else None
+        except (KeyError, ValueError, SpeckitError):
+            actual = None
+        if actual is None or actual != item.get("digest"):
+            return f"its digest of run {run_id} does not match the run's log"
+    return None
 
 
 # ---- rewrites across snapshots of the same content (docs/DESIGN.md §5) -------------------
