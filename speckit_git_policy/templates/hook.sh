@@ -24,7 +24,13 @@ if [ "$SPECKIT_HOOK" = post-rewrite ] || [ "$SPECKIT_HOOK" = pre-push ]; then
 fi
 
 legacy_status=0
-speckit_legacy="$(dirname -- "$0")/$SPECKIT_HOOK.speckit-legacy"
+# The hook's own directory by parameter expansion, as dirname(1) gives it, without
+# starting a process (git runs hooks by a path with a slash in it).
+case $0 in
+    */*) speckit_hook_dir=${0%/*}; speckit_hook_dir=${speckit_hook_dir:-/} ;;
+    *) speckit_hook_dir=. ;;
+esac
+speckit_legacy="$speckit_hook_dir/$SPECKIT_HOOK.speckit-legacy"
 if [ -x "$speckit_legacy" ]; then
     if [ "$SPECKIT_HOOK" = post-rewrite ] || [ "$SPECKIT_HOOK" = pre-push ]; then
         printf '%s\n' "$speckit_input" | "$speckit_legacy" "$@"
