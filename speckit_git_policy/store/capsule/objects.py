@@ -443,9 +443,15 @@ class RefUpdater:
     """
 
     def __init__(self, repo: CapsuleRepo) -> None:
-        self.refs = repo.refs
+        self._repo = repo
         self.refs_dir = os.fsdecode(repo.commondir())
         self._packed: tuple[tuple[int, int, int], bytes] | None = None
+
+    @property
+    def refs(self) -> DiskRefsContainer:
+        """dulwich's refs, for listing only (``subkeys``): opened on first need, never
+        by a hook, which reads and swaps its one ref here."""
+        return self._repo.refs
 
     def read(self, name: bytes) -> bytes | None:
         """The commit id ``name`` points at, loose ref first, then ``packed-refs``.
