@@ -207,11 +207,15 @@ if [ ! -x "$SPECKIT_PYTHON" ]; then
     exit "$legacy_status"
 fi
 
+# `-c` rather than `-m speckit_git_policy.hooks.runner`: runpy (and importlib.util,
+# contextlib...) is a fifth of the hook's imports. A module missing under -S still
+# fails with exit status 1 (ModuleNotFoundError), which starts Python the normal way.
+speckit_runner='import sys; from speckit_git_policy.hooks.runner import main; sys.exit(main())'
 speckit_python() {  # the interpreter and its flags
     if [ "$SPECKIT_HOOK" = post-rewrite ]; then
-        printf '%s\n' "$speckit_input" | "$@" -m speckit_git_policy.hooks.runner "$SPECKIT_HOOK" $speckit_args
+        printf '%s\n' "$speckit_input" | "$@" -c "$speckit_runner" "$SPECKIT_HOOK" $speckit_args
     else
-        "$@" -m speckit_git_policy.hooks.runner "$SPECKIT_HOOK" $speckit_args
+        "$@" -c "$speckit_runner" "$SPECKIT_HOOK" $speckit_args
     fi
 }
 # What this script already asked git, so that Python need not ask again: every
