@@ -188,7 +188,9 @@ class ObjectIO:
             self._commit_trees.popitem(last=False)
 
     def is_commit(self, commit_id: bytes) -> bool:
-        from_disk = self._raw(commit_id)
+        # Loose only (a commit just made, the hook's case); an older, packed one is
+        # asked of the object store as before: backfill and rewrites check many.
+        from_disk = read_loose(self.objects_dir, commit_id)
         if from_disk is not None:
             return from_disk[0] == b"commit"
         from dulwich.objects import Commit
