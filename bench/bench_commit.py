@@ -148,6 +148,18 @@ def main() -> None:
     import speckit_git_policy
 
     compileall.compile_dir(str(Path(speckit_git_policy.__file__).parent), quiet=1)
+    if options.base_python:
+        # The other checkout too (under PYTHONDONTWRITEBYTECODE it would otherwise
+        # compile every module in every hook, and the comparison would flatter us).
+        subprocess.run(
+            [
+                options.base_python,
+                "-c",
+                "import compileall, os, speckit_git_policy as s; "
+                "compileall.compile_dir(os.path.dirname(s.__file__), quiet=1)",
+            ],
+            check=True,
+        )
     with tempfile.TemporaryDirectory(prefix="speckit-bench-") as temp:
         base_dir = Path(temp)
         os.environ.setdefault("PRE_COMMIT_HOME", str(base_dir / "pre-commit-cache"))

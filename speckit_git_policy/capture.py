@@ -7,8 +7,6 @@ when it is known, that snapshot is reused and only a binding is added.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Any
 
 from speckit_git_policy import clock
 from speckit_git_policy.errors import NotFound, PolicyInvalid, PolicyIssue
@@ -33,17 +31,54 @@ from speckit_git_policy.snapshot import (
 )
 from speckit_git_policy.store import Stores
 
+# typing is for type checkers only: this module is on the commit hook's path (docs/DESIGN.md §10).
+TYPE_CHECKING = False
 
-@dataclass(frozen=True)
+if TYPE_CHECKING:
+    from typing import Any
+
+
 class CaptureResult:
-    policy_id: str
-    hash: str
-    uri: str
-    path: str
-    commit: str | None
-    created: bool
-    validated: bool
-    issues: tuple[PolicyIssue, ...] = ()
+    """What a capture did. A plain class, not a dataclass: importing dataclasses pulls
+    inspect, ast and dis into every post-commit hook (docs/DESIGN.md §10)."""
+
+    __slots__ = ("policy_id", "hash", "uri", "path", "commit", "created", "validated", "issues")
+
+    def __init__(
+        self,
+        *,
+        policy_id: str,
+        hash: str,
+        uri: str,
+        path: str,
+        commit: str | None,
+        created: bool,
+        validated: bool,
+        issues: tuple[PolicyIssue, ...] = (),
+    ) -> None:
+        self.policy_id = policy_id
+        self.hash = hash
+        self.uri = uri
+        self.path = path
+        self.commit = commit
+        self.created = created
+        self.validated = validated
+        self.issues = issues
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CaptureResult):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"CaptureResult({fields})"
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -178,7 +213,12 @@ def store_compiled(
             stores.ensure_copies(policy_id)
         else:
             created = True
-            if stores.capsule is not None:
+            if sha is not None and bind:
+                # The new snapshot and its binding: the filesystem log first, then one
+                # capsule commit holding both (docs/DESIGN.md §10).
+                stores.store_bound(policy_id, compiled.hash, created_at, data, sha)
+                bind = False
+            elif stores.capsule is not None:
                 stores.capsule.put_snapshot(policy_id, compiled.hash, created_at, data)
     if sha is not None and bind:
         stores.add_binding(policy_id, sha)

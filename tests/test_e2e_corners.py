@@ -531,6 +531,11 @@ def full_write(fd, data):
     return real_write(fd, data)
 os.open, os.write = refusing_open, full_write
 args = [a for a in sys.argv[1:] if a != "-S"]
+if "-c" in args:  # the sh hook: python -c "<runner>" <hook> [args]
+    code = args[args.index("-c") + 1]
+    sys.argv = ["-c", *args[args.index("-c") + 2:]]
+    exec(compile(code, "<string>", "exec"), {"__name__": "__main__"})
+    raise SystemExit(0)
 module = args[args.index("-m") + 1]
 sys.argv = [module, *args[args.index("-m") + 2:]]
 runpy.run_module(module, run_name="__main__", alter_sys=True)

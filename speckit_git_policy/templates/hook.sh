@@ -24,7 +24,13 @@ if [ "$SPECKIT_HOOK" = post-rewrite ] || [ "$SPECKIT_HOOK" = pre-push ]; then
 fi
 
 legacy_status=0
-speckit_legacy="$(dirname -- "$0")/$SPECKIT_HOOK.speckit-legacy"
+# The hook's own directory by parameter expansion, as dirname(1) gives it, without
+# starting a process (git runs hooks by a path with a slash in it).
+case $0 in
+    */*) speckit_hook_dir=${0%/*}; speckit_hook_dir=${speckit_hook_dir:-/} ;;
+    *) speckit_hook_dir=. ;;
+esac
+speckit_legacy="$speckit_hook_dir/$SPECKIT_HOOK.speckit-legacy"
 if [ -x "$speckit_legacy" ]; then
     if [ "$SPECKIT_HOOK" = post-rewrite ] || [ "$SPECKIT_HOOK" = pre-push ]; then
         printf '%s\n' "$speckit_input" | "$speckit_legacy" "$@"
@@ -201,11 +207,15 @@ if [ ! -x "$SPECKIT_PYTHON" ]; then
     exit "$legacy_status"
 fi
 
+# `-c` rather than `-m speckit_git_policy.hooks.runner`: runpy (and importlib.util,
+# contextlib...) is a fifth of the hook's imports. A module missing under -S still
+# fails with exit status 1 (ModuleNotFoundError), which starts Python the normal way.
+speckit_runner='import sys; from speckit_git_policy.hooks.runner import main; sys.exit(main())'
 speckit_python() {  # the interpreter and its flags
     if [ "$SPECKIT_HOOK" = post-rewrite ]; then
-        printf '%s\n' "$speckit_input" | "$@" -m speckit_git_policy.hooks.runner "$SPECKIT_HOOK" $speckit_args
+        printf '%s\n' "$speckit_input" | "$@" -c "$speckit_runner" "$SPECKIT_HOOK" $speckit_args
     else
-        "$@" -m speckit_git_policy.hooks.runner "$SPECKIT_HOOK" $speckit_args
+        "$@" -c "$speckit_runner" "$SPECKIT_HOOK" $speckit_args
     fi
 }
 # What this script already asked git, so that Python need not ask again: every

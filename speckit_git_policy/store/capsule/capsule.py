@@ -246,6 +246,8 @@ class Capsule:
         data: bytes,
         *,
         replace: bool = False,
+        bind: str | None = None,
+        bound_at: str | None = None,
     ) -> str:
         """Store the snapshot's exact bytes and index its hash; return the blob id.
 
@@ -253,17 +255,30 @@ class Capsule:
         already stored are refused when the stored copy verifies (snapshots are
         immutable); a stored copy that fails its hash is replaced, which is how
         ``verify --repair`` restores it from a checked FS copy. ``replace`` forces it.
+        ``bind`` (a commit SHA) also binds it, as ``add_binding`` would, in the same
+        capsule commit: a capture of new content is one commit and one compare-and-swap.
         """
         _check_snapshot(policy_id, content_hash, created_at, data)
+        if bind is not None:
+            self._require_commit(layout.check_commit_sha(bind))
         blob = self.io.write_blob(data)
 
         def compute(old: bytes | None) -> bytes | None:
             root = self._tree_of(old)
             edit = TreeEdit()
             verb = self._stage_snapshot(edit, root, policy_id, content_hash, blob, replace)
-            if verb is None:
+            parents = [old]
+            message = f"{verb} snapshot {policy_id}"
+            if bind is not None:
+                bindings = self._bindings_in(root, policy_id) if verb != "add" else []
+                if not binding_ops.is_bound(bindings, bind):
+                    bindings = binding_ops.bind(bindings, bind, bound_at or clock.now())
+                    self._stage_bindings(edit, policy_id, bindings, [bind])
+                    parents.append(bind.encode())
+                    message = f"{verb or 'keep'} snapshot {policy_id}, bind it to {bind}"
+            if not edit.changes:
                 return None
-            return self._commit(edit.apply(self.io, root), [old], f"{verb} snapshot {policy_id}")
+            return self._commit(edit.apply(self.io, root), parents, message)
 
         self.refs.update(ref_bytes(self.policy_ref), compute)
         return blob.decode()

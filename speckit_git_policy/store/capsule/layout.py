@@ -12,7 +12,6 @@ trees of bounded size whatever the run's length.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 from speckit_git_policy.errors import BadInput
 from speckit_git_policy.ids import (
@@ -141,11 +140,27 @@ def check_hash(content_hash: str) -> str:
 
 
 # ---- URIs ---------------------------------------------------------------------------
-@dataclass(frozen=True)
 class CapsuleUri:
-    workspace: str
-    kind: str  # "policy" or "runs"
-    ident: str
+    """A parsed capsule URI. A plain class, not a dataclass: this module is on the
+    commit hook's path, and dataclasses imports inspect, ast and dis (docs/DESIGN.md §10)."""
+
+    __slots__ = ("workspace", "kind", "ident")
+
+    def __init__(self, workspace: str, kind: str, ident: str) -> None:
+        self.workspace = workspace
+        self.kind = kind  # "policy" or "runs"
+        self.ident = ident
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CapsuleUri):
+            return NotImplemented
+        return (self.workspace, self.kind, self.ident) == (other.workspace, other.kind, other.ident)
+
+    def __hash__(self) -> int:
+        return hash((self.workspace, self.kind, self.ident))
+
+    def __repr__(self) -> str:
+        return f"CapsuleUri(workspace={self.workspace!r}, kind={self.kind!r}, ident={self.ident!r})"
 
     def __str__(self) -> str:
         return f"{URI_SCHEME}{self.workspace}/{self.kind}/{self.ident}"

@@ -16,23 +16,24 @@ import re
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-from dulwich.errors import ObjectFormatException
-from dulwich.file import FileLocked
-from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
-from dulwich.refs import Ref
 
 from speckit_git_policy.errors import CapsuleRefBroken, GitError, SpeckitError, StaleLock
 from speckit_git_policy.fileio import remove_quietly, write_temp_file
 from speckit_git_policy.git.plumbing import parse_config_z
 
+# dulwich is imported where it is used, never on the commit hook's path: what a hook
+# reads (loose commits and trees) and writes (loose objects, one ref) is done here
+# (docs/DESIGN.md §10). typing and collections.abc are for type checkers only.
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
     from dulwich.object_store import DiskObjectStore
+    from dulwich.objects import Commit, ShaFile
     from dulwich.refs import DiskRefsContainer
 
+    from speckit_git_policy.git.batch import ObjectReader
     from speckit_git_policy.git.repo import GitRepo
 
 TREE_MODE = 0o040000
@@ -84,13 +85,27 @@ class ObjectIO:
         if cached is not None:
             self._trees.move_to_end(tree_id)
             return cached
+        from_disk = self._raw(tree_id)
+        if from_disk is not None:
+            kind, content = from_disk
+            if kind != b"tree":
+                raise GitError(f"capsule object {tree_id.decode()} is not a tree")
+            try:
+                entries = parse_tree(content, len(tree_id) // 2)
+            except ValueError as e:
+                raise GitError(f"capsule object {tree_id.decode()} cannot be read ({e})") from e
+            self._remember_tree(tree_id, entries)
+            return entries
+        from dulwich.errors import ObjectFormatException
+        from dulwich.objects import Tree
+
         try:
             obj = self._object(tree_id)
             if not isinstance(obj, Tree):
                 raise GitError(f"capsule object {tree_id.decode()} is not a tree")
             # surrogateescape: a name that is not UTF-8 (another clone wrote it) stays
             # readable, and written back unchanged, instead of failing every reader.
-            entries: dict[str, Entry] = {
+            entries = {
                 e.path.decode("utf-8", "surrogateescape"): (e.mode, bytes(e.sha))
                 for e in obj.iteritems()
             }
@@ -98,6 +113,27 @@ class ObjectIO:
             raise GitError(f"capsule object {tree_id.decode()} cannot be read ({e})") from e
         self._remember_tree(tree_id, entries)
         return entries
+
+    def _raw(self, object_id: bytes) -> tuple[bytes, bytes] | None:
+        """(kind, content) of a loose object (or one of the batch being written) read
+        here, without dulwich; None when it is neither (packed, promised, missing) or
+        its file is not in the format we know: the caller then asks dulwich or git."""
+        if self._batch is not None:
+            pending = self._batch.get(object_id)
+            if pending is not None:
+                return pending
+        found = read_loose(self.objects_dir, object_id)
+        if found is None and self.repo.has_packs():
+            # Packed (a gc'd repository): through the one `cat-file --batch` process of
+            # this repository, not dulwich's pack code (about 35 ms of a hook's imports).
+            info = self.repo.batch_reader().read([object_id.decode("ascii", "replace")])[0]
+            if (
+                info is not None
+                and info.data is not None
+                and info.kind in ("commit", "tree", "blob")
+            ):
+                found = info.kind.encode(), info.data
+        return found
 
     def _remember_tree(self, tree_id: bytes, entries: dict[str, Entry]) -> None:
         self._trees[tree_id] = entries
@@ -117,12 +153,21 @@ class ObjectIO:
             ) from None
 
     def blob_bytes(self, blob_id: bytes) -> bytes:
+        from_disk = self._raw(blob_id)
+        if from_disk is not None:
+            if from_disk[0] != b"blob":
+                raise GitError(f"capsule object {blob_id.decode()} is not a blob")
+            return from_disk[1]
+        from dulwich.objects import Blob
+
         obj = self._object(blob_id)
         if not isinstance(obj, Blob):
             raise GitError(f"capsule object {blob_id.decode()} is not a blob")
         return obj.as_raw_string()
 
     def commit(self, commit_id: bytes) -> Commit:
+        from dulwich.objects import Commit
+
         obj = self._object(commit_id)
         if not isinstance(obj, Commit):
             raise GitError(f"capsule ref points at {commit_id.decode()}, which is not a commit")
@@ -131,7 +176,9 @@ class ObjectIO:
     def commit_tree(self, commit_id: bytes) -> bytes:
         tree_id = self._commit_trees.get(commit_id)
         if tree_id is None:
-            tree_id = self.commit(commit_id).tree
+            tree_id = _tree_line(self._raw(commit_id), len(commit_id))
+            if tree_id is None:  # packed, promised, or not in the shape git writes
+                tree_id = bytes(self.commit(commit_id).tree)
             self._remember_commit(commit_id, tree_id)
         return tree_id
 
@@ -141,6 +188,13 @@ class ObjectIO:
             self._commit_trees.popitem(last=False)
 
     def is_commit(self, commit_id: bytes) -> bool:
+        # Loose only (a commit just made, the hook's case); an older, packed one is
+        # asked of the object store as before: backfill and rewrites check many.
+        from_disk = read_loose(self.objects_dir, commit_id)
+        if from_disk is not None:
+            return from_disk[0] == b"commit"
+        from dulwich.objects import Commit
+
         try:
             return isinstance(self._stored(commit_id), Commit)
         except KeyError:
@@ -152,10 +206,11 @@ class ObjectIO:
             pending = self._batch.get(obj_id)
             if pending is not None:
                 return self._parsed(obj_id, *pending)
-        return self.store[ObjectID(obj_id)]
+        return self.store[obj_id]
 
     def _parsed(self, obj_id: bytes, kind: bytes, content: bytes) -> ShaFile:
         from dulwich.object_format import get_object_format
+        from dulwich.objects import ObjectID, ShaFile
 
         return ShaFile.from_raw_string(
             _TYPE_NUMS[kind],
@@ -214,8 +269,8 @@ class ObjectIO:
             return obj_id
         except FileNotFoundError:
             pass
-        if self.store.contains_packed(ObjectID(obj_id)):
-            return obj_id
+        # Not loose: written loose even when a pack holds it already (git reads either;
+        # `git gc` drops the copy), which spares a hook dulwich's pack code (docs/DESIGN.md §10).
         os.makedirs(directory, exist_ok=True)
         tmp = write_temp_file(
             directory, zlib.compress(data), prefix="tmp_obj_", mode=0o444, durable=False
@@ -272,14 +327,18 @@ class ObjectIO:
     def write_commit(
         self, tree_id: bytes, parents: list[bytes], message: str, identity: bytes
     ) -> bytes:
-        commit = Commit()
-        commit.tree = ObjectID(tree_id)
-        commit.parents = [ObjectID(p) for p in _unique(parents)]
-        commit.author = commit.committer = identity
-        commit.author_time = commit.commit_time = int(time.time())
-        commit.author_timezone = commit.commit_timezone = 0
-        commit.message = message.encode() + b"\n"
-        commit_id = self.write(commit)
+        """A commit in the bytes dulwich's ``Commit`` writes (and git itself): tree,
+        parents, author and committer at UTC, a blank line, the message."""
+        signature = b"%s %d +0000" % (identity, int(time.time()))
+        content = b"".join(
+            [
+                b"tree %s\n" % tree_id,
+                *(b"parent %s\n" % parent for parent in _unique(parents)),
+                b"author %s\ncommitter %s\n\n" % (signature, signature),
+                message.encode() + b"\n",
+            ]
+        )
+        commit_id = self.write_raw(b"commit", content)
         self._remember_commit(commit_id, tree_id)
         return commit_id
 
@@ -348,13 +407,13 @@ class ObjectIO:
         return data[len(header) + 1 :]
 
 
-@dataclass
 class TreeEdit:
     """A set of changes to a tree, applied copy-on-write: only the trees on the
     changed paths are rewritten, so an edit costs the same whatever the size of
     the untouched shards. A change to None removes the entry (and trees left empty)."""
 
-    changes: dict[tuple[str, ...], Entry | None] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.changes: dict[tuple[str, ...], Entry | None] = {}
 
     def put(self, path: str, entry: Entry) -> None:
         self.changes[tuple(path.split("/"))] = entry
@@ -398,9 +457,15 @@ class RefUpdater:
     """
 
     def __init__(self, repo: CapsuleRepo) -> None:
-        self.refs = repo.refs
+        self._repo = repo
         self.refs_dir = os.fsdecode(repo.commondir())
         self._packed: tuple[tuple[int, int, int], bytes] | None = None
+
+    @property
+    def refs(self) -> DiskRefsContainer:
+        """dulwich's refs, for listing only (``subkeys``): opened on first need, never
+        by a hook, which reads and swaps its one ref here."""
+        return self._repo.refs
 
     def read(self, name: bytes) -> bytes | None:
         """The commit id ``name`` points at, loose ref first, then ``packed-refs``.
@@ -435,6 +500,8 @@ class RefUpdater:
 
     def subkeys(self, prefix: bytes) -> set[bytes]:
         """Names of the refs under ``prefix``, without it (listing: cost grows with refs)."""
+        from dulwich.refs import Ref
+
         return set(self.refs.subkeys(Ref(prefix)))
 
     def _packed_refs(self) -> bytes:
@@ -468,13 +535,48 @@ class RefUpdater:
         raise GitError(f"gave up updating {ref_str(name)}: {CAS_MAX_ATTEMPTS} lost races in a row")
 
     def _swap(self, name: bytes, old: bytes | None, new: bytes) -> bool:
-        if old is None:
-            return with_lock_retry(
-                lambda: self.refs.add_if_new(Ref(name), ObjectID(new)), self.refs_dir
-            )
-        return with_lock_retry(
-            lambda: self.refs.set_if_equals(Ref(name), ObjectID(old), ObjectID(new)), self.refs_dir
-        )
+        return with_lock_retry(lambda: self._swap_locked(name, old, new), self.refs_dir)
+
+    def _swap_locked(self, name: bytes, old: bytes | None, new: bytes) -> bool:
+        """git's own lock-file protocol, with dulwich's ``set_if_equals`` (``add_if_new``
+        when ``old`` is None) semantics: create ``<ref>.lock`` exclusively (RefLocked
+        if it exists), read the ref again under the lock (loose file, else packed-refs),
+        and only if it still holds ``old`` write ``new`` into the lock, fsync it and
+        rename it over the ref. Readers see the old value or the new, never a part; a
+        writer killed at any point leaves the ref as it was (and at worst its lock,
+        which ``with_lock_retry`` reports as stale). The fsync is kept: the ref is
+        what makes a capture reachable, and a rename that reaches the disk before
+        its data would leave an empty ref after a power cut."""
+        path = os.path.join(self.refs_dir, os.fsdecode(name))
+        lock = path + ".lock"
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            raise RefLocked(lock) from None
+        renamed = False
+        try:
+            try:
+                if self.read(name) != old:
+                    return False
+                os.write(fd, new + b"\n")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(lock, path)
+            renamed = True
+        finally:
+            if not renamed:
+                remove_quietly(lock)
+        return True
+
+
+class RefLocked(Exception):
+    """Another writer holds ``<ref>.lock`` (or a killed one left it)."""
+
+    def __init__(self, lockfilename: str) -> None:
+        super().__init__(lockfilename)
+        self.lockfilename = lockfilename
 
 
 def with_lock_retry(action: Callable[[], bool], base_dir: str) -> bool:
@@ -485,7 +587,7 @@ def with_lock_retry(action: Callable[[], bool], base_dir: str) -> bool:
     while True:
         try:
             return action()
-        except FileLocked as e:
+        except RefLocked as e:
             lock_path = os.fsdecode(e.lockfilename)
             if _lock_age(lock_path) > STALE_LOCK_SECONDS or time.monotonic() > deadline:
                 raise StaleLock(
@@ -618,9 +720,33 @@ class CapsuleRepo:
         self.object_store = LooseFirstObjects(common_dir, repo, self.object_format)
         self._refs: DiskRefsContainer | None = None
         self._user_config: UserConfig | None = None
+        self._has_packs: bool | None = None
+        self._reader: ObjectReader | None = None
 
     def commondir(self) -> str:
         return self._common_dir
+
+    def has_packs(self) -> bool:
+        """Whether the object database holds any pack (looked at once per process)."""
+        if self._has_packs is None:
+            try:
+                names = os.listdir(os.path.join(self._common_dir, "objects", "pack"))
+            except OSError:
+                names = []
+            self._has_packs = any(name.endswith(".pack") for name in names)
+        return self._has_packs
+
+    def batch_reader(self) -> ObjectReader:
+        """One ``cat-file --batch`` process for the packed objects this process reads,
+        started on first need and stopped when this object goes (or at exit)."""
+        if self._reader is None:
+            import weakref
+
+            from speckit_git_policy.git.batch import ObjectReader
+
+            self._reader = ObjectReader(self._common_dir)
+            weakref.finalize(self, self._reader.close)
+        return self._reader
 
     @property
     def git_repo(self) -> GitRepo:
@@ -716,7 +842,7 @@ class LooseFirstObjects:
         """The object as git reads it (a promisor remote serves what a partial clone
         lacks); KeyError when git has it nowhere either."""
         from dulwich.object_format import get_object_format
-        from dulwich.objects import ShaFile, object_class
+        from dulwich.objects import ObjectID, ShaFile, object_class
 
         from speckit_git_policy.git.plumbing import read_objects
 
@@ -746,6 +872,59 @@ class LooseFirstObjects:
         if not packs:
             return False
         return bool(self.disk_store().contains_packed(sha))  # type: ignore[arg-type]
+
+
+# ---- loose objects, read without dulwich (the hook path) ---------------------------
+def read_loose(objects_dir: str, object_id: bytes) -> tuple[bytes, bytes] | None:
+    """(kind, content) of the loose object ``object_id``; None when there is no such
+    file or it is not a zlib stream of ``<kind> <size>\\0<content>`` with that size."""
+    hexid = object_id.decode("ascii", "replace")
+    try:
+        with open(os.path.join(objects_dir, hexid[:2], hexid[2:]), "rb") as handle:
+            compressed = handle.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        data = zlib.decompress(compressed)
+    except zlib.error:
+        return None
+    header, nul, content = data.partition(b"\0")
+    kind, _space, size = header.partition(b" ")
+    if not nul or kind not in _TYPE_NUMS or not size.isdigit() or int(size) != len(content):
+        return None
+    return kind, content
+
+
+def parse_tree(content: bytes, id_length: int) -> dict[str, Entry]:
+    """A tree object's entries, name → (mode, hex id), read as dulwich's ``parse_tree``
+    reads them (not strict); ValueError when it is malformed. Names are decoded with
+    surrogateescape: a name that is not UTF-8 (another clone wrote it) stays readable,
+    and is written back unchanged."""
+    entries: dict[str, Entry] = {}
+    position, end = 0, len(content)
+    while position < end:
+        space = content.index(b" ", position)
+        mode = int(content[position:space], 8)
+        nul = content.index(b"\0", space)
+        name = content[space + 1 : nul]
+        position = nul + 1 + id_length
+        raw_id = content[nul + 1 : position]
+        if len(raw_id) != id_length:
+            raise ValueError("object id of invalid length")
+        entries[name.decode("utf-8", "surrogateescape")] = (mode, binascii.hexlify(raw_id))
+    return entries
+
+
+def _tree_line(raw: tuple[bytes, bytes] | None, id_length: int) -> bytes | None:
+    """The tree id a raw commit names on its first line; None when ``raw`` is not a
+    commit in that shape (the caller then lets dulwich parse it and say what is wrong)."""
+    if raw is None or raw[0] != b"commit":
+        return None
+    content = raw[1]
+    if content[:5] != b"tree " or content[5 + id_length : 6 + id_length] != b"\n":
+        return None
+    tree_id = content[5 : 5 + id_length]
+    return tree_id if _is_object_id(tree_id) else None
 
 
 def object_format_of(repo: GitRepo) -> str:
