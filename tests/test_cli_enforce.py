@@ -1,4 +1,4 @@
-"""route, budget and gate on the command line: --json documents and exit codes (SPEC §9)."""
+"""route, budget and gate on the command line: --json documents and exit codes (docs/DESIGN.md §9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The policy commands of `git speckit-policy` (SPEC §9), with the capsule off and on,
+"""The policy commands of `git speckit-policy` (docs/DESIGN.md §9), with the capsule off and on,
 and the bad inputs of issue 2 item 7: each a clear error that writes nothing."""
 
 from __future__ import annotations

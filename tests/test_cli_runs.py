@@ -1,4 +1,4 @@
-"""run start|stage|checkpoint|show|list, trace and blame on the command line (SPEC §9)."""
+"""run start|stage|checkpoint|show|list, trace and blame on the command line (docs/DESIGN.md §9)."""
 
 from __future__ import annotations
 

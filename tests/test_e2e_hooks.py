@@ -1,4 +1,4 @@
-"""End to end: the real git binary runs the installed hooks (SPEC §5, issue 4).
+"""End to end: the real git binary runs the installed hooks (docs/DESIGN.md §5, issue 4).
 
 Every test commits, merges, picks, rebases or applies with git itself and then
 looks at what the hooks left in the stores.

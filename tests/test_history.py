@@ -1,4 +1,4 @@
-"""``log``: one entry per binding, newest first, changed keys, cost by bindings (SPEC §9)."""
+"""``log``: one entry per binding, newest first, changed keys, cost by bindings (docs/DESIGN.md §9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""install / uninstall / init / doctor as a library and through the CLI (SPEC §9)."""
+"""install / uninstall / init / doctor as a library and through the CLI (docs/DESIGN.md §9)."""
 
 from __future__ import annotations
 

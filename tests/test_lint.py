@@ -1,4 +1,4 @@
-"""Doc and policy lint (SPEC §8) over the work tree, the index and a commit."""
+"""Doc and policy lint (docs/DESIGN.md §8) over the work tree, the index and a commit."""
 
 from __future__ import annotations
 

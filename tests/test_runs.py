@@ -1,4 +1,4 @@
-"""Runs and events (SPEC §5 run start / stage boundary, §6, §8 event lint)."""
+"""Runs and events (docs/DESIGN.md §5 run start / stage boundary, §6, §8 event lint)."""
 
 from __future__ import annotations
 

@@ -188,7 +188,7 @@ def test_concurrent_capture_of_the_same_content_yields_one_snapshot(fs_repo: Pat
 @pytest.mark.parametrize("link", [".speckit", ".speckit/policies"])
 def test_a_symlink_out_of_speckit_is_refused_and_nothing_is_written_there(
         fs_repo: Path, tmp_path: Path, link: str) -> None:
-    # A cloned repository may carry a committed `.speckit` symlink: SPEC §10.
+    # A cloned repository may carry a committed `.speckit` symlink: docs/DESIGN.md §10.
     outside = tmp_path / "outside"
     outside.mkdir()
     (fs_repo / link).parent.mkdir(parents=True, exist_ok=True)

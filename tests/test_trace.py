@@ -1,4 +1,4 @@
-"""trace and blame: from a run to the snapshots, commits, authors and lines (SPEC §9)."""
+"""trace and blame: from a run to the snapshots, commits, authors and lines (docs/DESIGN.md §9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Lints (SPEC §8): doc lint (both sources exist) and policy lint (TOML matches §2).
+"""Lints (docs/DESIGN.md §8): doc lint (both sources exist) and policy lint (TOML matches §2).
 
 The event lint, which needs the capsule's run logs, lives with ``verify``.
 """
