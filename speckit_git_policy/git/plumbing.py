@@ -296,23 +296,7 @@ def changed_paths(repo: GitRepo, commit: str) -> list[str]:
 def commits_touching(repo: GitRepo, commits: list[str], pathspecs: list[str]) -> set[str]:
     """Those of ``commits`` whose first-parent diff (all files for a root commit) touches
     one of ``pathspecs`` (literal paths), in one ``diff-tree --stdin`` call."""
-    if not commits:
-        return set()
-    out = repo.git(
-        "--literal-pathspecs",
-        "diff-tree",
-        "--stdin",
-        "-r",
-        "-z",
-        "--root",
-        "-m",
-        "--first-parent",
-        "--",
-        *pathspecs,
-        input_bytes=_request(commits),
-    )
-    wanted = set(commits)
-    return {commit for commit, paths in parse_raw_diff(out).items() if paths and commit in wanted}
+    return set(first_parent_changes(repo, commits, pathspecs))
 
 
 def first_parent_changes(
