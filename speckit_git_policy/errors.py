@@ -7,7 +7,10 @@ Exit codes follow docs/DESIGN.md §9: 1 = a check failed or a decision denied,
 
 from __future__ import annotations
 
-from pathlib import Path
+# pathlib for type checkers only: the git hooks import this module.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class SpeckitError(Exception):

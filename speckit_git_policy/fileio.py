@@ -124,3 +124,14 @@ def remove_quietly(path: PathLike) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def is_within(path: PathLike, directory: str) -> bool:
+    """Whether ``path`` with every symlink resolved lies in ``directory`` (an absolute path
+    the caller resolved as it means it), as ``Path(path).resolve().is_relative_to(directory)``
+    tells, without pathlib on the hook path. A symlink loop is not within anything."""
+    try:
+        target = os.path.realpath(path)
+    except (OSError, RuntimeError):
+        return False
+    return target == directory or target.startswith(directory.rstrip(os.sep) + os.sep)

@@ -262,7 +262,7 @@ def test_object_infos_and_contents_in_request_order(tricky: tuple[GitRepo, list[
     infos = plumbing.object_infos(repo, names)
     assert [info.kind if info else None for info in infos] == ["blob", None, "commit", "tree", None]
     contents = plumbing.read_objects(repo, names)
-    assert contents[0] is not None and contents[0].data == (repo.root / "with space.txt").read_bytes()
+    assert contents[0] is not None and contents[0].data == (Path(repo.root) / "with space.txt").read_bytes()
     assert contents[2] is not None and contents[2].data == subprocess.run(
         ["git", "cat-file", "commit", first], cwd=repo.root, capture_output=True, check=True).stdout
     assert plumbing.existing_commits(repo, [second, "0" * 40, first]) == [second, first]
@@ -277,11 +277,11 @@ def test_changed_paths_and_commits_touching(tricky: tuple[GitRepo, list[str]]) -
     assert plumbing.commits_touching(repo, [first, second], [":colon-first", "a" * 40]) == {first, second}
     assert plumbing.commits_touching(repo, [first, second], ["absent"]) == set()
     # A file named like a commit asked about: --name-only output could not tell them apart.
-    (repo.root / first).write_text("named after the first commit\n")
+    (Path(repo.root) / first).write_text("named after the first commit\n")
     third = commit_all(repo.root, "third")
     assert plumbing.commits_touching(repo, [first, third], [first]) == {third}
     assert plumbing.commits_touching(repo, [], ["a" * 40]) == set()
-    (repo.root / "tab\there").write_text("staged\n")
+    (Path(repo.root) / "tab\there").write_text("staged\n")
     git(repo.root, "add", "tab\there")
     assert plumbing.staged_paths(repo, ["tab\there", "plain.txt"]) == ["tab\there"]
 

@@ -40,10 +40,16 @@ def verify(ctx: click.Context, repair: bool, output_format: str, as_json: bool) 
     if as_json:
         emit_json(report.as_json())
     elif resolve_format(output_format) == SARIF:
+        import pathlib
+
         from speckit_git_policy.evidence.sarif import VERIFY_RULES, sarif_log, verify_findings
         from speckit_git_policy.policy.sources import source_paths
 
-        emit_json(sarif_log(verify_findings(report, source_paths(repo)), repo.root, VERIFY_RULES))
+        emit_json(
+            sarif_log(
+                verify_findings(report, source_paths(repo)), pathlib.Path(repo.root), VERIFY_RULES
+            )
+        )
     elif resolve_format(output_format) == GITHUB:
         for problem in report.problems:
             level = "notice" if problem.repaired else problem.severity

@@ -45,9 +45,15 @@ def validate(ctx: click.Context, staged: bool, output_format: str, as_json: bool
     if as_json:
         emit_json({"ok": not issues, "errors": [issue.as_json() for issue in issues]})
     elif resolve_format(output_format) == SARIF:
+        import pathlib
+
         from speckit_git_policy.evidence.sarif import VALIDATE_RULES, issue_findings, sarif_log
 
-        emit_json(sarif_log(issue_findings(issues, source_paths(repo)), repo.root, VALIDATE_RULES))
+        emit_json(
+            sarif_log(
+                issue_findings(issues, source_paths(repo)), pathlib.Path(repo.root), VALIDATE_RULES
+            )
+        )
     elif resolve_format(output_format) == GITHUB:
         for issue in issues:
             click.echo(

@@ -15,6 +15,7 @@ never as zero, and a run without such events says "no usage recorded".
 from __future__ import annotations
 
 import datetime
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -660,7 +661,7 @@ def build_report(
     return AuditReport(
         generated_at=clock.now(),
         tool_version=__version__,
-        repository=repo.root.name,
+        repository=os.path.basename(repo.root),
         workspace=stores.workspace,
         head=repo.head(),
         branch=repo.current_branch(),

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from speckit_git_policy.errors import GitError
 
-# typing and dataclasses are imported for type checkers only: the git hook's hot
-# path must not pay for them.
+# _signal, not signal: the signal module wraps the numbers in enums, and enum is
+# a tenth of a hook's start-up. No pathlib, typing or dataclasses either.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    pass
+    import signal as _signal
+else:
+    import _signal
 
 
 def run_git(
     args: list[str],
-    cwd: Path | None = None,
+    cwd: str | os.PathLike[str] | None = None,
     *,
     input_bytes: bytes | None = None,
     check: bool = True,
@@ -71,14 +72,16 @@ def _find_git(env: dict[str, str]) -> str:
 
 
 def _spawn_git(
-    args: list[str], cwd: Path | None, input_bytes: bytes | None, env: dict[str, str]
+    args: list[str],
+    cwd: str | os.PathLike[str] | None,
+    input_bytes: bytes | None,
+    env: dict[str, str],
 ) -> tuple[int, bytes, bytes]:
     """``subprocess.run(["git", ...], cwd=, input=, capture_output=True)`` through
     ``posix_spawn`` and pipes: importing subprocess costs a git hook more than the
     git call. ``git -C`` stands for ``cwd`` (posix_spawn has no chdir before 3.13);
     stdin, stdout and stderr are served together, so no pipe fills up and blocks."""
     import select
-    import signal
 
     argv = ["git", *(["-C", os.fspath(cwd)] if cwd is not None else []), *args]
     out_read, out_write = os.pipe()
@@ -88,7 +91,7 @@ def _spawn_git(
     if input_bytes is not None:
         actions.append((os.POSIX_SPAWN_DUP2, in_read, 0))
     default_signals = [
-        getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name)
+        getattr(_signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(_signal, name)
     ]
     try:
         pid = os.posix_spawn(
@@ -141,7 +144,7 @@ def _spawn_git(
                     poller.unregister(fd)
                     open_fds.discard(fd)
     except BaseException:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, _signal.SIGKILL)
         os.waitpid(pid, 0)
         raise
     finally:
@@ -153,7 +156,10 @@ def _spawn_git(
 
 
 def _subprocess_git(
-    args: list[str], cwd: Path | None, input_bytes: bytes | None, env: dict[str, str]
+    args: list[str],
+    cwd: str | os.PathLike[str] | None,
+    input_bytes: bytes | None,
+    env: dict[str, str],
 ) -> tuple[int, bytes, bytes]:  # pragma: no cover -- Windows
     import subprocess
 
@@ -221,8 +227,6 @@ class GitPipe:
 def spawn_git_pipe(args: list[str], env: dict[str, str] | None = None) -> GitPipe:
     """Start ``git <args>`` with stdin, stdout and stderr on pipes, for a caller that
     talks to it request by request (``run_git`` is for one input, one output)."""
-    import signal
-
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
@@ -235,7 +239,7 @@ def spawn_git_pipe(args: list[str], env: dict[str, str] | None = None) -> GitPip
         (os.POSIX_SPAWN_DUP2, err_write, 2),
     ]
     default_signals = [
-        getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name)
+        getattr(_signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(_signal, name)
     ]
     try:
         pid = os.posix_spawn(

@@ -6,7 +6,6 @@ worktrees exactly as the git that runs our hooks does).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from speckit_git_policy.errors import BadInput, GitError, NotFound
 from speckit_git_policy.git.plumbing import (
@@ -36,14 +35,24 @@ _SPARSE_KEY = "core.sparsecheckout"
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0", "")
 
+# No pathlib: the git hooks' hot path does without it (with fnmatch, re and
+# urllib.parse it costs a hook more than its git calls do).
+TYPE_CHECKING = False
+
 
 class GitRepo:
     """A repository as git sees it from a directory (and git's environment)."""
 
-    def __init__(self, work_tree: Path | None, git_dir: Path, common_dir: Path) -> None:
-        self.work_tree = work_tree
-        self.git_dir = git_dir
-        self.common_dir = common_dir
+    def __init__(
+        self,
+        work_tree: str | os.PathLike[str] | None,
+        git_dir: str | os.PathLike[str],
+        common_dir: str | os.PathLike[str],
+    ) -> None:
+        # Absolute paths as strings (os.path, not pathlib, on the hook path).
+        self.work_tree = os.fspath(work_tree) if work_tree is not None else None
+        self.git_dir = os.fspath(git_dir)
+        self.common_dir = os.fspath(common_dir)
         # Handles the layers above keep per repository (the capsule's object database).
         self.memo: dict[str, object] = {}
         self._config: dict[str, str | None] | None = None
@@ -54,9 +63,9 @@ class GitRepo:
 
     # ---- discovery -------------------------------------------------------------
     @classmethod
-    def discover(cls, path: str | Path | None = None) -> GitRepo:
-        start = Path(path) if path is not None else Path.cwd()
-        if not start.is_dir():
+    def discover(cls, path: str | os.PathLike[str] | None = None) -> GitRepo:
+        start = os.fspath(path) if path is not None else os.getcwd()
+        if not os.path.isdir(start):
             raise NotFound(f"{start}: no such directory")
         try:
             out = run_git(
@@ -87,14 +96,14 @@ class GitRepo:
             except GitError:
                 raise GitError(f"{start}: not a git repository") from e
         lines = out.decode().splitlines()
-        git_dir, common_dir = Path(lines[0]), Path(lines[1])
+        git_dir, common_dir = lines[0], lines[1]
         # git names the top level whenever there is a work tree, the cwd inside it or not
         # (GIT_DIR and GIT_WORK_TREE set, the cwd elsewhere): work as git does there.
-        work_tree = Path(lines[3]) if len(lines) > 3 else None
+        work_tree = lines[3] if len(lines) > 3 else None
         return cls(work_tree=work_tree, git_dir=git_dir, common_dir=common_dir)
 
     @property
-    def root(self) -> Path:
+    def root(self) -> str:
         """The work tree; commands that need one fail clearly in a bare repo."""
         if self.work_tree is None:
             raise GitError(f"{self.git_dir}: this command needs a work tree (bare repository)")
@@ -152,9 +161,9 @@ class GitRepo:
         was deleted reads none, as the hooks do (they read what the commit is made from).
         """
         if self.work_tree is not None:
-            path = self.work_tree / TEAM_SETTINGS_FILE
-            if path.is_file() and not path.is_symlink():
-                return str(path)
+            path = os.path.join(self.work_tree, TEAM_SETTINGS_FILE)
+            if os.path.isfile(path) and not os.path.islink(path):
+                return path
             if not sparse:
                 return None
         return f"HEAD:{TEAM_SETTINGS_FILE}"
@@ -336,7 +345,8 @@ def _check_team_value(source: str, key: str, value: str | None) -> str | None:
     return value
 
 
-RepoLike = GitRepo | str | Path | None
+if TYPE_CHECKING:
+    RepoLike = GitRepo | str | os.PathLike[str] | None
 
 
 def as_repo(repo: RepoLike) -> GitRepo:

@@ -341,8 +341,8 @@ def doctor(repo: GitRepo) -> list[Check]:
         ("missed captures", lambda: _check_missed(repo)),
         ("settings", lambda: _check_settings(repo)),
     ]
-    if repo.work_tree is not None and (repo.work_tree / ".specify").is_dir():
-        work_tree = repo.work_tree
+    if repo.work_tree is not None and os.path.isdir(os.path.join(repo.work_tree, ".specify")):
+        work_tree = Path(repo.work_tree)
         checks.append(("speckit", lambda: _check_speckit(work_tree)))
     results = []
     for name, check in checks:

@@ -65,7 +65,7 @@ def hooks_dir(repo: GitRepo) -> Path:
     path = Path(out)
     if not path.is_absolute():
         # rev-parse answers relative to where it ran; git runs hooks from the same place.
-        path = (repo.work_tree if repo.work_tree is not None else repo.git_dir) / path
+        path = Path(repo.work_tree if repo.work_tree is not None else repo.git_dir) / path
     return path
 
 
@@ -319,7 +319,7 @@ def init(
     templates = files("speckit_git_policy") / "templates"
     written = []
     for path, template in ((paths.policy, "model_policy.toml"), (paths.doc, "MODEL-POLICY.md")):
-        target = repo.root / path
+        target = Path(repo.root) / path
         if os.path.lexists(target):
             continue
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
-from pathlib import Path
 
 from speckit_git_policy.errors import BadInput, PolicyInvalid, PolicyIssue
 from speckit_git_policy.git.plumbing import (
@@ -115,10 +114,12 @@ def _missing(path: str) -> PolicyIssue:
     return PolicyIssue(path, None, "", "required policy source file is missing")
 
 
-def _read_worktree_file(root: Path, path: str) -> bytes | PolicyIssue:
-    full = root / path
-    target = full.resolve()
-    if not target.is_relative_to(root.resolve()):
+def _read_worktree_file(root: str, path: str) -> bytes | PolicyIssue:
+    from speckit_git_policy.fileio import is_within
+
+    full = os.path.join(root, path)
+    if not is_within(full, os.path.realpath(root)):
+        target = os.path.realpath(full)
         return PolicyIssue(
             path, None, "", f"is a symlink leading outside the repository ({target})"
         )
@@ -274,7 +275,7 @@ def read_sources(
     blob_ids = None
     if origin == WORKTREE:
         results = {path: _read_worktree_file(repo.root, path) for path in names}
-        absent = [path for path in names if not os.path.lexists(repo.root / path)]
+        absent = [path for path in names if not os.path.lexists(os.path.join(repo.root, path))]
         sparse = skip_worktree_paths(repo, absent)
         if sparse:
             # Left out of the work tree by a sparse checkout, not deleted: the index holds

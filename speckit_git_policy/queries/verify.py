@@ -96,7 +96,7 @@ def shares_a_capsule(repo: GitRepo) -> bool:
     if repo.git_dir != repo.common_dir:
         return True
     try:
-        return any(os.scandir(repo.common_dir / "worktrees"))
+        return any(os.scandir(os.path.join(repo.common_dir, "worktrees")))
     except OSError:
         return False
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from speckit_git_policy.errors import SnapshotCorrupt, SpeckitError
-from speckit_git_policy.git.repo import RepoLike, as_repo
+from speckit_git_policy.git.repo import as_repo
 from speckit_git_policy.runs.events import parse_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from speckit_git_policy.git.repo import RepoLike
     from speckit_git_policy.store import Stores
 
     # A snapshot's document, or why no copy of it verifies.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from speckit_git_policy.errors import NotFound, SnapshotCorrupt
-from speckit_git_policy.git.repo import RepoLike, as_repo
+from speckit_git_policy.git.repo import as_repo
 from speckit_git_policy.runs.events import (
     STAGE_TRANSITION,
     CapsuleDisabled,
@@ -15,6 +15,7 @@ from speckit_git_policy.runs.events import (
 )
 
 if TYPE_CHECKING:
+    from speckit_git_policy.git.repo import RepoLike
     from speckit_git_policy.store.capsule.capsule import Capsule, RunSummary
 
 

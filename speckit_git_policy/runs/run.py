@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from speckit_git_policy import __version__, clock
 from speckit_git_policy.canonical import canonical_bytes, sha256_hex
 from speckit_git_policy.errors import BadInput, PolicyInvalid, SnapshotCorrupt
-from speckit_git_policy.git.repo import GitRepo, RepoLike, as_repo
+from speckit_git_policy.git.repo import GitRepo, as_repo
 from speckit_git_policy.ids import check_run_id
 from speckit_git_policy.policy.sources import WORKTREE, Sources, read_sources, source_paths
 from speckit_git_policy.runs.events import (
@@ -61,6 +61,7 @@ from speckit_git_policy.runs.records import Event, EventBody, PolicyInForce
 from speckit_git_policy.text import did_you_mean
 
 if TYPE_CHECKING:
+    from speckit_git_policy.git.repo import RepoLike
     from speckit_git_policy.snapshot import Compiled
     from speckit_git_policy.store import Stores
 

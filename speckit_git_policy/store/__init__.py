@@ -8,7 +8,6 @@ fresh clone that has only the capsule, and with ``speckit.capsule=false``.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
 
 from speckit_git_policy import clock
 from speckit_git_policy.errors import BadInput, NotFound, SnapshotCorrupt
@@ -16,12 +15,15 @@ from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.ids import check_policy_id_prefix, check_workspace, is_policy_id
 from speckit_git_policy.snapshot import load_document
 from speckit_git_policy.store import bindings as binding_ops
-from speckit_git_policy.store.bindings import Binding
 from speckit_git_policy.store.fs import FilesystemStore, ensure_excluded
 
+# typing for type checkers only: the git hooks import this module.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
+    from speckit_git_policy.store.bindings import Binding
     from speckit_git_policy.store.capsule.bulk import PolicyTree
     from speckit_git_policy.store.capsule.capsule import Capsule
 

@@ -31,16 +31,22 @@ into another unites their ``rewritten_from`` and keeps the earliest known ``boun
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import TypedDict
-
 from speckit_git_policy.errors import SnapshotCorrupt
 
+# typing for type checkers only: the git hooks import this module (a binding is a
+# plain dict at run time).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from typing import TypedDict
 
-class Binding(TypedDict):
-    commit: str
-    rewritten_from: list[str]
-    bound_at: str
+    class Binding(TypedDict):
+        commit: str
+        rewritten_from: list[str]
+        bound_at: str
+
+else:
+    Binding = dict
 
 
 def new_binding(commit: str, bound_at: str = "") -> Binding:

@@ -13,15 +13,19 @@ Two small indexes sit beside them so that no lookup reads every snapshot:
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 from speckit_git_policy.errors import BadInput
-from speckit_git_policy.fileio import atomic_write, remove_quietly, write_temp_file
+from speckit_git_policy.fileio import atomic_write, is_within, remove_quietly, write_temp_file
 from speckit_git_policy.ids import check_content_hash, is_policy_id
+
+# pathlib, typing and json are not imported at run time: this module is on the git
+# hooks' path (os.path and strings instead; json only where a log is read).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+    from typing import Any
 
 SPECKIT_DIR = ".speckit"
 EXCLUDE_LINE = "/.speckit/"
@@ -30,22 +34,18 @@ EXCLUDE_LINE = "/.speckit/"
 class FilesystemStore:
     """Snapshots, hash index and binding logs under ``<work tree>/.speckit``."""
 
-    def __init__(self, work_tree: Path) -> None:
-        self.work_tree = work_tree
-        self.base = work_tree / SPECKIT_DIR
-        self.policies = self.base / "policies"
-        self.by_hash = self.base / "index" / "by-hash"
-        self.binding_logs = self.base / "bindings"
+    def __init__(self, work_tree: str | os.PathLike[str]) -> None:
+        self.work_tree = os.fspath(work_tree)
+        self.base = os.path.join(self.work_tree, SPECKIT_DIR)
+        self.policies = os.path.join(self.base, "policies")
+        self.by_hash = os.path.join(self.base, "index", "by-hash")
+        self.binding_logs = os.path.join(self.base, "bindings")
 
-    def _writable(self, directory: Path) -> Path:
+    def _writable(self, directory: str) -> str:
         """``directory`` when it really lies under the work tree's ``.speckit/``: a
         ``.speckit`` symlink (committed in a cloned repository, say) must not make us
         write or delete files elsewhere (docs/DESIGN.md §10)."""
-        try:
-            inside = directory.resolve().is_relative_to(self.work_tree.resolve() / SPECKIT_DIR)
-        except (OSError, RuntimeError):  # RuntimeError: a symlink loop
-            inside = False
-        if not inside:
+        if not is_within(directory, os.path.join(os.path.realpath(self.work_tree), SPECKIT_DIR)):
             raise BadInput(
                 f"{directory}: a symlink leads it out of {SPECKIT_DIR}/; refusing to write there "
                 f"(remove the link: {SPECKIT_DIR}/ is the tool's own directory)"
@@ -54,40 +54,49 @@ class FilesystemStore:
 
     # ---- snapshots -----------------------------------------------------------
     def path_for(self, policy_id: str) -> Path:
+        from pathlib import Path
+
+        return Path(self.file_for(policy_id))
+
+    def file_for(self, policy_id: str) -> str:
+        """The snapshot file's path (``path_for`` as a string, as the hooks use it)."""
         if not is_policy_id(policy_id):
             raise BadInput(f"{policy_id!r} is not a policy id")
-        return self.policies / f"snapshot-{policy_id}.json"
+        return os.path.join(self.policies, f"snapshot-{policy_id}.json")
 
     def relative_path(self, policy_id: str) -> str:
         return f"{SPECKIT_DIR}/policies/snapshot-{policy_id}.json"
 
-    def write(self, policy_id: str, data: bytes, *, durable: bool = True) -> Path:
+    def write(self, policy_id: str, data: bytes, *, durable: bool = True) -> str:
         """Write the snapshot file atomically (``durable``: fsync'd too; a bulk writer
         that syncs once at the end passes False)."""
-        path = self.path_for(policy_id)
-        self._writable(path.parent)
+        path = self.file_for(policy_id)
+        self._writable(os.path.dirname(path))
         atomic_write(path, data, durable=durable)
         return path
 
     def read(self, policy_id: str) -> bytes | None:
-        path = self.path_for(policy_id)
         try:
-            return path.read_bytes()
+            with open(self.file_for(policy_id), "rb") as handle:
+                return handle.read()
         except FileNotFoundError:
             return None
 
     def remove(self, policy_id: str) -> None:
+        name = os.path.basename(self.file_for(policy_id))
         try:
-            os.unlink(self._writable(self.policies) / self.path_for(policy_id).name)
+            os.unlink(os.path.join(self._writable(self.policies), name))
         except FileNotFoundError:
             pass
 
     def mark_pruned(self, policy_id: str) -> None:
         """Record that the copy was removed on purpose, so verify does not restore it."""
-        atomic_write(self._writable(self.base / "pruned") / self.path_for(policy_id).name, b"")
+        name = os.path.basename(self.file_for(policy_id))
+        atomic_write(os.path.join(self._writable(os.path.join(self.base, "pruned")), name), b"")
 
     def is_pruned(self, policy_id: str) -> bool:
-        return (self.base / "pruned" / self.path_for(policy_id).name).exists()
+        name = os.path.basename(self.file_for(policy_id))
+        return os.path.exists(os.path.join(self.base, "pruned", name))
 
     def ids(self) -> list[str]:
         try:
@@ -108,15 +117,16 @@ class FilesystemStore:
     # ---- hash index ----------------------------------------------------------
     def id_for_hash(self, content_hash: str) -> str | None:
         try:
-            value = (self.by_hash / check_content_hash(content_hash)).read_text().strip()
+            with open(os.path.join(self.by_hash, check_content_hash(content_hash)), "rb") as f:
+                value = f.read().decode("utf-8", "replace").strip()
         except FileNotFoundError:
             return None
         return value if is_policy_id(value) else None
 
     def claim_hash(self, content_hash: str, policy_id: str, *, durable: bool = True) -> str:
         """Record ``policy_id`` for the hash unless another id got there first; return the winner."""
-        target = self._writable(self.by_hash) / check_content_hash(content_hash)
-        self.by_hash.mkdir(parents=True, exist_ok=True)
+        target = os.path.join(self._writable(self.by_hash), check_content_hash(content_hash))
+        os.makedirs(self.by_hash, exist_ok=True)
         # Written whole (and fsynced) before it gets its name: a claim is never seen empty.
         temp = write_temp_file(
             self.by_hash,
@@ -130,7 +140,7 @@ class FilesystemStore:
                 os.link(temp, target)
             except FileExistsError:
                 winner = self.id_for_hash(content_hash)
-                if winner is None or not self.path_for(winner).exists():
+                if winner is None or not os.path.exists(self.file_for(winner)):
                     os.replace(temp, target)  # the claim points at nothing: take it over
                     return policy_id
                 return winner
@@ -139,10 +149,10 @@ class FilesystemStore:
         return policy_id
 
     # ---- bindings ------------------------------------------------------------
-    def _binding_log(self, policy_id: str) -> Path:
+    def _binding_log(self, policy_id: str) -> str:
         if not is_policy_id(policy_id):
             raise BadInput(f"{policy_id!r} is not a policy id")
-        return self.binding_logs / f"{policy_id}.jsonl"
+        return os.path.join(self.binding_logs, f"{policy_id}.jsonl")
 
     def append_binding_op(self, policy_id: str, op: dict[str, Any]) -> None:
         self.append_binding_ops(policy_id, [op])
@@ -151,11 +161,10 @@ class FilesystemStore:
         self, policy_id: str, ops: list[dict[str, Any]], *, durable: bool = True
     ) -> None:
         """Append operations to the snapshot's log in one write (``durable``: and one fsync)."""
-        path = self._writable(self.binding_logs) / self._binding_log(policy_id).name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lines = b"".join(
-            (json.dumps(op, sort_keys=True, separators=(",", ":")) + "\n").encode() for op in ops
-        )
+        name = os.path.basename(self._binding_log(policy_id))
+        path = os.path.join(self._writable(self.binding_logs), name)
+        os.makedirs(self.binding_logs, exist_ok=True)
+        lines = b"".join(_op_line(op) for op in ops)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             view = memoryview(lines)
@@ -168,9 +177,14 @@ class FilesystemStore:
 
     def binding_ops(self, policy_id: str) -> Iterator[dict[str, Any]]:
         try:
-            raw = self._binding_log(policy_id).read_bytes()
+            with open(self._binding_log(policy_id), "rb") as handle:
+                raw = handle.read()
         except FileNotFoundError:
             return
+        if not raw:
+            return
+        import json
+
         for line in raw.splitlines():
             try:
                 op = json.loads(line)
@@ -189,11 +203,12 @@ class FilesystemStore:
         )
 
 
-def ensure_excluded(common_dir: Path) -> None:
+def ensure_excluded(common_dir: str | os.PathLike[str]) -> None:
     """Keep ``.speckit/`` out of commits through git's exclude file (idempotent)."""
-    exclude = common_dir / "info" / "exclude"
+    exclude = os.path.join(common_dir, "info", "exclude")
     try:
-        text = exclude.read_text()
+        with open(exclude, encoding="utf-8") as handle:
+            text = handle.read()
     except FileNotFoundError:
         text = ""
     if any(
@@ -203,3 +218,19 @@ def ensure_excluded(common_dir: Path) -> None:
         return
     addition = ("" if text.endswith("\n") or not text else "\n") + f"{EXCLUDE_LINE}\n"
     atomic_write(exclude, (text + addition).encode())
+
+
+def _op_line(op: dict[str, Any]) -> bytes:
+    """One log line: ``json.dumps(op, sort_keys=True, separators=(",", ":"))`` and a
+    newline. Binding operations hold SHAs, times and words, which need no escaping: those
+    are written without importing json (the hooks' path); anything else goes through it."""
+    if all(isinstance(value, str) and _plain(value) and _plain(key) for key, value in op.items()):
+        return ("{" + ",".join(f'"{key}":"{op[key]}"' for key in sorted(op)) + "}\n").encode()
+    import json
+
+    return (json.dumps(op, sort_keys=True, separators=(",", ":")) + "\n").encode()
+
+
+def _plain(text: str) -> bool:
+    """Text that JSON writes as it is between quotes (printable ASCII, no quote or backslash)."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text

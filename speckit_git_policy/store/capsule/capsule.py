@@ -9,8 +9,7 @@ and a killed writer never leaves a ref pointing at a missing object.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any, TypedDict
+import os
 
 from speckit_git_policy import clock
 from speckit_git_policy.canonical import canonical_bytes, parse_json_bytes
@@ -31,7 +30,6 @@ from speckit_git_policy.ids import (
     is_policy_id,
 )
 from speckit_git_policy.store import bindings as binding_ops
-from speckit_git_policy.store.bindings import Binding
 from speckit_git_policy.store.capsule import layout
 from speckit_git_policy.store.capsule import runlog as run_log
 from speckit_git_policy.store.capsule.objects import (
@@ -44,6 +42,14 @@ from speckit_git_policy.store.capsule.objects import (
     commit_identity,
     ref_bytes,
 )
+
+# typing for type checkers only: the git hooks import this module.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any, TypedDict
+
+    from speckit_git_policy.store.bindings import Binding
 
 SNAPSHOT_MAX_BYTES = 16 * 1024 * 1024
 EVENT_MAX_BYTES = 1024 * 1024
@@ -65,13 +71,18 @@ def note(repo: GitRepo, message: str) -> None:
         notes.append(message)
 
 
-class RunSummary(TypedDict):
-    """A run's length and the bytes of its first and last events (``run_summaries``)."""
+if TYPE_CHECKING:
 
-    run_id: str
-    events: int
-    first: bytes
-    last: bytes
+    class RunSummary(TypedDict):
+        """A run's length and the bytes of its first and last events (``run_summaries``)."""
+
+        run_id: str
+        events: int
+        first: bytes
+        last: bytes
+
+else:
+    RunSummary = dict
 
 
 class Capsule:
@@ -133,7 +144,7 @@ class Capsule:
         except GitError as e:
             assert commit_id is not None
             raise CapsuleRefBroken(
-                ref, self.repo.common_dir / ref, f"points at {commit_id.decode()}: {e}"
+                ref, os.path.join(self.repo.common_dir, ref), f"points at {commit_id.decode()}: {e}"
             ) from e
 
     def _tree_of(self, commit_id: bytes | None) -> bytes | None:
