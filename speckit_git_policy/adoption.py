@@ -50,7 +50,7 @@ from speckit_git_policy.policy.sources import (
     read_sources,
     source_paths,
 )
-from speckit_git_policy.snapshot import Compiled, build_document, compile_sources, document_bytes
+from speckit_git_policy.snapshot import Compiled, compile_sources, document_bytes_of
 from speckit_git_policy.store import Stores
 
 Progress = Callable[[int, int], None]
@@ -455,14 +455,8 @@ def _store_snapshots(
         else:
             policy_id = new_policy_id()
             created_at = clock.after(created_at)
-            data = document_bytes(
-                build_document(
-                    compiled,
-                    policy_id,
-                    created_at=created_at,
-                    commit=commits[0],
-                    trigger="backfill",
-                )
+            data = document_bytes_of(
+                compiled, policy_id, created_at=created_at, commit=commits[0], trigger="backfill"
             )
             stores.fs.write(policy_id, data, durable=False)
             winner = stores.fs.claim_hash(compiled.hash, policy_id, durable=False)

@@ -25,9 +25,8 @@ from speckit_git_policy.policy.sources import (
 from speckit_git_policy.snapshot import (
     TRIGGERS,
     Compiled,
-    build_document,
     compile_sources,
-    document_bytes,
+    document_bytes_of,
 )
 from speckit_git_policy.store import Stores
 
@@ -193,6 +192,9 @@ def store_compiled(
     bind ``sha`` to it unless ``bind`` is false: the result names ``sha`` either way."""
     stores = stores or Stores(repo)
     stores.prepare()
+    # Opened first: the lookup by hash then reads through the capsule this capture writes
+    # to anyway, not through a `git cat-file --batch` of its own (one process less).
+    _ = stores.capsule
     existing = stores.find_by_hash(compiled.hash)
     created = False
     if existing is not None:
@@ -201,8 +203,8 @@ def store_compiled(
     else:
         policy_id = new_policy_id()
         created_at = clock.now()
-        data = document_bytes(
-            build_document(compiled, policy_id, created_at=created_at, commit=sha, trigger=trigger)
+        data = document_bytes_of(
+            compiled, policy_id, created_at=created_at, commit=sha, trigger=trigger
         )
         stores.fs.write(policy_id, data)
         winner = stores.fs.claim_hash(compiled.hash, policy_id)
@@ -216,7 +218,7 @@ def store_compiled(
             if sha is not None and bind:
                 # The new snapshot and its binding: the filesystem log first, then one
                 # capsule commit holding both (docs/DESIGN.md §10).
-                stores.store_bound(policy_id, compiled.hash, created_at, data, sha)
+                stores.store_bound(policy_id, compiled.hash, created_at, data, sha, built=True)
                 bind = False
             elif stores.capsule is not None:
                 stores.capsule.put_snapshot(policy_id, compiled.hash, created_at, data)

@@ -1,29 +1,31 @@
 """The policy pre-commit has just compiled, kept for the post-commit capture of the same bytes.
 
 pre-commit parses and checks the staged sources anyway; post-commit would parse
-the same bytes again from the new commit's tree. So pre-commit leaves the
-compiled content under ``<git common dir>/speckit/compiled/<key>.json``, where the
-key is a SHA-256 over the tool version, the code that compiles, the source paths
-and the staged blob ids, and post-commit, which sees the commit's blob ids in the
-one ``ls-tree`` it runs anyway, takes it from there without reading a blob or
-importing the TOML parser.
+the same bytes again from the new commit's tree. So pre-commit leaves the compile
+(the content, its hash and the RFC 8785 bytes of each of its members) under
+``<git common dir>/speckit/compiled/<key>.entry``, where the key is a SHA-256 over
+the tool version, the Python version, the code that compiles, the source paths and
+the staged blob ids, and post-commit, which sees the commit's blob ids in the one
+``ls-tree`` it runs anyway, takes it from there and assembles the snapshot from those
+bytes, without reading a blob, importing the TOML parser, json or the canonical-JSON
+encoder.
 
 A cache entry can never change a snapshot: it is used only when the blob ids,
-paths, tool version and code recorded *inside* it are the ones asked for and its
-content still has the checksum written with it; the snapshot hash is then taken
-over that content exactly as over a fresh compile (JSON carries the content's
-values exactly: the checks refuse what it cannot). Anything else (a torn or
-edited file, another tool version, a commit made with --no-verify, a rebase)
-compiles as without the cache. Only validated content is kept (pre-commit
-refuses the rest). pre-commit writes plain sorted JSON, not RFC 8785, so that it
-need not import the canonical-JSON library: the hash is post-commit's job.
+paths, tool and Python versions and code recorded *inside* it are the ones asked for
+and the whole entry still has the checksum written with it; what it holds is then
+exactly what this code computed from those blobs in pre-commit. Anything else (a torn
+or edited file, another tool version, a commit made with --no-verify, a rebase)
+compiles as without the cache. Only validated content is kept (pre-commit refuses
+the rest). The entry is ``marshal`` data (built in: exact for every JSON value,
+floats included), after a header line with its SHA-256.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import marshal
 import os
+import sys
 
 from speckit_git_policy import __version__
 from speckit_git_policy.fileio import atomic_write
@@ -36,7 +38,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-ENTRY_FORMAT = 2
+ENTRY_FORMAT = 3
+_MAGIC = b"speckit-compiled %d " % ENTRY_FORMAT
+_SUFFIX = ".entry"
 # Modules whose code decides what a compile gives for given bytes: an edit of any
 # of them (an editable install, a hot fix) must not be served a compile of the old code.
 COMPILING_MODULES = (
@@ -47,16 +51,12 @@ COMPILING_MODULES = (
     "compiled_cache.py",
     "policy/lint.py",
     "snapshot.py",
+    "canonical.py",
 )
 
 
 def cache_dir(repo: GitRepo) -> str:
     return os.path.join(repo.common_dir, "speckit", "compiled")
-
-
-def _json(value: object) -> bytes:
-    """Deterministic JSON (the same value always gives the same bytes)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _code_fingerprint() -> list[str]:
@@ -70,6 +70,7 @@ def _identity(paths: SourcePaths, blob_ids: dict[str, str]) -> dict[str, object]
     return {
         "format": ENTRY_FORMAT,
         "tool_version": __version__,
+        "python": sys.version,
         "code": _code_fingerprint(),
         "policy_file": paths.policy,
         "doc_file": paths.doc,
@@ -78,17 +79,42 @@ def _identity(paths: SourcePaths, blob_ids: dict[str, str]) -> dict[str, object]
 
 
 def entry_path(repo: GitRepo, identity: dict[str, object]) -> str:
-    return os.path.join(cache_dir(repo), hashlib.sha256(_json(identity)).hexdigest() + ".json")
+    key = hashlib.sha256(marshal.dumps(identity)).hexdigest()
+    return os.path.join(cache_dir(repo), key + _SUFFIX)
 
 
-def remember(repo: GitRepo, sources: Sources, content: dict[str, Any]) -> bool:
-    """Keep the validated content compiled from sources read from git; False when it cannot be kept."""
-    if sources.blob_ids is None:
+def encode_entry(entry: dict[str, Any]) -> bytes:
+    """An entry's bytes: the header line with the payload's SHA-256, then the payload."""
+    payload = marshal.dumps(entry)
+    return _MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
+
+
+def decode_entry(data: bytes, *, check: bool = True) -> dict[str, Any] | None:
+    """The entry ``encode_entry`` wrote, None when the header or (``check``) the checksum
+    does not hold: the checksum is verified before marshal reads a byte."""
+    header, newline, payload = data.partition(b"\n")
+    if not newline or not header.startswith(_MAGIC):
+        return None
+    if check and hashlib.sha256(payload).hexdigest().encode() != header[len(_MAGIC) :]:
+        return None
+    entry = marshal.loads(payload)
+    return entry if isinstance(entry, dict) else None
+
+
+def remember(repo: GitRepo, sources: Sources, compiled: Compiled) -> bool:
+    """Keep the validated compile of sources read from git; False when it cannot be kept."""
+    if sources.blob_ids is None or compiled.parts is None or not compiled.validated:
         return False
     try:
         identity = _identity(sources.paths, sources.blob_ids)
-        body = _json(content)
-        data = _json({**identity, "checksum": hashlib.sha256(body).hexdigest(), "content": content})
+        data = encode_entry(
+            {
+                **identity,
+                "hash": compiled.hash,
+                "content": compiled.content,
+                "parts": compiled.parts,
+            }
+        )
         # Not durable (no fsync, unlike the snapshot store): an entry a crash leaves
         # torn fails verification and is compiled again, and the hook's time is better spent.
         atomic_write(entry_path(repo, identity), data, durable=False)
@@ -110,7 +136,9 @@ def _drop_stale(directory: str) -> None:
     with os.scandir(directory) as entries:
         for entry in entries:
             try:
-                if entry.name.endswith(".json") and entry.stat().st_mtime < cutoff:
+                # .json: entries of an earlier format, which no post-commit reads any more
+                stale = entry.name.endswith((_SUFFIX, ".json"))
+                if stale and entry.stat().st_mtime < cutoff:
                     os.unlink(entry.path)
             except OSError:
                 continue  # another hook removed it first
@@ -142,26 +170,19 @@ def recall(repo: GitRepo, paths: SourcePaths, blob_ids: dict[str, str] | None) -
 
 
 def _verified(data: bytes, identity: dict[str, object], paths: SourcePaths) -> Compiled | None:
-    from speckit_git_policy.canonical import parse_json_bytes
-    from speckit_git_policy.snapshot import content_hash
-
-    try:
-        entry = parse_json_bytes(data)
-    except (ValueError, UnicodeDecodeError):
+    entry = decode_entry(data)
+    if entry is None or any(entry.get(key) != value for key, value in identity.items()):
         return None
-    if not isinstance(entry, dict) or any(
-        entry.get(key) != value for key, value in identity.items()
-    ):
+    content, parts, digest = entry.get("content"), entry.get("parts"), entry.get("hash")
+    if not isinstance(content, dict) or not isinstance(parts, dict) or set(parts) != set(content):
         return None
-    content = entry.get("content")
-    if (
-        not isinstance(content, dict)
-        or entry.get("checksum") != hashlib.sha256(_json(content)).hexdigest()
-    ):
+    if not all(isinstance(value, bytes) for value in parts.values()):
+        return None
+    if not isinstance(digest, str) or len(digest) != 64:
         return None
     if (
         content.get("source_files") != paths.all()
         or sorted(content.get("source_digests") or {}) != paths.all()
     ):
         return None
-    return Compiled(content=content, hash=content_hash(content), validated=True, issues=())
+    return Compiled(content=content, hash=digest, validated=True, issues=(), parts=parts)

@@ -63,7 +63,7 @@ class Compiled:
     than compiling the policy does.
     """
 
-    __slots__ = ("content", "hash", "validated", "issues")
+    __slots__ = ("content", "hash", "validated", "issues", "parts")
 
     def __init__(
         self,
@@ -71,11 +71,15 @@ class Compiled:
         hash: str,
         validated: bool,  # noqa: A002 -- the snapshot's field name
         issues: tuple[PolicyIssue, ...],
+        parts: dict[str, bytes] | None = None,
     ) -> None:
         self.content = content
         self.hash = hash
         self.validated = validated
         self.issues = issues
+        # The canonical bytes of each member of ``content`` (``content_parts``), when
+        # known: a snapshot document is then assembled from them (``document_bytes_of``).
+        self.parts = parts
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Compiled) and (
@@ -99,10 +103,30 @@ def content_hash(content: dict[str, Any]) -> str:
     return sha256_hex(canonical_bytes(hashed))
 
 
+def content_parts(content: dict[str, Any]) -> dict[str, bytes]:
+    """The canonical bytes of each member of ``content``."""
+    from speckit_git_policy.canonical import canonical_bytes
+
+    return {key: canonical_bytes(value) for key, value in content.items()}
+
+
+def hash_of_parts(parts: dict[str, bytes]) -> str | None:
+    """``content_hash`` of the content ``parts`` were made from (None: names that are not
+    plain text, which ``content_hash`` handles instead)."""
+    from speckit_git_policy.canonical import object_bytes, sha256_hex
+
+    hashed = {key: parts[key] for key in CONTENT_KEYS}
+    hashed.update({key: parts[key] for key in OPTIONAL_BLOCKS if key in parts})
+    data = object_bytes(hashed)
+    return sha256_hex(data) if data is not None else None
+
+
 def compile_sources(sources: Sources) -> Compiled:
     """Compile the policy blocks from the sources (``compile_content``) and hash them."""
     content, validated, issues = compile_content(sources)
-    return Compiled(content=content, hash=content_hash(content), validated=validated, issues=issues)
+    parts = content_parts(content)
+    digest = hash_of_parts(parts) or content_hash(content)
+    return Compiled(content, digest, validated, issues, parts)
 
 
 def compile_content(sources: Sources) -> tuple[dict[str, Any], bool, tuple[PolicyIssue, ...]]:
@@ -183,6 +207,31 @@ def document_bytes(document: dict[str, Any]) -> bytes:
     from speckit_git_policy.canonical import canonical_bytes
 
     return canonical_bytes(document)
+
+
+def document_bytes_of(
+    compiled: Compiled, policy_id: str, *, created_at: str, commit: str | None, trigger: str
+) -> bytes:
+    """``document_bytes(build_document(...))``, assembled from ``compiled.parts`` when it
+    has them: the post-commit hook then writes a snapshot without canonicalizing the
+    policy again (nor importing json or the RFC 8785 encoder)."""
+    document = build_document(
+        compiled, policy_id, created_at=created_at, commit=commit, trigger=trigger
+    )
+    if compiled.parts is not None and set(compiled.parts) == set(compiled.content):
+        from speckit_git_policy.canonical import object_bytes, plain_bytes
+
+        parts = dict(compiled.parts)
+        for key in [k for k in document if document[k] is not compiled.content.get(k)]:
+            encoded = plain_bytes(document[key])
+            if encoded is None:
+                break
+            parts[key] = encoded
+        else:
+            assembled = object_bytes(parts)
+            if assembled is not None:
+                return assembled
+    return document_bytes(document)
 
 
 def load_document(data: bytes, where: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import os
 
 from speckit_git_policy.errors import BadInput, GitError, NotFound
 from speckit_git_policy.git.plumbing import (
+    is_object_id,
     parse_config_lines,
     parse_config_origins,
     parse_config_z,
@@ -32,6 +33,8 @@ TEAM_SETTINGS = {
 # work tree is a sparse checkout (which may leave .speckitconfig out), in one call.
 _CONFIG_KEYS = r"^speckit\.|^core\.sparsecheckout$"
 _SPARSE_KEY = "core.sparsecheckout"
+# The committer identity of the capsule's commits, which the sh hook asks with the rest.
+_USER_KEYS = ("user.name", "user.email")
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0", "")
 
@@ -62,6 +65,34 @@ class GitRepo:
         return f"GitRepo(work_tree={self.work_tree!r}, git_dir={self.git_dir!r})"
 
     # ---- discovery -------------------------------------------------------------
+    @classmethod
+    def discover_with_head(cls) -> tuple[GitRepo, str | None]:
+        """The repository of the current directory and HEAD's commit (None when unborn),
+        in one git call: the hooks pay for every process they start."""
+        try:
+            out = run_git(
+                [
+                    "rev-parse",
+                    "--path-format=absolute",
+                    "--git-dir",
+                    "--git-common-dir",
+                    "--is-inside-work-tree",
+                    "--show-toplevel",
+                    "--verify",
+                    "--quiet",
+                    "HEAD^{commit}",
+                ],
+                cwd=os.getcwd(),
+                check=True,
+            )
+        except GitError:
+            out = b""
+        lines = out.decode().splitlines()
+        if len(lines) == 5 and lines[2] == "true" and is_object_id(lines[4]):
+            return cls(work_tree=lines[3], git_dir=lines[0], common_dir=lines[1]), lines[4]
+        repo = cls.discover()  # unborn, bare, or anything else: the general way
+        return repo, repo.head()
+
     @classmethod
     def discover(cls, path: str | os.PathLike[str] | None = None) -> GitRepo:
         start = os.fspath(path) if path is not None else os.getcwd()
@@ -134,19 +165,26 @@ class GitRepo:
         }
         return {**self.team_config(sparse), **own}
 
-    def keep_speckit_config(self, listed: str | None = None) -> None:
+    def keep_speckit_config(self, listed: str | None = None, *, with_user: bool = False) -> None:
         """Serve ``speckit.*`` settings from memory from now on (short-lived processes: hooks).
 
         ``listed`` is what ``git config --get-regexp`` printed, when the caller already
         asked git (the sh hook does, ``.speckitconfig``'s lines first): "key value" lines.
+        ``with_user``: it asked for ``user.name`` and ``user.email`` too, which are then
+        kept for the capsule's commits (``user_identity``), set or not.
         """
+        keys = ("speckit.", _SPARSE_KEY, *(_USER_KEYS if with_user else ()))
         if listed is not None and all(
-            line.lower().startswith(("speckit.", _SPARSE_KEY))
-            for line in listed.splitlines()
-            if line
+            line.lower().startswith(keys) for line in listed.splitlines() if line
         ):
             parsed = parse_config_lines(listed)
             self._config = {k: v for k, v in parsed.items() if k.startswith("speckit.")}
+            if with_user:
+                self.memo["user_identity"] = {
+                    key.split(".", 1)[1].encode(): (value or "").encode("utf-8", "surrogateescape")
+                    for key, value in parsed.items()
+                    if key in _USER_KEYS
+                }
             return
         # A value with a newline in it makes "key value" lines ambiguous: ask git again
         # with -z, so that every path reads the same value (and refuses it the same way).

@@ -93,16 +93,16 @@ def compile_staged(repo: GitRepo, paths: SourcePaths) -> bool:
     from speckit_git_policy.compiled_cache import remember
     from speckit_git_policy.errors import PolicyInvalid
     from speckit_git_policy.policy.sources import INDEX, read_sources
-    from speckit_git_policy.snapshot import compile_content
+    from speckit_git_policy.snapshot import compile_sources
 
     try:
         sources = read_sources(repo, INDEX, paths)
-        content, validated, _issues = compile_content(sources)
-    except PolicyInvalid:
+        compiled = compile_sources(sources)
+    except (PolicyInvalid, ValueError):  # ValueError: a value canonical JSON cannot carry
         return False
-    if not validated:
+    if not compiled.validated:
         return False
-    remember(repo, sources, content)
+    remember(repo, sources, compiled)
     return True
 
 
@@ -190,10 +190,13 @@ def _deferred(state_dir: str, name: str) -> list[list[str]]:
         return []
 
 
-def post_commit(repo: GitRepo, hook: str = "post-commit", trigger: str = "commit") -> int:
+def post_commit(
+    repo: GitRepo, hook: str = "post-commit", trigger: str = "commit", *, head: str | None = None
+) -> int:
+    """Capture the commit just made (``head``: HEAD's SHA, when the caller asked already)."""
     from speckit_git_policy.policy.sources import source_paths
 
-    head = repo.head()
+    head = head or repo.head()
     paths = source_paths(repo)
     if head is None or not (_sh_saw_a_change() or touches_sources(repo, head, paths)):
         return 0
@@ -343,15 +346,22 @@ def _kept_by_rebase(repo: GitRepo, state_dir: str, commits: list[str]) -> list[s
 
 
 def run(hook: str, args: list[str], stdin_lines: Iterable[str] = ()) -> int:
-    repo = GitRepo.discover()
+    head = None
+    if hook in ("post-commit", "post-applypatch"):
+        repo, head = GitRepo.discover_with_head()
+    else:
+        repo = GitRepo.discover()
     # Every speckit.* setting this hook reads, from the sh hook when it asked git already.
-    repo.keep_speckit_config(os.environ.get("SPECKIT_HOOK_CONFIG"))
+    repo.keep_speckit_config(
+        os.environ.get("SPECKIT_HOOK_CONFIG"),
+        with_user=os.environ.get("SPECKIT_HOOK_CONFIG_USER") == "1",
+    )
     if hook == "pre-commit":
         return pre_commit(repo)
     if hook == "post-commit":
-        return post_commit(repo)
+        return post_commit(repo, head=head)
     if hook == "post-applypatch":
-        return post_commit(repo, "post-applypatch", "applypatch")
+        return post_commit(repo, "post-applypatch", "applypatch", head=head)
     if hook == "post-merge":
         return post_merge(repo, squash=bool(args) and args[0] == "1")
     if hook == "post-rewrite":

@@ -194,17 +194,31 @@ class Stores:
         return not already
 
     def store_bound(
-        self, policy_id: str, content_hash: str, created_at: str, data: bytes, commit: str
+        self,
+        policy_id: str,
+        content_hash: str,
+        created_at: str,
+        data: bytes,
+        commit: str,
+        *,
+        built: bool = False,
     ) -> None:
         """The capsule copy of a new snapshot (its filesystem copy is written) and its
         first binding, to ``commit``: the filesystem log, then one capsule commit for
-        both, one bind time for both copies (as ``add_binding``)."""
+        both, one bind time for both copies (as ``add_binding``); ``built`` as in
+        ``Capsule.put_snapshot``."""
         bound_at = clock.now()
         if not binding_ops.is_bound(self.fs_bindings(policy_id), commit):
             self.fs.append_binding_op(policy_id, binding_ops.bind_op(commit, bound_at))
         if self.capsule is not None:
             self.capsule.put_snapshot(
-                policy_id, content_hash, created_at, data, bind=commit, bound_at=bound_at
+                policy_id,
+                content_hash,
+                created_at,
+                data,
+                bind=commit,
+                bound_at=bound_at,
+                built=built,
             )
 
     def add_bindings(

@@ -68,7 +68,8 @@ speckit_doc=docs/MODEL-POLICY.md
 # as in Python (git/repo.py speckit_config): the file's lines go first, so the clone's own
 # come last and win. A sparse checkout may leave the file out of the work tree: then
 # HEAD's copy is read.
-speckit_config=$(git config --get-regexp '^speckit\.|^core\.sparsecheckout$' 2>/dev/null)
+# user.name and user.email come along for Python (the capsule's commits), one git call.
+speckit_config=$(git config --get-regexp '^speckit\.|^core\.sparsecheckout$|^user\.(name|email)$' 2>/dev/null)
 speckit_team_keys='^speckit\.(workspace|policyfile|docfile|capsule|autopush|sign|requiresigned)$'
 speckit_team_from=
 if [ -f .speckitconfig ] && [ ! -L .speckitconfig ]; then
@@ -120,7 +121,7 @@ if [ -n "$speckit_config" ]; then
             speckit.policyfile) speckit_policy=$speckit_value ;;
             speckit.workspace) speckit_workspace=$speckit_value ;;
             speckit.docfile) speckit_doc=$speckit_value ;;
-            speckit.* | core.sparsecheckout) ;;
+            speckit.* | core.sparsecheckout | user.name | user.email) ;;
             *) speckit_odd=yes ;;  # a value with a newline: these lines cannot be told apart
         esac
     done <<SPECKIT_EOF
@@ -224,9 +225,10 @@ speckit_python() {  # the interpreter and its flags
 speckit_read_team
 SPECKIT_HOOK_CONFIG=$speckit_config
 SPECKIT_HOOK_CHANGED=1
-export SPECKIT_HOOK_CONFIG SPECKIT_HOOK_CHANGED
+SPECKIT_HOOK_CONFIG_USER=1
+export SPECKIT_HOOK_CONFIG SPECKIT_HOOK_CHANGED SPECKIT_HOOK_CONFIG_USER
 if [ "$speckit_odd" = yes ]; then
-    unset SPECKIT_HOOK_CONFIG SPECKIT_HOOK_CHANGED
+    unset SPECKIT_HOOK_CONFIG SPECKIT_HOOK_CHANGED SPECKIT_HOOK_CONFIG_USER
 fi
 speckit_status=1
 if [ -n "$SPECKIT_PYTHONPATH" ]; then

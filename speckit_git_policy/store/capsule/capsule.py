@@ -259,6 +259,7 @@ class Capsule:
         replace: bool = False,
         bind: str | None = None,
         bound_at: str | None = None,
+        built: bool = False,
     ) -> str:
         """Store the snapshot's exact bytes and index its hash; return the blob id.
 
@@ -268,8 +269,10 @@ class Capsule:
         ``verify --repair`` restores it from a checked FS copy. ``replace`` forces it.
         ``bind`` (a commit SHA) also binds it, as ``add_binding`` would, in the same
         capsule commit: a capture of new content is one commit and one compare-and-swap.
+        ``built``: the caller made ``data`` from these very id, hash and time (a capture,
+        ``snapshot.document_bytes_of``), so it is not parsed again to check that it says so.
         """
-        _check_snapshot(policy_id, content_hash, created_at, data)
+        _check_snapshot(policy_id, content_hash, created_at, data, parse=not built)
         if bind is not None:
             self._require_commit(layout.check_commit_sha(bind))
         blob = self.io.write_blob(data)
@@ -923,11 +926,15 @@ class Capsule:
 
 
 # ---- validation ----------------------------------------------------------------------
-def _check_snapshot(policy_id: str, content_hash: str, created_at: str, data: bytes) -> None:
+def _check_snapshot(
+    policy_id: str, content_hash: str, created_at: str, data: bytes, *, parse: bool = True
+) -> None:
     layout.check_policy_id(policy_id)
     layout.check_hash(content_hash)
     if not isinstance(data, bytes) or len(data) > SNAPSHOT_MAX_BYTES:
         raise BadInput(f"snapshot {policy_id}: data must be bytes of at most {SNAPSHOT_MAX_BYTES}")
+    if not parse:
+        return
     document = _json_object(data)
     if document is None:
         raise BadInput(f"snapshot {policy_id}: data is not a JSON object")

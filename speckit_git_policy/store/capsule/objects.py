@@ -11,8 +11,6 @@ from __future__ import annotations
 import binascii
 import hashlib
 import os
-import random
-import re
 import time
 import zlib
 from collections import OrderedDict
@@ -48,7 +46,7 @@ CAS_MAX_ATTEMPTS = 2000
 
 Entry = tuple[int, bytes]  # (mode, hex object id)
 # An object id in a SHA-1 (40 hex digits) or a SHA-256 (64) repository.
-_OBJECT_ID = re.compile(rb"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+_HEX_BYTES = frozenset(b"0123456789abcdef")
 _TYPE_NUMS = {b"commit": 1, b"tree": 2, b"blob": 3}
 
 
@@ -531,7 +529,7 @@ class RefUpdater:
                 return old, new
             # Lost the race: someone else moved the ref. Back off a little so the
             # writers spread out, then rebuild on top of the winner.
-            time.sleep(random.uniform(0, min(0.002 * (attempt + 1), 0.05)))
+            time.sleep(_jitter(0, min(0.002 * (attempt + 1), 0.05)))
         raise GitError(f"gave up updating {ref_str(name)}: {CAS_MAX_ATTEMPTS} lost races in a row")
 
     def _swap(self, name: bytes, old: bytes | None, new: bytes) -> bool:
@@ -593,7 +591,7 @@ def with_lock_retry(action: Callable[[], bool], base_dir: str) -> bool:
                 raise StaleLock(
                     os.path.join(base_dir, lock_path) if not os.path.isabs(lock_path) else lock_path
                 ) from e
-            time.sleep(random.uniform(delay / 2, delay))
+            time.sleep(_jitter(delay / 2, delay))
             delay = min(delay * 2, 0.05)
 
 
@@ -684,7 +682,7 @@ def _lock_age(path: str) -> float:
 
 
 def _is_object_id(value: bytes) -> bool:
-    return len(value) in (40, 64) and _OBJECT_ID.fullmatch(value) is not None
+    return len(value) in (40, 64) and _HEX_BYTES.issuperset(value)
 
 
 def _what_it_holds(value: bytes) -> str:
@@ -780,6 +778,9 @@ class UserConfig:
     def get(self, section: tuple[bytes, ...], name: bytes) -> bytes:
         if section != (b"user",):
             raise KeyError(name)
+        known = self._repo.memo.get("user_identity")  # the sh hook asked git already
+        if self._values is None and isinstance(known, dict):
+            self._values = known
         if self._values is None:
             out = self._repo.git(
                 "config", "-z", "--get-regexp", r"^user\.(name|email)$", check=False
@@ -949,3 +950,11 @@ def capsule_repo(repo: GitRepo) -> CapsuleRepo:
     if not isinstance(found, CapsuleRepo):
         found = repo.memo["capsule_repo"] = CapsuleRepo(os.fspath(repo.common_dir), repo)
     return found
+
+
+def _jitter(low: float, high: float) -> float:
+    """A random wait between ``low`` and ``high`` seconds, for a writer that lost a race
+    (random is imported only then: it is not on an uncontended hook's path)."""
+    import random
+
+    return random.uniform(low, high)
