@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from speckit_git_policy.canonical import sha256_hex
 from speckit_git_policy.errors import BadInput, GitError, NotFound, SpeckitError
 from speckit_git_policy.git.plumbing import blame_lines, commit_info
-from speckit_git_policy.git.repo import GitRepo, RepoLike, as_repo
+from speckit_git_policy.git.repo import GitRepo, as_repo
 from speckit_git_policy.policy.sources import git_entries, source_paths
 from speckit_git_policy.policy.tomlpos import _ASSIGN, _HEADER, KeyLines, _ValueScanner
 from speckit_git_policy.runs.events import capsule_of, read_events
@@ -33,6 +33,7 @@ from speckit_git_policy.text import did_you_mean
 
 if TYPE_CHECKING:
     from speckit_git_policy.git.plumbing import CommitInfo
+    from speckit_git_policy.git.repo import RepoLike
 
 
 class _TracedSnapshot(TypedDict):
