@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
 import subprocess
 from pathlib import Path
@@ -15,7 +15,7 @@ from test_hooks_support import commit, head, install_hooks, set_policy, snapshot
 
 from speckit_git_policy.canonical import canonical_bytes
 from speckit_git_policy.capture import capture_commit_sha
-from speckit_git_policy.compiled_cache import _json, cache_dir, recall
+from speckit_git_policy.compiled_cache import cache_dir, decode_entry, encode_entry, recall
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.hooks.runner import compile_staged
 from speckit_git_policy.policy.sources import (
@@ -24,7 +24,7 @@ from speckit_git_policy.policy.sources import (
     regular_blob_ids,
     source_paths,
 )
-from speckit_git_policy.snapshot import build_document, compile_sources, document_bytes
+from speckit_git_policy.snapshot import build_document, compile_sources, document_bytes, document_bytes_of
 
 
 def stage_and_commit_without_hooks(root: Path, old: str, new: str) -> tuple[GitRepo, str]:
@@ -40,7 +40,7 @@ def stage_and_commit_without_hooks(root: Path, old: str, new: str) -> tuple[GitR
 
 def entries(repo: GitRepo) -> list[str]:
     try:
-        return sorted(name for name in os.listdir(cache_dir(repo)) if name.endswith(".json"))
+        return sorted(name for name in os.listdir(cache_dir(repo)) if name.endswith(".entry"))
     except FileNotFoundError:
         return []
 
@@ -63,6 +63,8 @@ def test_a_cached_compile_gives_byte_identical_snapshot_content(policy_repo: Pat
     policy_id = "0b7a5f8e-6d1c-4c2a-9f3e-2a1b3c4d5e6f"
     assert document_bytes(build_document(cached, policy_id, **stamp)) == document_bytes(
         build_document(compiled, policy_id, **stamp))
+    # The snapshot post-commit assembles from the cached parts is the same bytes too.
+    assert document_bytes_of(cached, policy_id, **stamp) == document_bytes(build_document(compiled, policy_id, **stamp))
     assert entries(repo) == [], f"{entry} should be consumed by the capture it was made for"
 
 
@@ -83,23 +85,24 @@ def test_a_damaged_or_foreign_entry_is_ignored_and_the_commit_compiled(policy_re
     (name,) = entries(repo)
     path = Path(cache_dir(repo)) / name
     data = path.read_bytes()
-    entry = json.loads(data)
+    entry = decode_entry(data)
+    assert entry is not None
+    header = data.partition(b"\n")[0]
     if damage == "truncated":
         data = data[: len(data) // 2]
     elif damage == "garbage":
-        data = b"\x00\xff not json"
-    elif damage == "content edited":
+        data = b"\x00\xff not an entry"
+    elif damage == "content edited":  # the payload changed, its checksum did not
         entry["content"]["budgets"]["cost"]["warn_threshold"] = 9.0
-        data = canonical_bytes(entry)
+        data = header + b"\n" + marshal.dumps(entry)
     elif damage == "checksum edited":
-        entry["checksum"] = "0" * 64
-        data = canonical_bytes(entry)
-    elif damage == "other blob ids":
+        data = header[: -64] + b"0" * 64 + b"\n" + data.partition(b"\n")[2]
+    elif damage == "other blob ids":  # a well-formed entry made from other blobs
         entry["blob_ids"] = {p: "1" * 40 for p in entry["blob_ids"]}
-        data = canonical_bytes(entry)
+        data = encode_entry(entry)
     elif damage == "other tool version":
         entry["tool_version"] = "0.0.0"
-        data = canonical_bytes(entry)
+        data = encode_entry(entry)
     else:
         data = b""
     path.write_bytes(data)
@@ -162,10 +165,11 @@ JSON_VALUES = st.recursive(
 
 @given(JSON_VALUES)
 @settings(max_examples=300, deadline=None)
-def test_the_entry_json_carries_every_value_to_the_same_canonical_bytes(value: object) -> None:
-    # pre-commit writes plain sorted JSON; the hash post-commit takes over what it reads
-    # back must be the hash of the value compiled.
-    assert canonical_bytes(json.loads(_json(value))) == canonical_bytes(value)
+def test_an_entry_carries_every_value_to_the_same_canonical_bytes(value: object) -> None:
+    # pre-commit writes marshal data; what post-commit reads back must be the value
+    # compiled, to the byte of its canonical JSON.
+    entry = decode_entry(encode_entry({"content": value}))
+    assert entry is not None and canonical_bytes(entry["content"]) == canonical_bytes(value)
 
 
 def test_entries_of_commits_that_never_happened_are_dropped_after_a_day(tmp_path: Path) -> None:
@@ -173,11 +177,41 @@ def test_entries_of_commits_that_never_happened_are_dropped_after_a_day(tmp_path
 
     from speckit_git_policy.compiled_cache import STALE_SECONDS, _drop_stale
 
-    old, fresh, other = tmp_path / "old.json", tmp_path / "fresh.json", tmp_path / "note.txt"
-    for path in (old, fresh, other):
+    old, fresh, other = tmp_path / "old.entry", tmp_path / "fresh.entry", tmp_path / "note.txt"
+    earlier_format = tmp_path / "old.json"
+    for path in (old, fresh, other, earlier_format):
         path.write_text("{}")
     long_ago = time.time() - STALE_SECONDS - 60
-    os.utime(old, (long_ago, long_ago))
-    os.utime(other, (long_ago, long_ago))
+    for path in (old, other, earlier_format):
+        os.utime(path, (long_ago, long_ago))
     _drop_stale(str(tmp_path))
-    assert not old.exists() and fresh.exists() and other.exists()
+    assert not old.exists() and not earlier_format.exists()
+    assert fresh.exists() and other.exists()
+
+
+@given(JSON_VALUES)
+@settings(max_examples=500, deadline=None)
+def test_plain_values_are_written_as_the_rfc8785_encoder_writes_them(value: object) -> None:
+    # The hooks write bindings and assemble snapshots without the encoder: what they
+    # write must be its bytes exactly, and anything else must be left to it.
+    import rfc8785
+
+    from speckit_git_policy.canonical import plain_bytes
+
+    plain = plain_bytes(value)
+    if plain is not None:
+        assert plain == rfc8785.dumps(value)
+
+
+@given(st.dictionaries(st.sampled_from(["schema_version", "models", "budgets", "source_files"]), JSON_VALUES,
+                       min_size=1))
+@settings(max_examples=200, deadline=None)
+def test_a_document_assembled_from_parts_is_the_canonical_document(content: dict[str, object]) -> None:
+    from speckit_git_policy.snapshot import Compiled, content_parts
+
+    parts = content_parts(content)
+    compiled = Compiled(content, "0" * 64, True, (), parts)
+    stamp = {"created_at": "2026-01-01T00:00:00.000000Z", "commit": "a" * 40, "trigger": "commit"}
+    policy_id = "0b7a5f8e-6d1c-4c2a-9f3e-2a1b3c4d5e6f"
+    assert document_bytes_of(compiled, policy_id, **stamp) == document_bytes(
+        build_document(compiled, policy_id, **stamp))

@@ -207,6 +207,12 @@ class GitPipe:
         except (BlockingIOError, OSError):
             return ""
 
+    def kill(self) -> None:
+        """Stop git without reading what it is writing (an answer too big to read)."""
+        if not self._closed:
+            os.kill(self.pid, _signal.SIGKILL)
+            self.close()
+
     def close(self) -> None:
         """Close stdin (git exits at end of input) and reap the process."""
         if self._closed:

@@ -18,7 +18,6 @@ import stat
 from speckit_git_policy.errors import BadInput, PolicyInvalid, PolicyIssue
 from speckit_git_policy.git.plumbing import (
     index_entries,
-    object_infos,
     read_objects,
     skip_worktree_paths,
     tree_entries,
@@ -215,24 +214,38 @@ def regular_blob_ids(
 def _read_git_files(
     repo: GitRepo, origin: str, paths: list[str], entries: dict[str, tuple[str, str, int | None]]
 ) -> dict[str, bytes | PolicyIssue]:
-    """Every source from the index or a commit in two or three git calls (not three per file)."""
+    """Every source from the index or a commit in two git calls (not three per file)."""
     where = "the index" if origin == INDEX else f"commit {origin[:12]}"
     regular = {path: entry for path, entry in entries.items() if entry[0].startswith("100")}
     sizes = {obj: size for _mode, obj, size in regular.values() if size is not None}
     unknown = sorted({obj for _mode, obj, size in regular.values() if size is None})
+    contents: dict[str, bytes] = {}
     if unknown:
-        sizes.update(
-            {info.oid: info.size for info in object_infos(repo, unknown) if info is not None}
-        )
+        # The index gives no sizes: one cat-file --batch tells each size before its
+        # contents and is stopped before a blob over the limit is read.
+        from speckit_git_policy.git.batch import ObjectReader
+
+        with ObjectReader(repo.common_dir) as reader:
+            for info in reader.read_capped(unknown, MAX_SOURCE_BYTES):
+                if info is not None:
+                    sizes[info.oid] = info.size
+                    if info.data is not None:
+                        contents[info.oid] = info.data
     wanted = sorted(
-        {obj for _mode, obj, _size in regular.values() if sizes.get(obj, 0) <= MAX_SOURCE_BYTES}
+        {
+            obj
+            for _mode, obj, _size in regular.values()
+            if sizes.get(obj, 0) <= MAX_SOURCE_BYTES and obj not in contents
+        }
     )
     # Only blobs within the limit are asked for: a huge file costs bounded memory.
-    contents = {
-        info.oid: info.data
-        for info in read_objects(repo, wanted)
-        if info is not None and info.data is not None
-    }
+    contents.update(
+        {
+            info.oid: info.data
+            for info in read_objects(repo, wanted)
+            if info is not None and info.data is not None
+        }
+    )
     results: dict[str, bytes | PolicyIssue] = {}
     for path in paths:
         entry = entries.get(path)

@@ -7,8 +7,6 @@ fresh clone that has only the capsule, and with ``speckit.capsule=false``.
 
 from __future__ import annotations
 
-from functools import cached_property
-
 from speckit_git_policy import clock
 from speckit_git_policy.errors import BadInput, NotFound, SnapshotCorrupt
 from speckit_git_policy.git.repo import GitRepo
@@ -21,11 +19,30 @@ from speckit_git_policy.store.fs import FilesystemStore, ensure_excluded
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from functools import cached_property
     from typing import Any
 
     from speckit_git_policy.store.bindings import Binding
     from speckit_git_policy.store.capsule.bulk import PolicyTree
     from speckit_git_policy.store.capsule.capsule import Capsule
+
+else:
+
+    class cached_property:  # noqa: N801 -- functools.cached_property, as type checkers see it
+        """functools' ``cached_property`` without importing functools (and collections
+        behind it) on the git hooks' path: computed once, then kept in the instance's
+        ``__dict__`` under the same name."""
+
+        def __init__(self, compute):
+            self.compute = compute
+            self.name = compute.__name__
+            self.__doc__ = compute.__doc__
+
+        def __get__(self, instance, owner=None):
+            if instance is None:
+                return self
+            value = instance.__dict__[self.name] = self.compute(instance)
+            return value
 
 
 class Stores:

@@ -12,11 +12,13 @@ readers accept it, and the first append to such a run rewrites it into chunks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from speckit_git_policy.errors import GitError
 from speckit_git_policy.store.capsule import layout
 from speckit_git_policy.store.capsule.objects import BLOB_MODE, TREE_MODE, Entry, ObjectIO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 def _is_seq_name(name: str) -> bool:
