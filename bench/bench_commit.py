@@ -76,6 +76,9 @@ def install_ours(root: Path, python: str = sys.executable) -> None:
         [python, "-m", "speckit_git_policy", "-C", str(root), "install"],
         check=True,
         capture_output=True,
+        # Not from here: `python -m` puts the working directory first on sys.path, and
+        # from a checkout the other interpreter would install this checkout's code.
+        cwd=root,
     )
 
 
