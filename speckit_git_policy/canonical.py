@@ -26,12 +26,102 @@ def canonical_bytes(document: Any) -> bytes:
     plain = plain_bytes(document)
     if plain is not None:
         return plain
+    fast = _as_jcs(document)  # floats, and text plain_bytes leaves: json.dumps where it is exact
+    if fast is not None:
+        return fast
     import rfc8785
 
     try:
         return rfc8785.dumps(document)
     except RecursionError as e:
         raise ValueError("nested too deeply to be written as canonical JSON") from e
+
+
+# Items _plain looks at before it leaves a value to rfc8785: a cycle would never end.
+_PLAIN_ITEMS_MAX = 1_000_000
+_NOT_PLAIN, _PLAIN, _INTEGRAL_FLOATS = 0, 1, 2
+
+
+def _as_jcs(value: Any) -> bytes | None:
+    """``value``'s RFC 8785 bytes written by ``json.dumps``, or None when they might differ."""
+    verdict = _plain(value)
+    if verdict == _NOT_PLAIN:
+        return None
+    import json
+
+    try:
+        if verdict == _INTEGRAL_FLOATS:
+            value = _integral_floats_as_ints(value)
+        text = json.dumps(
+            value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+        )
+        return text.encode("utf-8")
+    except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError: a lone surrogate
+        return None  # rfc8785 says what is wrong, in its own words
+
+
+def _plain(value: Any) -> int:
+    """Whether ``json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))``
+    writes RFC 8785: _PLAIN, _INTEGRAL_FLOATS (it does once integral floats are ints), or
+    _NOT_PLAIN.
+
+    The two escape strings alike (the same characters, the same ``\\u00xx``). They differ on
+    what this refuses: a type other than exactly dict, list, str, int, float, bool and None
+    (subclasses may write themselves otherwise); an int beyond 2**53 - 1 (RFC 8785 has
+    none); a float whose ``repr`` has an exponent (RFC 8785 writes ``1e-05`` as
+    ``0.00001``; any other finite float as ``repr`` does, but for ``2.0`` and ``-0.0``,
+    written ``2`` and ``0``, as their ints are); a key with a character beyond U+FFFF
+    (RFC 8785 orders keys by UTF-16 code units, Python by code points: only there do they
+    differ). A lone surrogate fails the UTF-8 encoding afterwards.
+    """
+    verdict = _PLAIN
+    stack = [value]
+    pop, extend = stack.pop, stack.extend
+    budget = _PLAIN_ITEMS_MAX
+    while stack:
+        budget -= 1
+        if budget < 0:
+            return _NOT_PLAIN
+        item = pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is dict:
+            for key in item:
+                if type(key) is not str or not (key.isascii() or _bmp_only(key)):
+                    return _NOT_PLAIN
+            extend(item.values())
+        elif kind is list:
+            extend(item)
+        elif kind is int:
+            if not -_SAFE_INT <= item <= _SAFE_INT:
+                return _NOT_PLAIN
+        elif kind is float:
+            text = repr(item)
+            if "e" in text or "n" in text:  # an exponent, inf or nan
+                return _NOT_PLAIN
+            if text.endswith(".0"):
+                verdict = _INTEGRAL_FLOATS
+        else:
+            return _NOT_PLAIN
+    return verdict
+
+
+def _integral_floats_as_ints(value: Any) -> Any:
+    """A copy of a _plain value with every integral float an int (``2.0`` -> ``2``): what
+    RFC 8785 writes for them (their ``repr`` has no exponent, so they are below 1e16)."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
+    if kind is list:
+        return [_integral_floats_as_ints(item) for item in value]
+    if kind is float and value.is_integer():
+        return int(value)
+    return value
+
+
+def _bmp_only(text: str) -> bool:
+    return max(text, default="\0") <= "\uffff"
 
 
 def plain_bytes(value: Any, depth: int = 0) -> bytes | None:
