@@ -346,11 +346,11 @@ class ObjectIO:
         "missing"), never reading a blob over ``limit`` bytes whole.
 
         A loose object's size is in its zlib header, read before the rest. Objects that
-        are not loose (packed, or promised by a partial clone) are sized by git first, in
-        one ``cat-file --batch-check`` for all of them, then read in one ``--batch``.
+        are not loose (packed, or promised by a partial clone) are sized by git first and
+        only then read, through this repository's one ``cat-file --batch-check`` and
+        ``--batch`` pair (``batch_reader``), not two git processes per call: ``verify``
+        reads some 20,000 capsule blobs one snapshot at a time.
         """
-        from speckit_git_policy.git.plumbing import object_infos, read_objects
-
         found: dict[bytes, bytes | str] = {}
         elsewhere: list[bytes] = []
         for blob_id in dict.fromkeys(blob_ids):
@@ -360,22 +360,16 @@ class ObjectIO:
             else:
                 found[blob_id] = loose
         if elsewhere:
-            repo = self.repo.git_repo
-            names = [blob_id.decode() for blob_id in elsewhere]
-            wanted = []
-            for blob_id, info in zip(elsewhere, object_infos(repo, names)):
+            names = [blob_id.decode("ascii", "replace") for blob_id in elsewhere]
+            for blob_id, info in zip(elsewhere, self.repo.batch_reader().read(names, limit)):
                 if info is None:
                     found[blob_id] = "missing"
                 elif info.kind != "blob":
                     found[blob_id] = f"not a blob (a {info.kind})"
-                elif info.size > limit:
+                elif info.size > limit or info.data is None:
                     found[blob_id] = f"{info.size} bytes, over the limit of {limit}"
                 else:
-                    wanted.append(blob_id)
-            contents = read_objects(repo, [blob_id.decode() for blob_id in wanted])
-            for blob_id, info in zip(wanted, contents):
-                data = info.data if info is not None else None
-                found[blob_id] = data if data is not None else "missing"
+                    found[blob_id] = info.data
         return found
 
     def _read_loose_limited(self, blob_id: bytes, limit: int) -> bytes | str | None:
