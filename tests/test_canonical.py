@@ -9,7 +9,13 @@ import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from speckit_git_policy.canonical import _is_jcs_plain, canonical_bytes
+from speckit_git_policy.canonical import (
+    _INTEGRAL_FLOATS,
+    _NOT_PLAIN,
+    _PLAIN,
+    _plain,
+    canonical_bytes,
+)
 
 
 def reference(value: Any) -> bytes | str:
@@ -55,13 +61,23 @@ def test_the_same_bytes_or_the_same_refusal_as_rfc8785(value: Any) -> None:
     "value",
     [
         {"\ue000": 1, "\U0001f600": 2},  # UTF-16 order puts the emoji first, code points last
-        [1.0], [1e-5], [1e16], [-0.0], [2**53],
+        [1e-5], [1e16], [2**53], [float("inf")],
         {1: "int key"}, ("tuple",),
     ],
 )  # fmt: skip
 def test_values_json_dumps_would_write_otherwise_go_to_rfc8785(value: Any) -> None:
-    assert not _is_jcs_plain(value)
+    assert _plain(value) == _NOT_PLAIN
     assert ours(value) == reference(value)
+
+
+def test_integral_floats_are_written_as_their_ints() -> None:
+    value = {"a": 25.0, "b": [-0.0, 2000.0, 0.5], "c": 9007199254740994.0}
+    assert _plain(value) == _INTEGRAL_FLOATS
+    assert (
+        canonical_bytes(value)
+        == rfc8785.dumps(value)
+        == (b'{"a":25,"b":[0,2000,0.5],"c":9007199254740994}')
+    )
 
 
 def test_lone_surrogates_and_bools_among_ints() -> None:
@@ -76,7 +92,7 @@ def test_a_snapshot_takes_the_fast_path() -> None:
         "prompts": {"judge": 'Answer "PASS"\n\tor FAIL\u0007 — é'},
         "source_digests": {"docs/MODEL-POLICY.md": "c477" * 16},
     }
-    assert _is_jcs_plain(document)
+    assert _plain(document) == _PLAIN
     assert canonical_bytes(document) == rfc8785.dumps(document)
 
 
