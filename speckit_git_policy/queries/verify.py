@@ -486,7 +486,7 @@ def _event_problems(repo: GitRepo) -> list[Problem]:
 
     problems = []
     try:
-        items = lint_events(repo)
+        items = lint_events(repo, remember=True)
     except SpeckitError as e:  # a run shard's ref is broken: reported above, with its fix
         return [Problem("event", f"the run logs could not be read: {e}")]
     for item in items:

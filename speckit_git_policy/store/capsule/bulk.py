@@ -359,3 +359,57 @@ def run_digests(repo: GitRepo, workspace: str) -> tuple[list[RunDigest], list[st
                 else:
                     slow.append(run_id)
     return digests, slow
+
+
+# ---- whole trees, for verify: level by level through one cat-file --batch -------------------
+# A tree bigger than this is left to the reader that needs it (the door's limit).
+TREE_MAX_BYTES = 1024 * 1024
+
+
+def read_trees(
+    reader: ObjectReader, roots: list[bytes], depth: int | None = None
+) -> dict[bytes, dict[str, tuple[int, bytes]]]:
+    """Every tree under the trees ``roots`` (to ``depth`` levels below them; all for None),
+    id -> entries as ``objects.ObjectIO`` holds them (name -> (mode, hex id)), read level
+    by level: one pipelined ``cat-file --batch`` request per level, not a round trip per
+    tree. A tree that cannot be read, or is over TREE_MAX_BYTES, is left out (whoever
+    needs it reads it, and says what is wrong)."""
+    from speckit_git_policy.store.capsule.objects import TREE_MODE, parse_tree
+
+    trees: dict[bytes, dict[str, tuple[int, bytes]]] = {}
+    level = list(dict.fromkeys(roots))
+    below = 0
+    while level:
+        infos = reader.read([oid.decode("ascii", "replace") for oid in level], TREE_MAX_BYTES)
+        following: list[bytes] = []
+        for oid, info in zip(level, infos):
+            if info is None or info.kind != "tree" or info.data is None:
+                continue
+            try:
+                entries = parse_tree(info.data, len(oid) // 2)
+            except ValueError:
+                continue
+            trees[oid] = entries
+            following.extend(
+                child
+                for mode, child in entries.values()
+                if mode == TREE_MODE and child not in trees
+            )
+        below += 1
+        if depth is not None and below > depth:
+            break
+        level = list(dict.fromkeys(oid for oid in following if oid not in trees))
+    return trees
+
+
+def read_blobs(reader: ObjectReader, blob_ids: list[bytes], max_size: int) -> dict[bytes, bytes]:
+    """id -> bytes of each blob of at most ``max_size`` bytes that git has (one pipelined
+    ``--batch-check``, then one ``--batch`` for those small enough); the others are left
+    out, for ``ObjectIO.read_blobs`` to say what is wrong with them."""
+    wanted = list(dict.fromkeys(blob_ids))
+    infos = reader.read([oid.decode("ascii", "replace") for oid in wanted], max_size)
+    return {
+        oid: info.data
+        for oid, info in zip(wanted, infos)
+        if info is not None and info.kind == "blob" and info.data is not None
+    }

@@ -891,6 +891,28 @@ class Capsule:
     def run_ids(self) -> list[str]:
         return sorted(run_id for run_id, _tree in self._iter_runs())
 
+    # ---- the trees readers start from (for reading them in bulk: verify) ----------------------
+    def policy_root(self) -> bytes | None:
+        """The policy ref's tree (None without one; CapsuleRefBroken as every reader)."""
+        return self._root(self.policy_ref)
+
+    def run_roots(self) -> dict[str, bytes]:
+        """Two hex digits -> the tree of that run shard's ref, for every shard ref of the
+        layout whose commit can be read (the others are what ``_iter_runs`` notes)."""
+        prefix = layout.runs_prefix(self.workspace)
+        roots: dict[str, bytes] = {}
+        for shard in sorted(self.refs.subkeys(ref_bytes(prefix))):
+            name = shard.decode("ascii", "replace")
+            if len(name) != 2 or not all(layout.is_run_bucket(digit) for digit in name):
+                continue
+            try:
+                root = self._root(f"{prefix}/{name}")
+            except (GitError, CapsuleRefBroken):
+                continue
+            if root is not None:
+                roots[name] = root
+        return roots
+
     def run_summary(self, run_id: str) -> RunSummary | None:
         """``run_summaries``' entry of one run (None for an empty or unreadable run)."""
         return self._summary_of(run_id, self._existing_run(run_id)[1])

@@ -75,6 +75,8 @@ class ObjectIO:
         # Objects kept in memory between start_batch() and finish_batch(), written then
         # as one pack: thousands of loose objects cost a file each (backfill).
         self._batch: dict[bytes, tuple[bytes, bytes]] | None = None
+        # Blobs read in bulk elsewhere (``use_blobs``), by id: served by ``read_blobs``.
+        self._blobs: Mapping[bytes, bytes] = {}
 
     # ---- reading ------------------------------------------------------------
     def _tree_entries(self, tree_id: bytes) -> dict[str, Entry]:
@@ -132,6 +134,18 @@ class ObjectIO:
             ):
                 found = info.kind.encode(), info.data
         return found
+
+    def remember_trees(self, trees: Mapping[bytes, dict[str, Entry]]) -> None:
+        """Trees read in bulk elsewhere (``bulk.read_trees``: ``verify`` walks every tree
+        of the capsule), kept for this object's life whatever the cache's size: a tree's
+        entries never change, so every lookup then costs a dict access, not a read."""
+        self._cache_size = max(self._cache_size, len(self._trees) + len(trees))
+        self._trees.update(trees)
+
+    def use_blobs(self, blobs: Mapping[bytes, bytes]) -> None:
+        """Blobs read in bulk elsewhere (``verify``), id -> bytes, served by ``read_blobs``
+        instead of reading them again, until the next call (``{}`` lets them go)."""
+        self._blobs = blobs
 
     def _remember_tree(self, tree_id: bytes, entries: dict[str, Entry]) -> None:
         self._trees[tree_id] = entries
@@ -354,6 +368,10 @@ class ObjectIO:
         found: dict[bytes, bytes | str] = {}
         elsewhere: list[bytes] = []
         for blob_id in dict.fromkeys(blob_ids):
+            known = self._blobs.get(blob_id)
+            if known is not None and len(known) <= limit:
+                found[blob_id] = known
+                continue
             loose = self._read_loose_limited(blob_id, limit)
             if loose is None:
                 elsewhere.append(blob_id)
