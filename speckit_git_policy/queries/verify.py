@@ -118,7 +118,10 @@ def check_snapshot(
     found = capsule.read_snapshot(policy_id) if capsule is not None else None
     capsule_bytes = found if isinstance(found, bytes) else None
     fs_doc, fs_bad = _check(fs_bytes, path, policy_id)
-    capsule_doc, capsule_bad = _check(capsule_bytes, uri, policy_id)
+    if capsule_bytes is not None and capsule_bytes == fs_bytes:
+        capsule_doc, capsule_bad = fs_doc, fs_bad  # the same bytes check the same
+    else:
+        capsule_doc, capsule_bad = _check(capsule_bytes, uri, policy_id)
     if isinstance(found, str):
         capsule_bad = found
     problems: list[Problem] = []
@@ -236,6 +239,7 @@ def verify(
         stores.__dict__["capsule_workspace"] = None  # the bulk readers' way in, too
     if repair:
         stores.prepare()  # a fresh clone: keep the restored .speckit/ out of git status
+    _read_policy_tree(stores)
     ids = stores.ids()
     documents: dict[str, dict[str, Any]] = {}
     restore_missing = shares_a_capsule(repo)
@@ -258,6 +262,46 @@ def verify(
         report.problems.extend(_refusal_problems(repo))
         report.problems.extend(_skipped_problems(repo))
     return report
+
+
+def _read_policy_tree(stores: Stores) -> None:
+    """The policy ref's trees, and its snapshot and bindings blobs, read in bulk (one
+    pipelined ``cat-file --batch`` per tree level, one for the blobs) into the capsule's
+    object reader: the checks below then read each from memory, by id, where one read
+    after another cost a round trip to git each (objects never change under their id)."""
+    from speckit_git_policy.errors import GitError
+    from speckit_git_policy.store.capsule.bulk import SNAPSHOT_MAX_BYTES, read_blobs, read_trees
+    from speckit_git_policy.store.capsule.layout import POLICY_FANOUT_LEVELS
+    from speckit_git_policy.store.capsule.objects import BLOB_MODE, TREE_MODE
+
+    capsule = stores.capsule
+    if capsule is None:
+        return
+    try:
+        root = capsule.policy_root()
+    except GitError:
+        return  # every reader says so
+    if root is None:
+        return
+    io = capsule.io
+    reader = io.repo.batch_reader()
+    io.remember_trees(read_trees(reader, [root]))
+    blobs: list[bytes] = []
+    try:
+        for top in ("snapshots", "bindings"):
+            start = io.lookup(root, [top])
+            level = [start] if start is not None else []
+            for _depth in range(POLICY_FANOUT_LEVELS + 1):
+                level = [
+                    entry
+                    for mode, tree in level
+                    if mode == TREE_MODE
+                    for entry in io.entries(tree).values()
+                ]
+            blobs.extend(oid for mode, oid in level if mode == BLOB_MODE)
+    except GitError:
+        return  # an unreadable tree: the reader that meets it says so
+    io.use_blobs(read_blobs(reader, blobs, SNAPSHOT_MAX_BYTES))
 
 
 # ---- the trust rules (docs/DESIGN.md §4) -----------------------------------------------
@@ -297,6 +341,7 @@ def _structure_problems(repo: GitRepo, stores: Stores) -> list[Problem]:
     """The local capsule as the door would see it: refs and entries outside the layout."""
     from speckit_git_policy.git.plumbing import list_refs, object_infos
     from speckit_git_policy.store.capsule import inspect
+    from speckit_git_policy.store.capsule.bulk import read_trees
     from speckit_git_policy.store.capsule.layout import NAMESPACE
     from speckit_git_policy.store.capsule.objects import ObjectIO, capsule_repo
 
@@ -305,6 +350,7 @@ def _structure_problems(repo: GitRepo, stores: Stores) -> list[Problem]:
     names = sorted(refs)
     infos = object_infos(repo, [refs[name] for name in names])
     found: list[inspect.Refusal] = []
+    clean = CleanTrees(repo)
     for name, info in zip(names, infos):
         ref = inspect.parse_ref(name[len(NAMESPACE) + 1 :])
         if ref is None:
@@ -315,7 +361,16 @@ def _structure_problems(repo: GitRepo, stores: Stores) -> list[Problem]:
             kind = info.kind if info is not None else "missing object"
             found.append(inspect.refusal(name, None, inspect.NOT_A_COMMIT, f"points at a {kind}"))
         else:
-            found.extend(inspect.local_problems(repo, io, ref, io.commit_tree(info.oid.encode())))
+            tree = io.commit_tree(info.oid.encode())
+            key = f"{name} {tree.decode()}"
+            if clean.has(key):
+                continue  # this very tree was found to be all in the layout
+            trees = read_trees(io.repo.batch_reader(), [tree])
+            here = inspect.local_problems(repo, io, ref, tree, trees)
+            if not here:
+                clean.add(key)
+            found.extend(here)
+    clean.save()
     problems = []
     for item in found:
         where = f"{item['ref']}:{item['path']}" if item["path"] else item["ref"]
@@ -328,6 +383,70 @@ def _structure_problems(repo: GitRepo, stores: Stores) -> list[Problem]:
             )
         )
     return problems
+
+
+class CleanTrees:
+    """Capsule refs' trees the structure check found all in the layout, by ref name and
+    tree id: ``<git common dir>/speckit/verified-trees.json``, under the tool version and
+    the code that checks. A tree id names every entry below it, bytes and all, so "the
+    door would refuse nothing in it" cannot go stale; a ref that moved is another key."""
+
+    MODULES = (
+        "queries/verify.py",
+        "store/capsule/inspect.py",
+        "store/capsule/layout.py",
+        "store/capsule/objects.py",
+        "store/capsule/bulk.py",
+        "git/batch.py",
+    )
+
+    def __init__(self, repo: GitRepo) -> None:
+        import json
+
+        from speckit_git_policy import __version__
+
+        package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        stats = [os.stat(os.path.join(package, *name.split("/"))) for name in self.MODULES]
+        self.identity = {
+            "format": 1,
+            "tool_version": __version__,
+            "code": [f"{info.st_size}:{info.st_mtime_ns}" for info in stats],
+        }
+        self.path = os.path.join(repo.common_dir, "speckit", "verified-trees.json")
+        self.known: set[str] = set()
+        self.kept: set[str] = set()
+        try:
+            with open(self.path, "rb") as handle:
+                stored = json.loads(handle.read())
+        except (OSError, ValueError):
+            return
+        if isinstance(stored, dict) and stored.get("identity") == self.identity:
+            clean = stored.get("clean")
+            if isinstance(clean, list):
+                self.known = {key for key in clean if isinstance(key, str)}
+
+    def has(self, key: str) -> bool:
+        if key in self.known:
+            self.kept.add(key)
+            return True
+        return False
+
+    def add(self, key: str) -> None:
+        self.kept.add(key)
+
+    def save(self) -> None:
+        """Keep the trees of the refs as they are now (those of old tips are dropped)."""
+        import json
+
+        from speckit_git_policy.fileio import atomic_write
+
+        if self.kept == self.known:
+            return
+        document = {"identity": self.identity, "clean": sorted(self.kept)}
+        try:
+            atomic_write(self.path, json.dumps(document).encode(), durable=False)
+        except OSError:
+            pass  # a cache: the next verify walks those trees again
 
 
 def _seal_problems(repo: GitRepo, stores: Stores) -> list[Problem]:

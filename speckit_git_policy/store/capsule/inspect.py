@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from typing import TypedDict
 
 from speckit_git_policy.errors import GitError
@@ -452,11 +453,18 @@ def _sized(
 
 
 # ---- a local ref's whole tree (verify) ------------------------------------------------------
-def local_problems(repo: GitRepo, io: ObjectIO, ref: CapsuleRef, tree: bytes) -> list[Refusal]:
+def local_problems(
+    repo: GitRepo,
+    io: ObjectIO,
+    ref: CapsuleRef,
+    tree: bytes,
+    trees: Mapping[bytes, dict[str, tuple[int, bytes]]] | None = None,
+) -> list[Refusal]:
     """What in a local capsule ref's tree the door would refuse: entries outside the layout,
     wrong modes, objects over the limit, bindings and index entries that do not parse.
-    Snapshots and events are named and sized here; their content is ``verify``'s other
-    checks. Walks the tree in process (the trees are the ones every reader reads)."""
+    Snapshots and events are named and sized here (their sizes asked of git, never their
+    bytes read); their content is ``verify``'s other checks. Walks the tree in process (the
+    trees are the ones every reader reads), from ``trees`` (read in bulk) where it has them."""
     problems: list[Refusal] = []
     to_read: dict[bytes, tuple[str, Place]] = {}
     sized: dict[bytes, str] = {}
@@ -464,7 +472,8 @@ def local_problems(repo: GitRepo, io: ObjectIO, ref: CapsuleRef, tree: bytes) ->
     while stack:
         prefix, tree_id = stack.pop()
         try:
-            entries = io.entries(tree_id)
+            known = trees.get(tree_id) if trees is not None else None
+            entries = known if known is not None else io.entries(tree_id)
         except GitError as e:
             problems.append(refusal(ref.name, prefix or None, INVALID, str(e)))
             continue
@@ -482,16 +491,33 @@ def local_problems(repo: GitRepo, io: ObjectIO, ref: CapsuleRef, tree: bytes) ->
                 to_read[object_id] = (path, place)
             else:
                 sized[object_id] = path
-    contents = io.read_blobs([*to_read, *sized], OBJECT_LIMIT)
+    contents = io.read_blobs(list(to_read), OBJECT_LIMIT)
+    sizes = _blob_sizes(io, list(sized), OBJECT_LIMIT)
     for object_id, path in sized.items():
-        found = contents[object_id]
-        if isinstance(found, str):
-            problems.append(
-                refusal(ref.name, path, TOO_BIG if "limit" in found else INVALID, found)
-            )
+        why = sizes[object_id]
+        if why is not None:
+            problems.append(refusal(ref.name, path, TOO_BIG if "limit" in why else INVALID, why))
     for object_id, (path, place) in to_read.items():
         found = contents[object_id]
         problem = found if isinstance(found, str) else check_content(place, found)
         if problem is not None:
             problems.append(refusal(ref.name, path, INVALID, problem))
     return sorted(problems, key=lambda item: item["path"] or "")
+
+
+def _blob_sizes(io: ObjectIO, blob_ids: list[bytes], limit: int) -> dict[bytes, str | None]:
+    """Why each blob would not be read (``ObjectIO.read_blobs``' words: "missing", "not a
+    blob (a tree)", "N bytes, over the limit of L"), None for one that would: its type and
+    size asked of git (one pipelined ``cat-file --batch-check``), its bytes never read."""
+    names = [blob_id.decode("ascii", "replace") for blob_id in blob_ids]
+    found: dict[bytes, str | None] = {}
+    for blob_id, info in zip(blob_ids, io.repo.batch_reader().info(names)):
+        if info is None:
+            found[blob_id] = "missing"
+        elif info.kind != "blob":
+            found[blob_id] = f"not a blob (a {info.kind})"
+        elif info.size > limit:
+            found[blob_id] = f"{info.size} bytes, over the limit of {limit}"
+        else:
+            found[blob_id] = None
+    return found
