@@ -235,14 +235,15 @@ def log(
     """History of the policy in REV's history (default HEAD), newest first in git's
     order: one entry per commit that changed it and carries a snapshot."""
     from speckit_git_policy.errors import BadInput
-    from speckit_git_policy.queries.history import policy_log
+    from speckit_git_policy.queries.history import entries_json, policy_log
+    from speckit_git_policy.text import json_safe
 
     if rev is not None and every_binding:
         raise BadInput("log takes REV or --all, not both")
     repo, stores = stores_from(ctx)
     entries = policy_log(repo, stores, limit, rev, every_binding=every_binding)
     if as_json:
-        emit_json(entries)
+        click.echo(json_safe(entries_json(entries)))  # emit_json's text, written faster
         return
     oldest = entries[-1] if entries and (limit is None or len(entries) < limit) else None
     emit_table(

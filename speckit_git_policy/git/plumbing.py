@@ -369,10 +369,13 @@ def commit_info(repo: GitRepo, commit: str) -> CommitInfo:
     return parse_commit_log(repo.git("show", "-s", "-z", COMMIT_FORMAT, commit))[0]
 
 
-def commit_infos(repo: GitRepo, shas: list[str]) -> dict[str, CommitInfo]:
+def commit_infos(
+    repo: GitRepo, shas: list[str], *, all_present: bool = False
+) -> dict[str, CommitInfo]:
     """Author, author date, commit time and subject of many commits in two git calls,
-    whatever their number; SHAs this clone lacks are left out."""
-    present = existing_commits(repo, shas)
+    whatever their number; SHAs this clone lacks are left out (``all_present``: the
+    caller knows it lacks none, a walk listed them: one git call)."""
+    present = shas if all_present else existing_commits(repo, shas)
     if not present:
         return {}
     out = repo.git(

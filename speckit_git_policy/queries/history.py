@@ -30,6 +30,10 @@ from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.store import Stores
 from speckit_git_policy.store.bindings import find
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from speckit_git_policy.queries.history_index import HistoryIndex
+
 
 def _read_document(stores: Stores, policy_id: str) -> dict[str, Any] | None:
     """A snapshot's document, parsed but not re-hashed: a view, like ``list``; ``verify``
@@ -110,30 +114,59 @@ def policy_log(
     ``every_binding`` every binding (``log --all``)."""
     if limit is not None and limit <= 0:
         return []
-    if every_binding:
-        pairs = _every_binding(repo, stores)
-    else:
-        if rev is None and repo.head() is None:
-            return []
-        start = repo.resolve_commit(rev or "HEAD")
-        # One more than shown: the oldest shown entry's "changed" compares with it.
-        pairs = _walk(repo, stores, start, None if limit is None else limit + 1)
-    return _entries(repo, stores, pairs, limit)
+    if not every_binding and rev is None and repo.head() is None:
+        return []
+    index = None
+    if every_binding or limit is None:
+        from speckit_git_policy.queries.history_index import HistoryIndex
+
+        stores.capsule  # noqa: B018 -- merges what git fetched first, as every reader does
+        index = HistoryIndex(repo, stores)
+        index.start()
+    try:
+        if every_binding:
+            pairs = _every_binding(repo, stores, index)
+        else:
+            start = repo.resolve_commit(rev or "HEAD")
+            # One more than shown: the oldest shown entry's "changed" compares with it.
+            pairs = _walk(repo, stores, start, None if limit is None else limit + 1, index)
+        entries = _entries(repo, stores, pairs, limit, index, walked=not every_binding)
+        if index is not None:
+            index.save()
+        return entries
+    finally:
+        if index is not None:
+            index.close()
 
 
-def _walk(repo: GitRepo, stores: Stores, start: str, wanted: int | None) -> list[tuple[str, str]]:
+def _walk(
+    repo: GitRepo,
+    stores: Stores,
+    start: str,
+    wanted: int | None,
+    index: HistoryIndex | None = None,
+) -> list[tuple[str, str]]:
     """(policy_id, commit) of the bound commits that changed a source in ``start``'s
     history, in git's order, until ``wanted`` are found (all of them for None)."""
     from speckit_git_policy.policy.sources import source_paths
 
     paths = source_paths(repo).all()
-    lookup = _bound_lookup(stores, whole=wanted is None)
+    walking = None
+    if wanted is None:  # git walks the whole history while the stores are read
+        from speckit_git_policy.queries.history_index import Background
+
+        walking = Background(lambda: rev_list(repo, "--full-history", start, pathspecs=paths))
+    lookup, read_bindings = _bound_lookup(stores, whole=wanted is None, index=index)
     found: list[tuple[str, str]] = []
     skip = 0
     batch = None if wanted is None else max(wanted * WALK_BATCH_FACTOR, WALK_BATCH_MIN)
     while True:
         window = [] if batch is None else [f"--max-count={batch}", f"--skip={skip}"]
-        shas = rev_list(repo, "--full-history", *window, start, pathspecs=paths)
+        if walking is not None:
+            read_bindings()  # every binding read meanwhile
+            shas = walking.result()
+        else:
+            shas = rev_list(repo, "--full-history", *window, start, pathspecs=paths)
         for sha in shas:
             policy_id = lookup(sha)
             if policy_id is not None:
@@ -146,7 +179,9 @@ def _walk(repo: GitRepo, stores: Stores, start: str, wanted: int | None) -> list
         batch *= 4
 
 
-def _bound_lookup(stores: Stores, whole: bool) -> Callable[[str], str | None]:
+def _bound_lookup(
+    stores: Stores, whole: bool, index: HistoryIndex | None = None
+) -> tuple[Callable[[str], str | None], Callable[[], object]]:
     """commit -> the snapshot it carries, or None: a commit bound itself, else one a
     binding was rewritten from (a rebase's original, back in the history after
     ``reset --hard ORIG_HEAD``). Of two snapshots of one commit, the oldest.
@@ -154,26 +189,30 @@ def _bound_lookup(stores: Stores, whole: bool) -> Callable[[str], str | None]:
     For a few entries, one lookup in the capsule's by-commit index per walked commit;
     for the whole history (or without the capsule), every binding read once."""
     capsule = stores.capsule
-    index: dict[str, tuple[list[str], list[str]]] | None = None
+    by_commit: dict[str, tuple[list[str], list[str]]] | None = None
 
     def every_binding() -> dict[str, tuple[list[str], list[str]]]:
-        nonlocal index
-        if index is None:
-            index = {}
-            for policy_id, bindings in stores.all_bindings().items():
+        nonlocal by_commit
+        if by_commit is None:
+            by_commit = {}
+            every = index.all_bindings() if index is not None else stores.all_bindings()
+            for policy_id, bindings in every.items():
                 for binding in bindings:
-                    index.setdefault(binding["commit"], ([], []))[0].append(policy_id)
+                    by_commit.setdefault(binding["commit"], ([], []))[0].append(policy_id)
                     for old in binding["rewritten_from"]:
-                        index.setdefault(old, ([], []))[1].append(policy_id)
-        return index
+                        by_commit.setdefault(old, ([], []))[1].append(policy_id)
+        return by_commit
+
+    def created(policy_id: str) -> str:
+        if index is not None:
+            facts = index.document_facts(policy_id)
+            return str(facts[1] if facts is not None else "")
+        return str((_read_document(stores, policy_id) or {}).get("created_at", ""))
 
     def oldest(candidates: list[str]) -> str | None:
         if len(candidates) < 2:
             return candidates[0] if candidates else None
-        return min(
-            candidates,
-            key=lambda p: (str((_read_document(stores, p) or {}).get("created_at", "")), p),
-        )
+        return min(candidates, key=lambda p: (created(p), p))
 
     def lookup(sha: str) -> str | None:
         if capsule is None or whole:
@@ -187,15 +226,19 @@ def _bound_lookup(stores: Stores, whole: bool) -> Callable[[str], str | None]:
         itself = [p for p in found if find(capsule.bindings(p), sha) is not None]
         return oldest(itself or found)
 
-    return lookup
+    # The lookup, and what reads every binding now (the whole history's lookups need it).
+    return lookup, every_binding
 
 
-def _every_binding(repo: GitRepo, stores: Stores) -> list[tuple[str, str]]:
+def _every_binding(
+    repo: GitRepo, stores: Stores, index: HistoryIndex | None = None
+) -> list[tuple[str, str]]:
     """Every (policy_id, commit) binding: the commits present in git's order (a walk from
     them, newest first), then those this clone lacks."""
+    every = index.all_bindings() if index is not None else stores.all_bindings()
     pairs = [
         (policy_id, binding["commit"])
-        for policy_id, bindings in stores.all_bindings().items()
+        for policy_id, bindings in every.items()
         for binding in bindings
     ]
     commits = list(dict.fromkeys(commit for _, commit in pairs))
@@ -214,43 +257,43 @@ def _every_binding(repo: GitRepo, stores: Stores) -> list[tuple[str, str]]:
 
 
 def _entries(
-    repo: GitRepo, stores: Stores, pairs: list[tuple[str, str]], limit: int | None
+    repo: GitRepo,
+    stores: Stores,
+    pairs: list[tuple[str, str]],
+    limit: int | None,
+    index: HistoryIndex | None = None,
+    *,
+    walked: bool = False,
 ) -> list[LogEntry]:
+    from speckit_git_policy.queries.history_index import Background
+
     shown = pairs if limit is None else pairs[:limit]
-    infos = commit_infos(repo, list(dict.fromkeys(sha for _, sha in shown)))
-    documents: dict[str, dict[str, Any] | None] = {}
-    keyed: dict[str, dict[str, Any]] = {}
-
-    def document(policy_id: str) -> dict[str, Any] | None:
-        if policy_id not in documents:
-            documents[policy_id] = _read_document(stores, policy_id)
-        return documents[policy_id]
-
-    def flat(policy_id: str) -> dict[str, Any]:
-        if policy_id not in keyed:
-            keyed[policy_id] = _keyed(document(policy_id) or {})
-        return keyed[policy_id]
-
-    entries: list[LogEntry] = []
-    for index, (policy_id, sha) in enumerate(shown):
-        current = document(policy_id)
-        older_id = pairs[index + 1][0] if index + 1 < len(pairs) else None
-        older = document(older_id) if older_id is not None else None
+    # git reads the commits while the documents are read and compared.
+    commits = list(dict.fromkeys(sha for _, sha in shown))
+    reading = Background(lambda: commit_infos(repo, commits, all_present=walked))
+    view = _IndexedDocuments(index) if index is not None else _Documents(stores)
+    changes: list[tuple[Any, list[str]]] = []
+    for position, (policy_id, _sha) in enumerate(shown):
+        current = view.facts(policy_id)
+        older_id = pairs[position + 1][0] if position + 1 < len(pairs) else None
+        older = view.facts(older_id) if older_id is not None else None
         if current is None:
             changed: list[str] = []
         elif older_id is None:
-            changed = all_keys(current)  # the first entry sets every key
-        elif older_id == policy_id or (
-            older is not None and older.get("hash") == current.get("hash")
-        ):
+            changed = view.all_keys(policy_id)  # the first entry sets every key
+        elif older_id == policy_id or (older is not None and older[0] == current[0]):
             changed = []  # same content again (a revert, a cherry-pick, a merge)
         else:
-            changed = changed_keys(flat(older_id), flat(policy_id)) if older is not None else []
+            changed = view.changed_keys(older_id, policy_id) if older is not None else []
+        changes.append((current, changed))
+    infos = reading.result()
+    entries: list[LogEntry] = []
+    for (policy_id, sha), (current, changed) in zip(shown, changes):
         found = infos.get(sha)
         entries.append(
             {
                 "policy_id": policy_id,
-                "hash": current.get("hash") if current else None,
+                "hash": current[0] if current is not None else None,
                 "commit": sha,
                 "author": found["author"] if found else None,
                 "date": found["date"] if found else None,
@@ -261,6 +304,56 @@ def _entries(
     return entries
 
 
+class _Documents:
+    """The documents of a few entries (``log -n``), read and parsed as they come."""
+
+    def __init__(self, stores: Stores) -> None:
+        self.stores = stores
+        self.documents: dict[str, dict[str, Any] | None] = {}
+        self.keyed: dict[str, dict[str, Any]] = {}
+
+    def document(self, policy_id: str) -> dict[str, Any] | None:
+        if policy_id not in self.documents:
+            self.documents[policy_id] = _read_document(self.stores, policy_id)
+        return self.documents[policy_id]
+
+    def facts(self, policy_id: str) -> tuple[Any] | None:
+        """(hash,) as the document holds it (an empty document has none: None), or None
+        when there is no document to read."""
+        document = self.document(policy_id)
+        if document is None:
+            return None
+        return (document.get("hash") if document else None,)
+
+    def flat(self, policy_id: str) -> dict[str, Any]:
+        if policy_id not in self.keyed:
+            self.keyed[policy_id] = _keyed(self.document(policy_id) or {})
+        return self.keyed[policy_id]
+
+    def all_keys(self, policy_id: str) -> list[str]:
+        return all_keys(self.document(policy_id) or {})
+
+    def changed_keys(self, older_id: str, policy_id: str) -> list[str]:
+        return changed_keys(self.flat(older_id), self.flat(policy_id))
+
+
+class _IndexedDocuments:
+    """The documents of the whole history, through the index (``history_index``)."""
+
+    def __init__(self, index: HistoryIndex) -> None:
+        self.index = index
+
+    def facts(self, policy_id: str) -> tuple[Any] | None:
+        found = self.index.document_facts(policy_id)
+        return (found[0],) if found is not None else None
+
+    def all_keys(self, policy_id: str) -> list[str]:
+        return self.index.all_keys(policy_id)
+
+    def changed_keys(self, older_id: str, policy_id: str) -> list[str]:
+        return self.index.changed_keys(older_id, policy_id)
+
+
 def all_keys(document: dict[str, Any]) -> list[str]:
     """Every dotted key a snapshot sets: its policy keys and source digests."""
     from speckit_git_policy.snapshot import flatten, policy_keys
@@ -268,3 +361,40 @@ def all_keys(document: dict[str, Any]) -> list[str]:
     keys = {key for key, value in policy_keys(document).items() if value != {}}
     keys.update(flatten(document.get("source_digests", {}), "source_digests"))
     return sorted(keys)
+
+
+def entries_json(entries: list[LogEntry]) -> str:
+    """``json.dumps(entries, indent=2, ensure_ascii=False)``, written here: with an indent
+    json has no C encoder, and at 10,000 entries its Python one took longer than the log.
+    Strings are escaped by the very function that encoder uses; an entry holding anything
+    else than text, null and a list of texts (a hash a corrupted document holds) is left
+    to ``json.dumps``."""
+    import json
+    from json.encoder import encode_basestring
+
+    def text(value: object) -> str:
+        return "null" if value is None else encode_basestring(str(value))  # str: checked
+
+    if not entries:
+        return "[]"
+    blocks = []
+    for entry in entries:
+        changed = entry["changed"]
+        if not all(
+            value is None or type(value) is str for key, value in entry.items() if key != "changed"
+        ) or not all(type(key) is str for key in changed):
+            blocks.append(
+                "  " + json.dumps(entry, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+            )
+            continue
+        lines = []
+        for key, value in entry.items():
+            if key != "changed":
+                lines.append(f"    {encode_basestring(key)}: {text(value)}")
+            elif changed:
+                listed = ",\n".join(f"      {encode_basestring(item)}" for item in changed)
+                lines.append(f'    "changed": [\n{listed}\n    ]')
+            else:
+                lines.append('    "changed": []')
+        blocks.append("  {\n" + ",\n".join(lines) + "\n  }")
+    return "[\n" + ",\n".join(blocks) + "\n]"
