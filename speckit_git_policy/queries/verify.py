@@ -239,7 +239,10 @@ def verify(
         stores.__dict__["capsule_workspace"] = None  # the bulk readers' way in, too
     if repair:
         stores.prepare()  # a fresh clone: keep the restored .speckit/ out of git status
-    _read_policy_tree(stores)
+    # What is read in bulk, shared by the checks: trees by id, blob sizes by id.
+    trees: dict[bytes, dict[str, tuple[int, bytes]]] = {}
+    sizes: dict[bytes, int] = {}
+    _read_policy_tree(stores, trees, sizes)
     ids = stores.ids()
     documents: dict[str, dict[str, Any]] = {}
     restore_missing = shares_a_capsule(repo)
@@ -253,18 +256,20 @@ def verify(
         if progress is not None:
             progress(number, len(ids))
     report.problems.extend(_proof_problems(repo, stores, documents))
-    report.problems.extend(_event_problems(repo))
+    report.problems.extend(_event_problems(repo, trees, sizes))
     report.problems.extend(_missed_capture_problems(repo))
     report.problems.extend(_speckit_problems(repo))
     if stores.capsule is not None:
-        report.problems.extend(_structure_problems(repo, stores))
+        report.problems.extend(_structure_problems(repo, stores, trees, sizes))
         report.problems.extend(_seal_problems(repo, stores))
         report.problems.extend(_refusal_problems(repo))
         report.problems.extend(_skipped_problems(repo))
     return report
 
 
-def _read_policy_tree(stores: Stores) -> None:
+def _read_policy_tree(
+    stores: Stores, trees: dict[bytes, dict[str, tuple[int, bytes]]], sizes: dict[bytes, int]
+) -> None:
     """The policy ref's trees, and its snapshot and bindings blobs, read in bulk (one
     pipelined ``cat-file --batch`` per tree level, one for the blobs) into the capsule's
     object reader: the checks below then read each from memory, by id, where one read
@@ -285,7 +290,7 @@ def _read_policy_tree(stores: Stores) -> None:
         return
     io = capsule.io
     reader = io.repo.batch_reader()
-    io.remember_trees(read_trees(reader, [root]))
+    io.remember_trees(read_trees(reader, [root], known=trees))
     blobs: list[bytes] = []
     try:
         for top in ("snapshots", "bindings"):
@@ -301,7 +306,7 @@ def _read_policy_tree(stores: Stores) -> None:
             blobs.extend(oid for mode, oid in level if mode == BLOB_MODE)
     except GitError:
         return  # an unreadable tree: the reader that meets it says so
-    io.use_blobs(read_blobs(reader, blobs, SNAPSHOT_MAX_BYTES))
+    io.use_blobs(read_blobs(reader, blobs, SNAPSHOT_MAX_BYTES, sizes))
 
 
 # ---- the trust rules (docs/DESIGN.md §4) -----------------------------------------------
@@ -337,7 +342,12 @@ def _proof_problems(
     return problems
 
 
-def _structure_problems(repo: GitRepo, stores: Stores) -> list[Problem]:
+def _structure_problems(
+    repo: GitRepo,
+    stores: Stores,
+    trees: dict[bytes, dict[str, tuple[int, bytes]]] | None = None,
+    sizes: dict[bytes, int] | None = None,
+) -> list[Problem]:
     """The local capsule as the door would see it: refs and entries outside the layout."""
     from speckit_git_policy.git.plumbing import list_refs, object_infos
     from speckit_git_policy.store.capsule import inspect
@@ -365,8 +375,8 @@ def _structure_problems(repo: GitRepo, stores: Stores) -> list[Problem]:
             key = f"{name} {tree.decode()}"
             if clean.has(key):
                 continue  # this very tree was found to be all in the layout
-            trees = read_trees(io.repo.batch_reader(), [tree])
-            here = inspect.local_problems(repo, io, ref, tree, trees)
+            under = read_trees(io.repo.batch_reader(), [tree], known=trees)
+            here = inspect.local_problems(repo, io, ref, tree, under, sizes)
             if not here:
                 clean.add(key)
             found.extend(here)
@@ -600,12 +610,16 @@ def _sweep(repo: GitRepo, stores: Stores) -> None:
         pass  # a ref git cannot delete now is left for the next run
 
 
-def _event_problems(repo: GitRepo) -> list[Problem]:
+def _event_problems(
+    repo: GitRepo,
+    trees: dict[bytes, dict[str, tuple[int, bytes]]] | None = None,
+    sizes: dict[bytes, int] | None = None,
+) -> list[Problem]:
     from speckit_git_policy.runs.lint import lint_events
 
     problems = []
     try:
-        items = lint_events(repo, remember=True)
+        items = lint_events(repo, remember=True, trees=trees, sizes=sizes)
     except SpeckitError as e:  # a run shard's ref is broken: reported above, with its fix
         return [Problem("event", f"the run logs could not be read: {e}")]
     for item in items:

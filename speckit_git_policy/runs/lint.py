@@ -34,7 +34,12 @@ RUN_GROUP = 2000
 
 
 def lint_events(
-    repo: RepoLike = None, stores: Stores | None = None, *, remember: bool = False
+    repo: RepoLike = None,
+    stores: Stores | None = None,
+    *,
+    remember: bool = False,
+    trees: dict[bytes, dict[str, tuple[int, bytes]]] | None = None,
+    sizes: dict[bytes, int] | None = None,
 ) -> list[EventProblem]:
     """Every event whose snapshot reference does not hold.
 
@@ -45,9 +50,11 @@ def lint_events(
     group at a time, then checked one by one as ever. With ``remember`` (``verify``), a
     run directory whose every event was found sound is remembered by its tree id with the
     snapshot references its events make (``CleanRuns``): the next lint checks only those
-    references for it, not its events again.
+    references for it, not its events again. ``trees`` and ``sizes`` (verify's): the trees
+    read (id -> entries) and the sizes of the blobs read, shared with its other checks.
     """
     from speckit_git_policy.store import Stores
+    from speckit_git_policy.store.capsule import layout
     from speckit_git_policy.store.capsule.capsule import reader_notes
 
     git_repo = as_repo(repo)
@@ -72,7 +79,7 @@ def lint_events(
             holding[ref] = not _ref_problems(stores, snapshot, *ref)
         return holding[ref]
 
-    runs = _RunTrees(capsule)
+    runs = _RunTrees(capsule, trees, sizes)
     clean = CleanRuns(git_repo) if remember else None
     pending = []
     for run_id in capsule.run_ids():
@@ -90,8 +97,12 @@ def lint_events(
         runs.read_events([run_id for run_id, _directory in group])
         for run_id, directory in group:
             before = len(notes)
+            root = runs.roots.get(layout.run_path_digest(run_id)[:2])
             try:
-                raw = capsule.run_events(run_id)
+                if root is not None:
+                    raw = capsule.run_events_under(root, run_id)
+                else:
+                    raw = capsule.run_events(run_id)  # a shard ref that is broken: it says so
             except SpeckitError as e:
                 problems.append({"run_id": run_id, "seq": None, "uri": None, "message": str(e)})
                 continue
@@ -181,15 +192,24 @@ class _RunTrees:
     object reader (so that ``run_ids`` and ``run_events`` read them from memory), and the
     trees and events of a group of runs likewise (``read_events``)."""
 
-    def __init__(self, capsule: Capsule) -> None:
+    def __init__(
+        self,
+        capsule: Capsule,
+        trees: dict[bytes, dict[str, tuple[int, bytes]]] | None = None,
+        sizes: dict[bytes, int] | None = None,
+    ) -> None:
         from speckit_git_policy.store.capsule.bulk import read_trees
 
         self.capsule = capsule
         self.io = capsule.io
         self.reader = self.io.repo.batch_reader()
         self.roots = capsule.run_roots()
+        self.trees = trees
+        self.sizes = sizes
         # the shard trees, their <h[2]>/ directories and the <h[3]>/ ones below
-        self.io.remember_trees(read_trees(self.reader, list(self.roots.values()), depth=2))
+        self.io.remember_trees(
+            read_trees(self.reader, list(self.roots.values()), depth=2, known=trees)
+        )
         self.blobs: dict[bytes, bytes] = {}
 
     def directory(self, run_id: str) -> str | None:
@@ -249,7 +269,7 @@ class _RunTrees:
                 trees.append(found[1])
         if not trees:
             return
-        self.io.remember_trees(read_trees(self.reader, trees, depth=1))
+        self.io.remember_trees(read_trees(self.reader, trees, depth=1, known=self.trees))
         wanted: list[bytes] = []
         for tree in trees:
             try:
@@ -259,7 +279,7 @@ class _RunTrees:
             wanted.extend(blob for mode, blob in entries if mode == BLOB_MODE)
         from speckit_git_policy.store.capsule.capsule import EVENT_MAX_BYTES
 
-        self.blobs.update(read_blobs(self.reader, wanted, EVENT_MAX_BYTES))
+        self.blobs.update(read_blobs(self.reader, wanted, EVENT_MAX_BYTES, self.sizes))
 
 
 class CleanRuns:

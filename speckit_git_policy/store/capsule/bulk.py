@@ -417,22 +417,37 @@ TREE_MAX_BYTES = 1024 * 1024
 
 
 def read_trees(
-    reader: ObjectReader, roots: list[bytes], depth: int | None = None
+    reader: ObjectReader,
+    roots: list[bytes],
+    depth: int | None = None,
+    known: dict[bytes, dict[str, tuple[int, bytes]]] | None = None,
 ) -> dict[bytes, dict[str, tuple[int, bytes]]]:
     """Every tree under the trees ``roots`` (to ``depth`` levels below them; all for None),
     id -> entries as ``objects.ObjectIO`` holds them (name -> (mode, hex id)), read level
     by level: one pipelined ``cat-file --batch`` request per level, not a round trip per
     tree. A tree that cannot be read, or is over TREE_MAX_BYTES, is left out (whoever
-    needs it reads it, and says what is wrong)."""
+    needs it reads it, and says what is wrong). ``known``: trees read before (objects
+    never change under their id), not read again; those read now are added to it."""
     from speckit_git_policy.store.capsule.objects import TREE_MODE, parse_tree
 
     trees: dict[bytes, dict[str, tuple[int, bytes]]] = {}
     level = list(dict.fromkeys(roots))
     below = 0
     while level:
-        infos = reader.read([oid.decode("ascii", "replace") for oid in level], TREE_MAX_BYTES)
+        unknown = [oid for oid in level if known is None or oid not in known]
+        infos = reader.read([oid.decode("ascii", "replace") for oid in unknown], TREE_MAX_BYTES)
+        found = dict(zip(unknown, infos))
         following: list[bytes] = []
-        for oid, info in zip(level, infos):
+        for oid in level:
+            if known is not None and oid in known:
+                entries = trees[oid] = known[oid]
+                following.extend(
+                    child
+                    for mode, child in entries.values()
+                    if mode == TREE_MODE and child not in trees
+                )
+                continue
+            info = found[oid]
             if info is None or info.kind != "tree" or info.data is None:
                 continue
             try:
@@ -440,6 +455,8 @@ def read_trees(
             except ValueError:
                 continue
             trees[oid] = entries
+            if known is not None:
+                known[oid] = entries
             following.extend(
                 child
                 for mode, child in entries.values()
@@ -452,14 +469,23 @@ def read_trees(
     return trees
 
 
-def read_blobs(reader: ObjectReader, blob_ids: list[bytes], max_size: int) -> dict[bytes, bytes]:
+def read_blobs(
+    reader: ObjectReader,
+    blob_ids: list[bytes],
+    max_size: int,
+    sizes: dict[bytes, int] | None = None,
+) -> dict[bytes, bytes]:
     """id -> bytes of each blob of at most ``max_size`` bytes that git has (one pipelined
     ``--batch-check``, then one ``--batch`` for those small enough); the others are left
-    out, for ``ObjectIO.read_blobs`` to say what is wrong with them."""
+    out, for ``ObjectIO.read_blobs`` to say what is wrong with them. ``sizes``: each blob
+    read is recorded there, id -> size (what the structure check asks of git otherwise)."""
     wanted = list(dict.fromkeys(blob_ids))
     infos = reader.read([oid.decode("ascii", "replace") for oid in wanted], max_size)
-    return {
+    found = {
         oid: info.data
         for oid, info in zip(wanted, infos)
         if info is not None and info.kind == "blob" and info.data is not None
     }
+    if sizes is not None:
+        sizes.update((oid, len(data)) for oid, data in found.items())
+    return found

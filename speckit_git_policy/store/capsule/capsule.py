@@ -811,7 +811,18 @@ class Capsule:
     def run_events(self, run_id: str) -> list[bytes]:
         """The bytes of every event, in seq order; an event that cannot be read (not a
         file, over ``EVENT_MAX_BYTES``) is skipped and noted, never read whole."""
-        _path, run_tree = self._existing_run(run_id)
+        return self._events_of(run_id, self._existing_run(run_id)[1])
+
+    def run_events_under(self, root: bytes | None, run_id: str) -> list[bytes]:
+        """``run_events`` in the shard tree ``root``, read once by the caller (verify lints
+        every run of each shard) instead of the shard's ref once a run."""
+        check_run_id(run_id)
+        found = self._run_tree(root, run_id)
+        if found is None:
+            raise NotFound(f"run {run_id!r} is not in the capsule")
+        return self._events_of(run_id, found[1])
+
+    def _events_of(self, run_id: str, run_tree: bytes) -> list[bytes]:
         try:
             entries = run_log.event_entries(self.io, run_tree)
         except GitError as e:

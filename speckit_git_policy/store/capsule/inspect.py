@@ -459,12 +459,14 @@ def local_problems(
     ref: CapsuleRef,
     tree: bytes,
     trees: Mapping[bytes, dict[str, tuple[int, bytes]]] | None = None,
+    sizes: Mapping[bytes, int] | None = None,
 ) -> list[Refusal]:
     """What in a local capsule ref's tree the door would refuse: entries outside the layout,
     wrong modes, objects over the limit, bindings and index entries that do not parse.
     Snapshots and events are named and sized here (their sizes asked of git, never their
     bytes read); their content is ``verify``'s other checks. Walks the tree in process (the
-    trees are the ones every reader reads), from ``trees`` (read in bulk) where it has them."""
+    trees are the ones every reader reads), from ``trees`` (read in bulk) where it has them;
+    ``sizes``: of the blobs read already (id -> size), not asked again."""
     problems: list[Refusal] = []
     to_read: dict[bytes, tuple[str, Place]] = {}
     sized: dict[bytes, str] = {}
@@ -492,9 +494,9 @@ def local_problems(
             else:
                 sized[object_id] = path
     contents = io.read_blobs(list(to_read), OBJECT_LIMIT)
-    sizes = _blob_sizes(io, list(sized), OBJECT_LIMIT)
+    verdicts = _blob_sizes(io, list(sized), OBJECT_LIMIT, sizes or {})
     for object_id, path in sized.items():
-        why = sizes[object_id]
+        why = verdicts[object_id]
         if why is not None:
             problems.append(refusal(ref.name, path, TOO_BIG if "limit" in why else INVALID, why))
     for object_id, (path, place) in to_read.items():
@@ -505,13 +507,19 @@ def local_problems(
     return sorted(problems, key=lambda item: item["path"] or "")
 
 
-def _blob_sizes(io: ObjectIO, blob_ids: list[bytes], limit: int) -> dict[bytes, str | None]:
+def _blob_sizes(
+    io: ObjectIO, blob_ids: list[bytes], limit: int, known: Mapping[bytes, int]
+) -> dict[bytes, str | None]:
     """Why each blob would not be read (``ObjectIO.read_blobs``' words: "missing", "not a
     blob (a tree)", "N bytes, over the limit of L"), None for one that would: its type and
-    size asked of git (one pipelined ``cat-file --batch-check``), its bytes never read."""
-    names = [blob_id.decode("ascii", "replace") for blob_id in blob_ids]
-    found: dict[bytes, str | None] = {}
-    for blob_id, info in zip(blob_ids, io.repo.batch_reader().info(names)):
+    size asked of git (one pipelined ``cat-file --batch-check``), its bytes never read;
+    ``known``: blobs read already, id -> size."""
+    found: dict[bytes, str | None] = {
+        blob_id: None for blob_id in blob_ids if known.get(blob_id, limit + 1) <= limit
+    }
+    asked = [blob_id for blob_id in blob_ids if blob_id not in found]
+    names = [blob_id.decode("ascii", "replace") for blob_id in asked]
+    for blob_id, info in zip(asked, io.repo.batch_reader().info(names)):
         if info is None:
             found[blob_id] = "missing"
         elif info.kind != "blob":
