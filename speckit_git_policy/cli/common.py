@@ -142,8 +142,15 @@ class Progress:
 
     def __call__(self, done: int, total: int) -> None:
         if self.enabled and total:
+            # A line a percent (and the last): 100,000 runs need not make 100,000 writes.
+            if done < total and done * 100 // total == (done - 1) * 100 // total and done > 1:
+                return
             click.echo(
                 f"\r{self.label}: {done}/{total} ({100 * done // total}%)", err=True, nl=False
             )
             if done >= total:
                 click.echo("", err=True)
+
+    def phase(self, label: str) -> None:
+        """What the next calls count (``verify``: snapshots, then proofs, runs, refs)."""
+        self.label = label

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from typing import Any, TypedDict
 
 from speckit_git_policy import __version__
@@ -112,9 +113,13 @@ class _Cache:
 
 
 def prove(
-    repo: GitRepo, documents: dict[str, dict[str, Any]], bindings: dict[str, list[Binding]]
+    repo: GitRepo,
+    documents: dict[str, dict[str, Any]],
+    bindings: dict[str, list[Binding]],
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Proof]:
-    """Every (snapshot, bound commit) pair, proven or not, with why."""
+    """Every (snapshot, bound commit) pair, proven or not, with why (``progress``: of
+    the compiles, done and to do)."""
     configured = source_paths(repo)
     jobs: list[tuple[str, str, SourcePaths]] = []
     proofs: list[Proof] = []
@@ -157,7 +162,7 @@ def prove(
             # Missing, a symlink or something else: exactly as capture reads it.
             plans.append((policy_id, commit, paths, f"careful:{commit}"))
             hashes.setdefault((commit, f"careful:{commit}"), _compile_careful(repo, commit, paths))
-    for pending_key, compiled in _compile_pending(repo, pending).items():
+    for pending_key, compiled in _compile_pending(repo, pending, progress).items():
         if isinstance(compiled, str):
             cache.put(pending_key, compiled)
         hashes[("", pending_key)] = compiled
@@ -187,7 +192,9 @@ def _compile_careful(repo: GitRepo, commit: str, paths: SourcePaths) -> str | Po
 
 
 def _compile_pending(
-    repo: GitRepo, pending: dict[str, tuple[SourcePaths, dict[str, str], str]]
+    repo: GitRepo,
+    pending: dict[str, tuple[SourcePaths, dict[str, str], str]],
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, str | PolicyInvalid]:
     """Compile each pair of regular source blobs once (sizes first, then one read)."""
     blob_ids = sorted({oid for _paths, ids, _c in pending.values() for oid in ids.values()})
@@ -203,7 +210,9 @@ def _compile_pending(
         if info is not None and info.data is not None
     }
     results: dict[str, str | PolicyInvalid] = {}
-    for key, (paths, ids, commit) in pending.items():
+    for number, (key, (paths, ids, commit)) in enumerate(pending.items(), start=1):
+        if progress is not None:
+            progress(number, len(pending))
         if all(oid in contents for oid in ids.values()):
             files = {path: contents[oid] for path, oid in ids.items()}
             try:

@@ -255,16 +255,36 @@ def verify(
         report.checked += 1
         if progress is not None:
             progress(number, len(ids))
-    report.problems.extend(_proof_problems(repo, stores, documents))
-    report.problems.extend(_event_problems(repo, trees, sizes))
+    report.problems.extend(
+        _proof_problems(repo, stores, documents, _phase(progress, "proving snapshots"))
+    )
+    report.problems.extend(
+        _event_problems(repo, trees, sizes, _phase(progress, "linting run events"))
+    )
     report.problems.extend(_missed_capture_problems(repo))
     report.problems.extend(_speckit_problems(repo))
     if stores.capsule is not None:
-        report.problems.extend(_structure_problems(repo, stores, trees, sizes))
+        report.problems.extend(
+            _structure_problems(
+                repo, stores, trees, sizes, _phase(progress, "checking the capsule's trees")
+            )
+        )
         report.problems.extend(_seal_problems(repo, stores))
         report.problems.extend(_refusal_problems(repo))
         report.problems.extend(_skipped_problems(repo))
     return report
+
+
+def _phase(
+    progress: Callable[[int, int], None] | None, label: str
+) -> Callable[[int, int], None] | None:
+    """``progress`` for the next phase, relabelled, when it takes phases (the CLI's
+    ``Progress``); None for a plain callable, which hears of the snapshots only."""
+    start = getattr(progress, "phase", None)
+    if start is None:
+        return None
+    start(label)
+    return progress
 
 
 def _read_policy_tree(
@@ -311,14 +331,17 @@ def _read_policy_tree(
 
 # ---- the trust rules (docs/DESIGN.md §4) -----------------------------------------------
 def _proof_problems(
-    repo: GitRepo, stores: Stores, documents: dict[str, dict[str, Any]]
+    repo: GitRepo,
+    stores: Stores,
+    documents: dict[str, dict[str, Any]],
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Problem]:
     """Each snapshot against the commits it is bound to, recompiled as capture would."""
     from speckit_git_policy.queries import proof
 
     problems = []
     bindings = stores.all_bindings()
-    for item in proof.prove(repo, documents, bindings):
+    for item in proof.prove(repo, documents, bindings, progress):
         policy_id, commit, outcome = item["policy_id"], item["commit"], item["outcome"]
         if outcome == proof.PROVEN:
             continue
@@ -347,6 +370,7 @@ def _structure_problems(
     stores: Stores,
     trees: dict[bytes, dict[str, tuple[int, bytes]]] | None = None,
     sizes: dict[bytes, int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Problem]:
     """The local capsule as the door would see it: refs and entries outside the layout."""
     from speckit_git_policy.git.plumbing import list_refs, object_infos
@@ -361,7 +385,9 @@ def _structure_problems(
     infos = object_infos(repo, [refs[name] for name in names])
     found: list[inspect.Refusal] = []
     clean = CleanTrees(repo)
-    for name, info in zip(names, infos):
+    for number, (name, info) in enumerate(zip(names, infos), start=1):
+        if progress is not None:
+            progress(number, len(names))
         ref = inspect.parse_ref(name[len(NAMESPACE) + 1 :])
         if ref is None:
             found.append(
@@ -614,12 +640,13 @@ def _event_problems(
     repo: GitRepo,
     trees: dict[bytes, dict[str, tuple[int, bytes]]] | None = None,
     sizes: dict[bytes, int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Problem]:
     from speckit_git_policy.runs.lint import lint_events
 
     problems = []
     try:
-        items = lint_events(repo, remember=True, trees=trees, sizes=sizes)
+        items = lint_events(repo, remember=True, trees=trees, sizes=sizes, progress=progress)
     except SpeckitError as e:  # a run shard's ref is broken: reported above, with its fix
         return [Problem("event", f"the run logs could not be read: {e}")]
     for item in items:

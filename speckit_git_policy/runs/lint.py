@@ -40,6 +40,7 @@ def lint_events(
     remember: bool = False,
     trees: dict[bytes, dict[str, tuple[int, bytes]]] | None = None,
     sizes: dict[bytes, int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[EventProblem]:
     """Every event whose snapshot reference does not hold.
 
@@ -51,7 +52,8 @@ def lint_events(
     run directory whose every event was found sound is remembered by its tree id with the
     snapshot references its events make (``CleanRuns``): the next lint checks only those
     references for it, not its events again. ``trees`` and ``sizes`` (verify's): the trees
-    read (id -> entries) and the sizes of the blobs read, shared with its other checks.
+    read (id -> entries) and the sizes of the blobs read, shared with its other checks;
+    ``progress``: of the runs, done and all.
     """
     from speckit_git_policy.store import Stores
     from speckit_git_policy.store.capsule import layout
@@ -82,12 +84,14 @@ def lint_events(
     runs = _RunTrees(capsule, trees, sizes)
     clean = CleanRuns(git_repo) if remember else None
     pending = []
-    for run_id in capsule.run_ids():
+    run_ids = capsule.run_ids()
+    for run_id in run_ids:
         directory = runs.directory(run_id)
         known = clean.refs(directory) if clean is not None and directory is not None else None
         if known is not None and all(holds(ref) for ref in known):
             continue  # the events under this tree were checked; their references still hold
         pending.append((run_id, directory))
+    done = len(run_ids) - len(pending)
     problems: list[EventProblem] = []
     sound: dict[str, set[Ref]] = {}  # directory -> the references of its sound runs so far
     sound_runs: set[tuple[str, str]] = set()
@@ -96,6 +100,9 @@ def lint_events(
         group = pending[start : start + RUN_GROUP]
         runs.read_events([run_id for run_id, _directory in group])
         for run_id, directory in group:
+            done += 1
+            if progress is not None:
+                progress(done, len(run_ids))
             before = len(notes)
             root = runs.roots.get(layout.run_path_digest(run_id)[:2])
             try:
