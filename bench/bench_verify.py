@@ -5,9 +5,10 @@ with ``git fast-import``; each commit is captured (one snapshot per commit, boun
 in both stores). Then ``verify`` is timed in process, a new repository handle per call as
 each CLI call has (Python start-up excluded):
 
-* cold: no proofs cached (``<git common dir>/speckit/proofs.json`` removed): every
-  commit's sources are read from git and compiled again;
-* warm: the proofs cache holds every (source blob ids → hash) pair;
+* cold: nothing cached (``<git common dir>/speckit/proofs.json``, ``verified-runs.json``
+  and ``verified-trees.json`` removed): every commit's sources are read from git and
+  compiled again, every event and tree read;
+* warm: the caches hold every (source blob ids → hash) pair, run directory and ref tree;
 * fresh clone, cold: ``git clone`` + ``git fetch`` of the capsule, ``verify --repair``
   once (restores the FS copies), then ``verify`` timed without a cache.
 
@@ -77,16 +78,20 @@ def build(path: Path, count: int) -> tuple[float, float]:
     return imported, time.perf_counter() - started
 
 
-def proofs_cache(path: Path) -> Path:
+# What verify keeps between runs (docs/DESIGN.md §10): removed for a cold run.
+CACHES = ("proofs.json", "verified-runs.json", "verified-trees.json")
+
+
+def caches(path: Path) -> list[Path]:
     common = git(path, "rev-parse", "--git-common-dir").strip()
-    return (path / common).resolve() / "speckit" / "proofs.json"
+    return [(path / common).resolve() / "speckit" / name for name in CACHES]
 
 
 def timed_verify(path: Path, cold: bool, expected: int) -> float:
     if cold:
-        cache = proofs_cache(path)
-        if cache.exists():
-            os.unlink(cache)
+        for cache in caches(path):
+            if cache.exists():
+                os.unlink(cache)
     started = time.perf_counter()
     report = verify(GitRepo.discover(path))
     elapsed = time.perf_counter() - started
