@@ -50,6 +50,12 @@ def test_object_reader_streams_many_objects_in_order(policy_repo: Path) -> None:
         assert limited[1] is not None and limited[1].data is None and limited[1].size > 20
         infos = reader.info([many[5], "nope"])
         assert infos[0] is not None and infos[0].size == len(b"blob 5\n") and infos[1] is None
+        # In one pass of --batch: the big one read past and dropped, the answers after it right.
+        bounded = reader.read_bounded(["HEAD:model_policy.toml", *many, "nope", tree], 20)
+        assert bounded[0] is not None and bounded[0].data is None and bounded[0].size > 20
+        assert [info.data for info in bounded[1:1201] if info] == [f"blob {n}\n".encode() for n in range(1200)]
+        assert bounded[1201] is None and bounded[1202] is not None and bounded[1202].kind == "tree"
+        assert reader.read_bounded([many[7]], 20)[0].data == b"blob 7\n"  # type: ignore[union-attr]
     assert blobs
 
 

@@ -74,12 +74,16 @@ def lint_events(
                 verdicts[policy_id] = str(e)
         return verdicts[policy_id]
 
-    holding: dict[Ref, bool] = {}
+    ref_problems: dict[Ref, list[str]] = {}
+
+    def checked(ref: Ref) -> list[str]:
+        """What is wrong with the reference (the same for every event that makes it)."""
+        if ref not in ref_problems:
+            ref_problems[ref] = _ref_problems(stores, snapshot, *ref)
+        return ref_problems[ref]
 
     def holds(ref: Ref) -> bool:
-        if ref not in holding:
-            holding[ref] = not _ref_problems(stores, snapshot, *ref)
-        return holding[ref]
+        return not checked(ref)
 
     runs = _RunTrees(capsule, trees, sizes)
     clean = CleanRuns(git_repo) if remember else None
@@ -117,7 +121,7 @@ def lint_events(
             for seq, data in enumerate(raw):
                 messages, ref = _event_facts(run_id, seq, data)
                 if ref is not None:
-                    messages = [*messages, *_ref_problems(stores, snapshot, *ref)]
+                    messages = [*messages, *checked(ref)]
                 if messages or ref is None:
                     refs = None
                 elif refs is not None:

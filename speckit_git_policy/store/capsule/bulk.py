@@ -435,7 +435,9 @@ def read_trees(
     below = 0
     while level:
         unknown = [oid for oid in level if known is None or oid not in known]
-        infos = reader.read([oid.decode("ascii", "replace") for oid in unknown], TREE_MAX_BYTES)
+        infos = reader.read_bounded(
+            [oid.decode("ascii", "replace") for oid in unknown], TREE_MAX_BYTES
+        )
         found = dict(zip(unknown, infos))
         following: list[bytes] = []
         for oid in level:
@@ -480,7 +482,7 @@ def read_blobs(
     out, for ``ObjectIO.read_blobs`` to say what is wrong with them. ``sizes``: each blob
     read is recorded there, id -> size (what the structure check asks of git otherwise)."""
     wanted = list(dict.fromkeys(blob_ids))
-    infos = reader.read([oid.decode("ascii", "replace") for oid in wanted], max_size)
+    infos = reader.read_bounded([oid.decode("ascii", "replace") for oid in wanted], max_size)
     found = {
         oid: info.data
         for oid, info in zip(wanted, infos)
