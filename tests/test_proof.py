@@ -95,3 +95,34 @@ def test_a_symlinked_source_is_read_as_capture_reads_it(policy_repo: Path) -> No
     repo = GitRepo.discover(policy_repo)
     capture(repo, commit="HEAD")
     assert not [p for p in verify(repo).problems if p.kind == "proof"]
+
+
+def test_proofs_computed_in_a_child_process_give_the_same_report(
+    policy_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from speckit_git_policy.queries import verify as verify_module
+
+    repo = GitRepo.discover(policy_repo)
+    result = capture(repo, commit="HEAD")
+    change_policy(policy_repo, "plan = 8000", "plan = 9000", "More planning")
+    stores = Stores(repo)
+    honest = stores.fs.read(result.policy_id)
+    assert honest is not None
+    fake = forged(honest)
+    stores.fs.write(result.policy_id, fake)  # the filesystem copy forged, the capsule's not
+    inline = verify(repo).as_json()
+    monkeypatch.setattr(verify_module, "PROVE_APART", 0)
+    children = []
+    real_fork = verify_module.os.fork
+
+    def counted() -> int:
+        pid = real_fork()
+        if pid:
+            children.append(pid)
+        return pid
+
+    monkeypatch.setattr(verify_module.os, "fork", counted)
+    (Path(repo.common_dir) / "speckit" / "proofs.json").unlink(missing_ok=True)
+    apart = verify(repo).as_json()
+    assert children and apart == inline
+    assert any(p["kind"] == "proof" for p in apart["problems"])

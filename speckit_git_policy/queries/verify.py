@@ -19,6 +19,11 @@ from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.snapshot import load_document
 from speckit_git_policy.store import Stores
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from speckit_git_policy.queries.proof import Proof
+    from speckit_git_policy.store.bindings import Binding
+
 ERROR = "error"
 WARNING = "warning"
 
@@ -255,12 +260,16 @@ def verify(
         report.checked += 1
         if progress is not None:
             progress(number, len(ids))
-    report.problems.extend(
-        _proof_problems(repo, stores, documents, _phase(progress, "proving snapshots"))
-    )
-    report.problems.extend(
-        _event_problems(repo, trees, sizes, _phase(progress, "linting run events"))
-    )
+    # The proofs (a compile per snapshot not proven before) go on in a child process while
+    # this one lints the runs, when there are enough to be worth one (two cores, half the
+    # time); their problems keep their place in the report.
+    bindings = stores.all_bindings()  # here: what its readers note is this verify's
+    proving = _Proving(repo, documents, bindings, len(documents) >= PROVE_APART)
+    if not proving.apart:
+        proving.proofs = _prove(repo, documents, bindings, _phase(progress, "proving snapshots"))
+    events = _event_problems(repo, trees, sizes, _phase(progress, "linting run events"))
+    report.problems.extend(_proof_problems(stores, documents, proving.result()))
+    report.problems.extend(events)
     report.problems.extend(_missed_capture_problems(repo))
     report.problems.extend(_speckit_problems(repo))
     if stores.capsule is not None:
@@ -330,18 +339,93 @@ def _read_policy_tree(
 
 
 # ---- the trust rules (docs/DESIGN.md §4) -----------------------------------------------
-def _proof_problems(
+# Snapshots from which the proofs are computed in a child process (``_Proving``).
+PROVE_APART = 1000
+
+
+def _prove(
     repo: GitRepo,
-    stores: Stores,
     documents: dict[str, dict[str, Any]],
+    bindings: dict[str, list[Binding]],
     progress: Callable[[int, int], None] | None = None,
+) -> list[Proof]:
+    from speckit_git_policy.queries import proof
+
+    return proof.prove(repo, documents, bindings, progress)
+
+
+class _Proving:
+    """``proof.prove`` in a forked child (``apart``) while the parent goes on; ``result``
+    waits for it. The child reads git through processes of its own (never the parent's
+    ``cat-file`` pipes), writes the proofs cache, sends the proofs back pickled and leaves
+    by ``os._exit`` (no finaliser of the parent's objects runs twice). Whatever goes wrong
+    there (no fork, a child that dies or raises) is computed again here, as without it."""
+
+    def __init__(
+        self,
+        repo: GitRepo,
+        documents: dict[str, dict[str, Any]],
+        bindings: dict[str, list[Binding]],
+        apart: bool,
+    ) -> None:
+        self.repo, self.documents, self.bindings = repo, documents, bindings
+        self.proofs: list[Proof] | None = None
+        self.apart = apart and hasattr(os, "fork")
+        self._pid = 0
+        self._read = -1
+        if self.apart:
+            self._start()
+
+    def _start(self) -> None:
+        import sys
+
+        read, write = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child
+            status = 1
+            try:
+                os.close(read)
+                import pickle
+
+                data = pickle.dumps(_prove(self.repo, self.documents, self.bindings))
+                with os.fdopen(write, "wb") as out:
+                    out.write(data)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write)
+        self._pid, self._read = pid, read
+
+    def result(self) -> list[Proof]:
+        if self.proofs is not None:
+            return self.proofs
+        if self._pid:
+            import pickle
+
+            with os.fdopen(self._read, "rb") as answer:
+                data = answer.read()
+            _, status = os.waitpid(self._pid, 0)
+            self._pid = 0
+            if status == 0:
+                try:
+                    self.proofs = pickle.loads(data)
+                except Exception:  # noqa: BLE001 -- proven again below
+                    self.proofs = None
+        if self.proofs is None:
+            self.proofs = _prove(self.repo, self.documents, self.bindings)
+        return self.proofs
+
+
+def _proof_problems(
+    stores: Stores, documents: dict[str, dict[str, Any]], proofs: list[Proof]
 ) -> list[Problem]:
     """Each snapshot against the commits it is bound to, recompiled as capture would."""
     from speckit_git_policy.queries import proof
 
     problems = []
-    bindings = stores.all_bindings()
-    for item in proof.prove(repo, documents, bindings, progress):
+    for item in proofs:
         policy_id, commit, outcome = item["policy_id"], item["commit"], item["outcome"]
         if outcome == proof.PROVEN:
             continue
