@@ -9,7 +9,9 @@ sources>`` (so a merge that changed them against a parent is seen), read in batc
 ``log -n 10`` reads about ten bound commits' worth of history, whatever its length.
 Which walked commits are bound is asked of the capsule's by-commit index, one lookup
 each; the whole history (no ``-n``) reads every binding once instead, as without the
-capsule.
+capsule, through ``history_index`` (what depends only on bytes, remembered by their ids:
+a second ``log`` parses no document it has seen), with git's walk and the commits'
+authors read in threads meanwhile.
 
 ``log --all`` lists every binding, of every snapshot, in git's order over the bound
 commits; bindings of commits this clone lacks come last.
