@@ -260,24 +260,35 @@ def verify(
         report.checked += 1
         if progress is not None:
             progress(number, len(ids))
-    # The proofs (a compile per snapshot not proven before) go on in a child process while
-    # this one lints the runs, when there are enough to be worth one (two cores, half the
-    # time); their problems keep their place in the report.
+    # The proofs (a compile per snapshot not proven before) and the structure check go on in
+    # a child process while this one lints the runs, when there are enough snapshots to be
+    # worth one (two cores); their problems keep their place in the report.
     bindings = stores.all_bindings()  # here: what its readers note is this verify's
-    proving = _Proving(repo, documents, bindings, len(documents) >= PROVE_APART)
-    if not proving.apart:
-        proving.proofs = _prove(repo, documents, bindings, _phase(progress, "proving snapshots"))
+    check_trees = stores.capsule is not None
+    apart = None
+    if len(documents) >= PROVE_APART and hasattr(os, "fork"):
+        apart = _Apart(repo, stores, documents, bindings, check_trees)
+    proofs: list[Proof] | None = None
+    structure: list[Problem] | None = None
+    if apart is None:
+        proofs = _prove(repo, documents, bindings, _phase(progress, "proving snapshots"))
     events = _event_problems(repo, trees, sizes, _phase(progress, "linting run events"))
-    report.problems.extend(_proof_problems(stores, documents, proving.result()))
+    missed = _missed_capture_problems(repo)
+    speckit = _speckit_problems(repo)
+    if apart is not None:
+        proofs, structure = apart.result()  # (None, None): the child failed, do it here
+    if proofs is None:
+        proofs = _prove(repo, documents, bindings)
+    report.problems.extend(_proof_problems(stores, documents, proofs))
     report.problems.extend(events)
-    report.problems.extend(_missed_capture_problems(repo))
-    report.problems.extend(_speckit_problems(repo))
-    if stores.capsule is not None:
-        report.problems.extend(
-            _structure_problems(
+    report.problems.extend(missed)
+    report.problems.extend(speckit)
+    if check_trees:
+        if structure is None:
+            structure = _structure_problems(
                 repo, stores, trees, sizes, _phase(progress, "checking the capsule's trees")
             )
-        )
+        report.problems.extend(structure)
         report.problems.extend(_seal_problems(repo, stores))
         report.problems.extend(_refusal_problems(repo))
         report.problems.extend(_skipped_problems(repo))
@@ -354,29 +365,23 @@ def _prove(
     return proof.prove(repo, documents, bindings, progress)
 
 
-class _Proving:
-    """``proof.prove`` in a forked child (``apart``) while the parent goes on; ``result``
-    waits for it. The child reads git through processes of its own (never the parent's
-    ``cat-file`` pipes), writes the proofs cache, sends the proofs back pickled and leaves
-    by ``os._exit`` (no finaliser of the parent's objects runs twice). Whatever goes wrong
-    there (no fork, a child that dies or raises) is computed again here, as without it."""
+class _Apart:
+    """``proof.prove`` (and, with ``check_trees``, the structure check) in a forked child
+    while the parent goes on; ``result`` waits for them. The child reads git through
+    processes of its own (it drops the parent's capsule reader, never writes to the
+    parent's ``cat-file`` pipes), writes the caches, sends its findings back pickled and
+    leaves by ``os._exit`` (no finaliser of the parent's objects runs twice). Neither
+    check notes anything a reader skipped (the parent's notes are the report's). Whatever
+    goes wrong there (a child that dies or raises) is done again in the parent."""
 
     def __init__(
         self,
         repo: GitRepo,
+        stores: Stores,
         documents: dict[str, dict[str, Any]],
         bindings: dict[str, list[Binding]],
-        apart: bool,
+        check_trees: bool,
     ) -> None:
-        self.repo, self.documents, self.bindings = repo, documents, bindings
-        self.proofs: list[Proof] | None = None
-        self.apart = apart and hasattr(os, "fork")
-        self._pid = 0
-        self._read = -1
-        if self.apart:
-            self._start()
-
-    def _start(self) -> None:
         import sys
 
         read, write = os.pipe()
@@ -389,7 +394,10 @@ class _Proving:
                 os.close(read)
                 import pickle
 
-                data = pickle.dumps(_prove(self.repo, self.documents, self.bindings))
+                repo.memo.pop("capsule_repo", None)  # its own cat-file processes
+                proofs = _prove(repo, documents, bindings)
+                structure = _structure_problems(repo, stores) if check_trees else None
+                data = pickle.dumps((proofs, structure))
                 with os.fdopen(write, "wb") as out:
                     out.write(data)
                 status = 0
@@ -398,24 +406,19 @@ class _Proving:
         os.close(write)
         self._pid, self._read = pid, read
 
-    def result(self) -> list[Proof]:
-        if self.proofs is not None:
-            return self.proofs
-        if self._pid:
-            import pickle
+    def result(self) -> tuple[list[Proof] | None, list[Problem] | None]:
+        import pickle
 
-            with os.fdopen(self._read, "rb") as answer:
-                data = answer.read()
-            _, status = os.waitpid(self._pid, 0)
-            self._pid = 0
-            if status == 0:
-                try:
-                    self.proofs = pickle.loads(data)
-                except Exception:  # noqa: BLE001 -- proven again below
-                    self.proofs = None
-        if self.proofs is None:
-            self.proofs = _prove(self.repo, self.documents, self.bindings)
-        return self.proofs
+        with os.fdopen(self._read, "rb") as answer:
+            data = answer.read()
+        _, status = os.waitpid(self._pid, 0)
+        if status == 0:
+            try:
+                found: tuple[list[Proof] | None, list[Problem] | None] = pickle.loads(data)
+                return found
+            except Exception:  # noqa: BLE001 -- done again by the caller
+                pass
+        return None, None
 
 
 def _proof_problems(
