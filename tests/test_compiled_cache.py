@@ -24,7 +24,12 @@ from speckit_git_policy.policy.sources import (
     regular_blob_ids,
     source_paths,
 )
-from speckit_git_policy.snapshot import build_document, compile_sources, document_bytes, document_bytes_of
+from speckit_git_policy.snapshot import (
+    build_document,
+    compile_sources,
+    document_bytes,
+    document_bytes_of,
+)
 
 
 def stage_and_commit_without_hooks(root: Path, old: str, new: str) -> tuple[GitRepo, str]:
