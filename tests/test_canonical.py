@@ -51,7 +51,7 @@ VALUES = st.recursive(
 )  # fmt: skip
 
 
-@settings(max_examples=3000, suppress_health_check=list(HealthCheck))
+@settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(VALUES)
 def test_the_same_bytes_or_the_same_refusal_as_rfc8785(value: Any) -> None:
     assert ours(value) == reference(value)
