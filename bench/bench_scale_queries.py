@@ -28,7 +28,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Variant, command, load, measure, ratio_text, report  # noqa: E402
+from harness import (  # noqa: E402
+    Variant,
+    command,
+    compile_package,
+    load,
+    measure,
+    ratio_text,
+    report,
+)
 from scale_fixture import fixture  # noqa: E402
 
 QUERIES = {
@@ -62,6 +70,8 @@ def main() -> None:
     pythons = {"new": sys.executable}
     if options.base_python:
         pythons["base"] = options.base_python
+    for python in pythons.values():
+        compile_package(python)
     repos = {size: fixture(options.cache.resolve(), *size) for size in sizes}
 
     def cli(python: str, repo: Path, args: list[str]) -> Variant:
