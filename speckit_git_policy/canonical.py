@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
-import rfc8785
+# rfc8785 and hashlib are imported where they are used: the listings only parse
+# (hashlib loads OpenSSL, a tenth of a Python start-up).
 
 
 def canonical_bytes(document: Any) -> bytes:
@@ -14,6 +14,8 @@ def canonical_bytes(document: Any) -> bytes:
 
     A value nested deeper than the encoder's recursion allows raises ValueError,
     like any other value JSON cannot carry."""
+    import rfc8785
+
     try:
         return rfc8785.dumps(document)
     except RecursionError as e:
@@ -21,6 +23,8 @@ def canonical_bytes(document: Any) -> bytes:
 
 
 def sha256_hex(data: bytes) -> str:
+    import hashlib
+
     return hashlib.sha256(data).hexdigest()
 
 

@@ -18,8 +18,38 @@ from speckit_git_policy.errors import SpeckitError
 from speckit_git_policy.text import printable
 
 
+def _terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``, without importing shutil (which imports
+    bz2 and lzma): $COLUMNS, else the terminal's width, else 80."""
+    import os
+
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        columns = 0
+    return columns or 80
+
+
+class SpeckitContext(click.Context):
+    def make_formatter(self) -> click.HelpFormatter:
+        """click's formatter at the width click gives it (its own code when a width is forced)."""
+        width = self.terminal_width
+        if width is None and click.formatting.FORCED_WIDTH is None:
+            limit = self.max_content_width if self.max_content_width is not None else 80
+            width = max(min(_terminal_columns(), limit) - 2, 50)
+        return self.formatter_class(width=width, max_width=self.max_content_width)
+
+
 class SpeckitGroup(click.Group):
     """Maps library errors to exit codes; never shows a traceback."""
+
+    context_class = SpeckitContext
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         import os

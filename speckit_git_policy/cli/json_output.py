@@ -1,0 +1,92 @@
+"""The command line's JSON documents: exactly ``json.dumps(document, indent=2,
+ensure_ascii=False)``, written through the C encoder.
+
+With ``indent`` set, ``json.dumps`` runs the pure-Python encoder (the C one serves
+only ``indent=None``): at 100,000 runs ``run list --json`` spent as long encoding as
+reading. Here every container whose items are all scalars (a listing's rows) is
+encoded by the C encoder, its item separator carrying the newline and indentation
+of its level, and only the containers around them are walked in Python. Nothing
+in the text changes: scripts parse it, and tests compare it. Anything unusual (keys
+that are not text inside a nested container, values of other types, nesting too
+deep, a cycle, no C encoder) is left to ``json.dumps`` itself, errors included.
+"""
+
+from __future__ import annotations
+
+import json
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+# newline and indentation of a level -> the C encoder of a flat container at that level
+_ENCODERS: dict[str, Callable[[object, int], tuple[str, ...] | list[str]]] = {}
+
+
+class _Unusual(Exception):
+    """What only ``json.dumps`` writes as ``json.dumps`` does."""
+
+
+def dumps(document: object) -> str:
+    """``json.dumps(document, indent=2, ensure_ascii=False)``, the same text."""
+    if c_make_encoder is None:
+        return json.dumps(document, indent=2, ensure_ascii=False)
+    out: list[str] = []
+    try:
+        _write(document, "\n", out)
+    except (_Unusual, RecursionError):
+        return json.dumps(document, indent=2, ensure_ascii=False)
+    return "".join(out)
+
+
+def _not_serializable(value: object) -> object:
+    raise _Unusual  # never reached: flat containers hold scalars only
+
+
+def _flat(newline: str) -> Callable[[object, int], tuple[str, ...] | list[str]]:
+    encoder = _ENCODERS.get(newline)
+    if encoder is None:
+        # (markers, default, encoder, indent, key separator, item separator, sort_keys,
+        # skipkeys, allow_nan): json.dumps' own defaults, but the item separator.
+        encoder = _ENCODERS[newline] = c_make_encoder(
+            None, _not_serializable, encode_basestring, None, ": ", "," + newline,
+            False, False, True,
+        )  # fmt: skip
+    return encoder
+
+
+def _write(value: object, newline: str, out: list[str]) -> None:
+    """``value`` at the level whose lines start with ``newline``."""
+    kind = type(value)
+    if kind is dict or kind is list or kind is tuple:
+        assert isinstance(value, (dict, list, tuple))
+        if not value:
+            out.append("{}" if kind is dict else "[]")
+            return
+        inner = newline + "  "
+        items = value.values() if isinstance(value, dict) else value
+        if set(map(type, items)) <= _SCALARS:
+            text = "".join(_flat(inner)(value, 0))
+            out.append(text[0] + inner + text[1:-1] + newline + text[-1])
+            return
+        separator = ("{" if kind is dict else "[") + inner
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if type(key) is not str:
+                    raise _Unusual
+                out.append(separator + encode_basestring(key) + ": ")
+                _write(item, inner, out)
+                separator = "," + inner
+            out.append(newline + "}")
+        else:
+            for item in value:
+                out.append(separator)
+                _write(item, inner, out)
+                separator = "," + inner
+            out.append(newline + "]")
+    elif kind in _SCALARS:
+        out.append("".join(_flat(newline)(value, 0)))
+    else:
+        raise _Unusual
