@@ -92,13 +92,20 @@ class CaptureResult:
         }
 
 
-def worktree_matches_commit(repo: GitRepo, sources: Sources, commit: str) -> bool:
+def worktree_matches_commit(
+    repo: GitRepo,
+    sources: Sources,
+    commit: str,
+    entries: dict[str, tuple[str, str, int | None]] | None = None,
+) -> bool:
     """True when every source file in the work tree has the bytes it has in ``commit``.
 
-    Compares object ids (one ``ls-tree``) instead of reading the committed files
-    again; a symlink or other non-file entry takes the careful path.
+    Compares object ids (one ``ls-tree``, or ``entries`` when the caller listed them
+    already) instead of reading the committed files again; a symlink or other
+    non-file entry takes the careful path.
     """
-    entries = git_entries(repo, commit, sources.paths.all())
+    if entries is None:
+        entries = git_entries(repo, commit, sources.paths.all())
     if set(entries) == set(sources.files) and all(
         mode.startswith("100") for mode, _, _ in entries.values()
     ):
@@ -240,14 +247,17 @@ def current(repo: GitRepo, stores: Stores) -> dict[str, Any]:
     head = repo.head()
     if head is None:
         raise NotFound("HEAD has no commit yet: commit the policy sources first")
+    paths = source_paths(repo)
+    # HEAD's entries, listed once: read for the compile, compared for the drift.
+    entries = git_entries(repo, head, paths.all())
     try:
-        committed = compile_sources(read_sources(repo, head))
+        committed = compile_sources(read_sources(repo, head, paths, entries))
     except PolicyInvalid as e:
         raise NotFound(f"HEAD ({head[:12]}) has no policy to show: {e}") from e
     policy_id = stores.find_by_hash(committed.hash)
     try:
-        _, at = read_for_capture(repo, None)
-        worktree_differs = at != head
+        worktree = read_sources(repo, WORKTREE, paths)
+        worktree_differs = not worktree_matches_commit(repo, worktree, head, entries)
     except PolicyInvalid:
         worktree_differs = True
     return {

@@ -57,36 +57,54 @@ def _flat(newline: str) -> Callable[[object, int], tuple[str, ...] | list[str]]:
     return encoder
 
 
-def _write(value: object, newline: str, out: list[str]) -> None:
-    """``value`` at the level whose lines start with ``newline``."""
+def _flat_text(value: object, newline: str) -> str | None:
+    """``value`` at the level whose lines start with ``newline`` when it is a scalar or
+    a container of scalars (the C encoder's text); None for any other container."""
     kind = type(value)
+    if kind in _SCALARS:
+        return "".join(_flat(newline)(value, 0))
     if kind is dict or kind is list or kind is tuple:
         assert isinstance(value, (dict, list, tuple))
         if not value:
-            out.append("{}" if kind is dict else "[]")
-            return
-        inner = newline + "  "
+            return "{}" if kind is dict else "[]"
         items = value.values() if isinstance(value, dict) else value
         if set(map(type, items)) <= _SCALARS:
+            inner = newline + "  "
             text = "".join(_flat(inner)(value, 0))
-            out.append(text[0] + inner + text[1:-1] + newline + text[-1])
-            return
-        separator = ("{" if kind is dict else "[") + inner
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if type(key) is not str:
-                    raise _Unusual
+            return text[0] + inner + text[1:-1] + newline + text[-1]
+        return None
+    raise _Unusual
+
+
+def _write(value: object, newline: str, out: list[str]) -> None:
+    """``value`` at the level whose lines start with ``newline``."""
+    text = _flat_text(value, newline)
+    if text is not None:
+        out.append(text)
+        return
+    assert isinstance(value, (dict, list, tuple))
+    inner = newline + "  "
+    if isinstance(value, dict):
+        separator = "{" + inner
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _Unusual
+            text = _flat_text(item, inner)
+            if text is None:
                 out.append(separator + encode_basestring(key) + ": ")
                 _write(item, inner, out)
-                separator = "," + inner
-            out.append(newline + "}")
-        else:
-            for item in value:
+            else:
+                out.append(separator + encode_basestring(key) + ": " + text)
+            separator = "," + inner
+        out.append(newline + "}")
+    else:
+        separator = "[" + inner
+        for item in value:
+            text = _flat_text(item, inner)
+            if text is None:
                 out.append(separator)
                 _write(item, inner, out)
-                separator = "," + inner
-            out.append(newline + "]")
-    elif kind in _SCALARS:
-        out.append("".join(_flat(newline)(value, 0)))
-    else:
-        raise _Unusual
+            else:
+                out.append(separator + text)
+            separator = "," + inner
+        out.append(newline + "]")

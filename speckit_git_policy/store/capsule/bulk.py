@@ -59,6 +59,9 @@ class PolicyTree:
         self._reader = reader
         # top ("snapshots", "bindings") -> policy id -> (blob id, size)
         self._leaves: dict[str, dict[str, tuple[str, int]]] | None = None
+        # The ref is read once: what ``tip`` says is what ``leaves`` lists.
+        self._tip_found: tuple[str, str] | None = None
+        self._tip_known = False
 
     @property
     def reader(self) -> ObjectReader:
@@ -82,7 +85,18 @@ class PolicyTree:
             self._leaves = self._list()
         return self._leaves.get(top, {})
 
+    def tip(self) -> str | None:
+        """The commit id the policy ref holds (None: no capsule yet); what ``leaves``
+        lists. CapsuleRefBroken when the ref holds no commit id."""
+        found = self._tip()
+        return found[0] if found is not None else None
+
     def _tip(self) -> tuple[str, str] | None:
+        if not self._tip_known:
+            self._tip_found, self._tip_known = self._read_tip(), True
+        return self._tip_found
+
+    def _read_tip(self) -> tuple[str, str] | None:
         """(commit id, where it was read) of the policy ref, read from the ref files as the
         capsule's writer reads them; a ref that holds no object id fails at once, as there
         (``CapsuleRefBroken``): listing git's view of it would show an empty capsule."""
@@ -200,26 +214,35 @@ class PolicyTree:
     def all_bindings(self) -> dict[str, list[Binding]]:
         """Every bound snapshot's bindings, as ``Capsule.all_bindings``: a blob that is
         too big or does not parse counts as none, with a note (``verify`` reports it)."""
+        result: dict[str, list[Binding]] = {}
+        for policy_id, (bindings, skipped) in self.bindings_of(sorted(self.leaves("bindings"))):
+            if skipped is not None:
+                note(self.repo, skipped)
+            result[policy_id] = bindings
+        return result
+
+    def bindings_of(self, ids: list[str]) -> list[tuple[str, tuple[list[Binding], str | None]]]:
+        """(policy id, (its bindings, the note when its blob was skipped)) for each of
+        ``ids`` that has a bindings blob, in bulk; a skipped blob counts as none."""
         from speckit_git_policy.errors import SnapshotCorrupt
         from speckit_git_policy.store import bindings as binding_ops
 
         leaves = self.leaves("bindings")
-        ids = sorted(leaves)
+        ids = [policy_id for policy_id in ids if policy_id in leaves]
         data = self.blobs("bindings", ids, BINDINGS_MAX_BYTES)
-        result: dict[str, list[Binding]] = {}
+        result: list[tuple[str, tuple[list[Binding], str | None]]] = []
         for policy_id in ids:
             where = f"{layout.policy_uri(self.workspace, policy_id)} bindings"
             raw = data[policy_id]
             if raw is None:
                 oid, size = leaves[policy_id]
-                note(self.repo, f"{where} ({oid[:12]}) skipped: {size} bytes, over the limit")
-                result[policy_id] = []
+                skipped = f"{where} ({oid[:12]}) skipped: {size} bytes, over the limit"
+                result.append((policy_id, ([], skipped)))
                 continue
             try:
-                result[policy_id] = binding_ops.load_bindings(raw, where)
+                result.append((policy_id, (binding_ops.load_bindings(raw, where), None)))
             except SnapshotCorrupt as e:
-                note(self.repo, f"{where} skipped: {e.reason}")
-                result[policy_id] = []
+                result.append((policy_id, ([], f"{where} skipped: {e.reason}")))
         return result
 
 

@@ -174,6 +174,13 @@ def run_uri(workspace: str, run_id: str) -> str:
     return str(CapsuleUri(workspace, "runs", check_run_id(run_id)))
 
 
+def uri_prefix(workspace: str, kind: str) -> str:
+    """What every URI of ``kind`` ("policy" or "runs") in the workspace starts with, for
+    the listings, which add ids they have checked already (``policy_uri`` and
+    ``run_uri`` check each one again)."""
+    return str(CapsuleUri(check_workspace(workspace), kind, ""))
+
+
 def parse_uri(uri: str) -> CapsuleUri:
     """Parse ``mv2://<workspace>/(policy|runs)/<id>`` strictly: no dot segments,
     no escapes, no query; every part validated like the id it names."""
