@@ -32,6 +32,9 @@ def test_same_text_as_json_dumps(document: object) -> None:
         [],
         {},
         [{"run_id": "r", "events": 3, "stage": None, "ok": True, "cost": 0.5}] * 3,
+        [{"a": "},\n    {", "b": None}, {"c": "}, {"}, {"d": [1]}],  # rows, then not rows
+        {"rows": [{"a": 1}, {"b": "}"}], "deeper": [[{"a": 1}, {"b": 2}]]},
+        [{"a": 1}, {}],  # an empty row: not the rows' path
         {"a": [], "b": {}, "c": [[], [{}]], "d": "é\u2028\x7f"},
         {1: "int key", None: "null key", 2.5: "float key"},  # flat: the C encoder's keys
         {"nested": {1: "int key"}},  # not text inside a nested container: json.dumps

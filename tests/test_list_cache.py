@@ -268,3 +268,90 @@ def test_linked_worktrees_keep_their_own(policy_repo: Path, settled: None, tmp_p
     assert list_cache.cache_path(GitRepo.discover(other)) != list_cache.cache_path(
         GitRepo.discover(policy_repo)
     )
+
+
+# ---- run list ----------------------------------------------------------------------------
+def _run_rows_from_logs(root: Path) -> list[dict[str, object]]:
+    from speckit_git_policy.runs.listing import _row_of_log
+
+    capsule = _stores(root).capsule
+    assert capsule is not None
+    rows = [dict(_row_of_log(capsule, summary)) for summary in capsule.run_summaries()]  # type: ignore[arg-type]
+    rows.sort(key=lambda row: (row["started_at"], row["run_id"]), reverse=True)  # type: ignore[arg-type]
+    return rows
+
+
+def _objects_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names the next listings ask cat-file for."""
+    from speckit_git_policy.git.batch import ObjectReader
+
+    asked: list[str] = []
+    original = ObjectReader.read
+
+    def read(self: ObjectReader, names: object, max_size: int | None = None) -> object:
+        wanted = list(names)  # type: ignore[call-overload]
+        asked.extend(wanted)
+        return original(self, wanted, max_size)
+
+    monkeypatch.setattr(ObjectReader, "read", read)
+    return asked
+
+
+def test_run_list_reads_only_directories_whose_tree_changed(
+    policy_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from speckit_git_policy.runs.listing import list_runs
+    from speckit_git_policy.runs.run import open_run, start_run
+
+    repo = GitRepo.discover(policy_repo)
+    ids = [f"run-kept-{n}" for n in range(6)]
+    for run_id in ids:
+        start_run(repo, run_id).stage("plan")
+    first = [dict(row) for row in list_runs(repo)]
+    assert first == _run_rows_from_logs(policy_repo)
+    kept = Path(repo.common_dir) / "speckit" / "run-list" / "default"
+    assert sorted(path.name for path in kept.iterdir())
+
+    asked = _objects_read(monkeypatch)
+    assert [dict(row) for row in list_runs(repo)] == first
+    assert all(name.endswith("^{tree}") for name in asked)  # the shard roots alone
+
+    open_run(repo, ids[0]).checkpoint("again")
+    asked.clear()
+    rows = [dict(row) for row in list_runs(repo)]
+    assert rows == _run_rows_from_logs(policy_repo) and rows != first
+    read = [name for name in asked if not name.endswith("^{tree}")]
+    assert len(read) == 2  # its directory's tree, then its summary
+
+
+@pytest.mark.parametrize("kept", [b"", b"{", b'{"format": 1, "directories": {"x": [[1], []]}}'])
+def test_a_run_list_cache_that_does_not_read_back_is_ignored(
+    policy_repo: Path, kept: bytes
+) -> None:
+    from speckit_git_policy.runs.listing import list_runs
+    from speckit_git_policy.runs.run import start_run
+
+    repo = GitRepo.discover(policy_repo)
+    for n in range(3):
+        start_run(repo, f"run-torn-{n}")
+    expected = [dict(row) for row in list_runs(repo)]
+    directory = Path(repo.common_dir) / "speckit" / "run-list" / "default"
+    for path in directory.iterdir():
+        path.write_bytes(kept)
+    assert [dict(row) for row in list_runs(repo)] == expected == _run_rows_from_logs(policy_repo)
+
+
+def test_run_list_entries_of_a_wrong_shape_are_not_used(policy_repo: Path) -> None:
+    from speckit_git_policy.runs.listing import list_runs
+    from speckit_git_policy.runs.run import start_run
+
+    repo = GitRepo.discover(policy_repo)
+    start_run(repo, "run-shape-0")
+    expected = [dict(row) for row in list_runs(repo)]
+    directory = Path(repo.common_dir) / "speckit" / "run-list" / "default"
+    (path,) = directory.iterdir()
+    kept = json.loads(path.read_bytes())
+    for key in kept["directories"]:
+        kept["directories"][key] = [[5, 1, 2], []]  # not whole records, not a run id
+    path.write_text(json.dumps(kept))
+    assert [dict(row) for row in list_runs(repo)] == expected

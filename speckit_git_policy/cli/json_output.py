@@ -76,6 +76,23 @@ def _flat_text(value: object, newline: str) -> str | None:
     raise _Unusual
 
 
+def _flat_row(row: dict[object, object]) -> bool:
+    return bool(row) and set(map(type, row.values())) <= _SCALARS
+
+
+def _rows(rows: list[object] | tuple[object, ...], newline: str, inner: str) -> str:
+    """A list of non-empty objects of scalars (a listing's rows) in one call of the C
+    encoder. Its item separator is the rows' own (a comma, then a newline and their
+    indentation), so it also comes out between two rows, where it is the only one
+    after a "}" (a flat row holds no other "}" outside its strings, and no JSON
+    string holds a raw newline): that one is made the list's."""
+    row_inner = inner + "  "
+    text = "".join(_flat(row_inner)(rows, 0))  # [{...,<row_inner>...},<row_inner>{...}]
+    between = "}," + row_inner + "{"
+    body = text[2:-2].replace(between, inner + "}," + inner + "{" + row_inner)
+    return "[" + inner + "{" + row_inner + body + inner + "}" + newline + "]"
+
+
 def _write(value: object, newline: str, out: list[str]) -> None:
     """``value`` at the level whose lines start with ``newline``."""
     text = _flat_text(value, newline)
@@ -84,6 +101,11 @@ def _write(value: object, newline: str, out: list[str]) -> None:
         return
     assert isinstance(value, (dict, list, tuple))
     inner = newline + "  "
+    if not isinstance(value, dict) and all(
+        type(item) is dict and _flat_row(item) for item in value
+    ):
+        out.append(_rows(value, newline, inner))
+        return
     if isinstance(value, dict):
         separator = "{" + inner
         for key, item in value.items():

@@ -39,6 +39,8 @@ from speckit_git_policy import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from speckit_git_policy.git.repo import GitRepo
 
 FORMAT = 1
@@ -68,10 +70,41 @@ def cache_path(repo: GitRepo) -> str:
     return os.path.join(repo.git_dir, "speckit", "list-cache.json")
 
 
-def _code() -> list[str]:
+def code_identity(modules: tuple[str, ...]) -> list[str]:
+    """The tool version and the size and mtime of each module (paths in the package):
+    what a kept document must have been made by to be used."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    stats = (os.stat(os.path.join(here, name)) for name in ROW_MODULES)
+    stats = (os.stat(os.path.join(here, name)) for name in modules)
     return [__version__, *(f"{info.st_size}:{info.st_mtime_ns}" for info in stats)]
+
+
+def _code() -> list[str]:
+    return code_identity(ROW_MODULES)
+
+
+def read_kept(path: str, identity: dict[str, object]) -> dict[str, object] | None:
+    """The document kept at ``path`` when it is a JSON object made with ``identity``
+    (its items are in it); None for anything else (none, torn, another version's)."""
+    try:
+        with open(path, "rb") as handle:
+            kept = json.loads(handle.read())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(kept, dict) or any(kept.get(k) != v for k, v in identity.items()):
+        return None
+    return kept
+
+
+def write_kept(path: str, document: dict[str, object]) -> None:
+    """Keep ``document`` at ``path`` (atomically, without fsync: a torn one reads as
+    none); a repository that refuses the write goes without."""
+    from speckit_git_policy.fileio import atomic_write
+
+    data = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        atomic_write(path, data, durable=False)
+    except OSError:
+        pass  # a read-only .git, a full disk: the next listing reads everything again
 
 
 def capsule_key(snapshot: tuple[str, int] | None, bindings: tuple[str, int] | None) -> str:
@@ -96,19 +129,12 @@ class ListCache:
             "work_tree": os.fspath(repo.root),
             "workspace": workspace,
         }
-        try:
-            with open(cache_path(repo), "rb") as handle:
-                kept = json.loads(handle.read())
-        except (OSError, ValueError, UnicodeDecodeError):
+        kept = read_kept(cache_path(repo), identity)
+        if kept is None or not isinstance(kept.get("entries"), dict):
             return cls(identity, None, {})
-        if (
-            not isinstance(kept, dict)
-            or any(kept.get(key) != value for key, value in identity.items())
-            or not isinstance(kept.get("entries"), dict)
-        ):
-            return cls(identity, None, {})
-        tip = kept.get("tip")
-        return cls(identity, tip if isinstance(tip, str) else None, kept["entries"])
+        tip, entries = kept.get("tip"), kept["entries"]
+        assert isinstance(entries, dict)
+        return cls(identity, tip if isinstance(tip, str) else None, entries)
 
     def policy_ids(self, found: dict[str, str]) -> dict[str, str]:
         """``found`` (from ``signatures``) without the names that are not policy ids
@@ -132,16 +158,8 @@ class ListCache:
     def save(self, repo: GitRepo, tip: str | None, entries: dict[str, Entry]) -> None:
         """Keep ``entries`` (only when they differ from what is kept); a repository
         that refuses the write lists without a cache."""
-        if tip == self.tip and entries == self.entries:
-            return
-        from speckit_git_policy.fileio import atomic_write
-
-        document = {**self.identity, "tip": tip, "entries": entries}
-        data = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
-        try:
-            atomic_write(cache_path(repo), data, durable=False)
-        except OSError:
-            pass  # a read-only .git, a full disk: the next listing reads everything again
+        if tip != self.tip or entries != self.entries:
+            write_kept(cache_path(repo), {**self.identity, "tip": tip, "entries": entries})
 
 
 def signatures(directory: str, prefix: str, suffix: str, settled: int) -> dict[str, str]:
@@ -174,3 +192,79 @@ def signatures(directory: str, prefix: str, suffix: str, settled: int) -> dict[s
     finally:
         os.close(fd)
     return found
+
+
+# ---- run list: the digests of each run directory, by its tree id ------------------------
+# What decides a run directory's digests (store/capsule/bulk.py run_listing).
+RUN_MODULES = (
+    "queries/list_cache.py",
+    "store/capsule/bulk.py",
+    "store/capsule/runsummary.py",
+    "ids.py",
+)
+
+
+class RunListCache:
+    """What ``run_listing`` found in each ``<h2>`` run directory under a fresh summary,
+    by ``directory_key`` (its place and tree id: a tree names its summary and every
+    run under it, so a kept directory is exactly what reading it again would give).
+    At 100,000 runs reading them is 4,096 summaries (36 MB of JSON through git, then
+    100,000 entries checked); kept, their digests load as flat lists (17 MB). One file
+    per run shard, ``<git common dir>/speckit/run-list/<workspace>/<xx>.json``, so that
+    an append rewrites one shard's (about 1/256 of them); written without fsync, only
+    when a shard's directories changed."""
+
+    def __init__(self, directory: str, kept: dict[str, dict[str, list[list[Any]]]]):
+        self.directory = directory
+        self.identity: dict[str, object] = {"format": FORMAT, "code": code_identity(RUN_MODULES)}
+        self.kept = kept  # shard -> directory key -> [flat digests, run ids without one]
+
+    @classmethod
+    def load(cls, repo: GitRepo, workspace: str) -> RunListCache:
+        directory = os.path.join(repo.common_dir, "speckit", "run-list", workspace)
+        cache = cls(directory, {})
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            return cache
+        for name in names:
+            shard = name.removesuffix(".json")
+            if len(shard) != 2 or not name.endswith(".json"):
+                continue
+            kept = read_kept(os.path.join(directory, name), cache.identity)
+            found = kept.get("directories") if kept is not None else None
+            if isinstance(found, dict) and all(_is_directory(value) for value in found.values()):
+                cache.kept[shard] = found
+        return cache
+
+    def directories(self) -> dict[str, list[list[Any]]]:
+        return {key: value for found in self.kept.values() for key, value in found.items()}
+
+    def save(self, directories: dict[str, list[list[Any]]]) -> None:
+        by_shard: dict[str, dict[str, list[list[Any]]]] = {}
+        for key, value in directories.items():
+            by_shard.setdefault(key[:2], {})[key] = value
+        for shard, found in by_shard.items():
+            if self.kept.get(shard) != found:
+                path = os.path.join(self.directory, f"{shard}.json")
+                write_kept(path, {**self.identity, "directories": found})
+        for shard in set(self.kept) - set(by_shard):
+            try:
+                os.unlink(os.path.join(self.directory, f"{shard}.json"))
+            except OSError:
+                pass
+
+
+def _is_directory(value: object) -> bool:
+    """[flat digests, run ids] as ``run_listing`` gives them for one directory."""
+    from speckit_git_policy.store.capsule.bulk import RECORD
+
+    return (
+        type(value) is list
+        and len(value) == 2
+        and type(value[0]) is list
+        and len(value[0]) % RECORD == 0
+        and all(type(run_id) is str for run_id in value[0][::RECORD])
+        and type(value[1]) is list
+        and all(type(run_id) is str for run_id in value[1])
+    )
