@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-# rfc8785 and hashlib are imported where they are used: the listings only parse
-# (hashlib loads OpenSSL, a tenth of a Python start-up).
+# rfc8785 is imported where it is used: the listings only parse.
 
 
 def canonical_bytes(document: Any) -> bytes:
@@ -23,9 +22,9 @@ def canonical_bytes(document: Any) -> bytes:
 
 
 def sha256_hex(data: bytes) -> str:
-    import hashlib
+    from speckit_git_policy.hashing import sha256_hex as digest
 
-    return hashlib.sha256(data).hexdigest()
+    return digest(data)
 
 
 def parse_json_bytes(data: bytes) -> Any:

@@ -21,7 +21,6 @@ need not import the canonical-JSON library: the hash is post-commit's job.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
@@ -77,8 +76,10 @@ def _identity(paths: SourcePaths, blob_ids: dict[str, str]) -> dict[str, object]
     }
 
 
-def entry_path(repo: GitRepo, identity: dict[str, object]) -> str:
-    return os.path.join(cache_dir(repo), hashlib.sha256(_json(identity)).hexdigest() + ".json")
+def entry_path(repo: GitRepo, identity: dict[str, object], prefix: str = "") -> str:
+    from speckit_git_policy.hashing import sha256_hex
+
+    return os.path.join(cache_dir(repo), prefix + sha256_hex(_json(identity)) + ".json")
 
 
 def remember(repo: GitRepo, sources: Sources, content: dict[str, Any]) -> bool:
@@ -87,8 +88,10 @@ def remember(repo: GitRepo, sources: Sources, content: dict[str, Any]) -> bool:
         return False
     try:
         identity = _identity(sources.paths, sources.blob_ids)
+        from speckit_git_policy.hashing import sha256_hex
+
         body = _json(content)
-        data = _json({**identity, "checksum": hashlib.sha256(body).hexdigest(), "content": content})
+        data = _json({**identity, "checksum": sha256_hex(body), "content": content})
         # Not durable (no fsync, unlike the snapshot store): an entry a crash leaves
         # torn fails verification and is compiled again, and the hook's time is better spent.
         atomic_write(entry_path(repo, identity), data, durable=False)
@@ -143,6 +146,7 @@ def recall(repo: GitRepo, paths: SourcePaths, blob_ids: dict[str, str] | None) -
 
 def _verified(data: bytes, identity: dict[str, object], paths: SourcePaths) -> Compiled | None:
     from speckit_git_policy.canonical import parse_json_bytes
+    from speckit_git_policy.hashing import sha256_hex
     from speckit_git_policy.snapshot import content_hash
 
     try:
@@ -154,10 +158,7 @@ def _verified(data: bytes, identity: dict[str, object], paths: SourcePaths) -> C
     ):
         return None
     content = entry.get("content")
-    if (
-        not isinstance(content, dict)
-        or entry.get("checksum") != hashlib.sha256(_json(content)).hexdigest()
-    ):
+    if not isinstance(content, dict) or entry.get("checksum") != sha256_hex(_json(content)):
         return None
     if (
         content.get("source_files") != paths.all()
@@ -165,3 +166,64 @@ def _verified(data: bytes, identity: dict[str, object], paths: SourcePaths) -> C
     ):
         return None
     return Compiled(content=content, hash=content_hash(content), validated=True, issues=())
+
+
+# ---- the content hash of committed sources, for `current` ---------------------------------
+# `current` shows the hash of HEAD's sources, which takes compiling them (the TOML parser,
+# the checks, canonical JSON: about half a Python start-up) on every call. The hash is a
+# function of the blobs and of the code, so it is kept under the same identity as a
+# compile, plus the code that hashes: one small file per content `current` has seen,
+# swept with the compiles (a day after it was written). Made only from regular files.
+HASHING_MODULES = ("canonical.py", "hashing.py")
+
+
+def _hash_identity(paths: SourcePaths, blob_ids: dict[str, str]) -> dict[str, object]:
+    from importlib.util import find_spec
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    files = [os.path.join(here, name) for name in HASHING_MODULES]
+    spec = find_spec("rfc8785")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("rfc8785")
+    files += [spec.origin, os.path.join(os.path.dirname(spec.origin), "_impl.py")]
+    stats = [os.stat(path) for path in files]
+    import sys
+
+    return {
+        **_identity(paths, blob_ids),
+        "kind": "content_hash",
+        "python": sys.version,  # tomllib's parse
+        "hashed_by": [f"{info.st_size}:{info.st_mtime_ns}" for info in stats],
+    }
+
+
+def recall_hash(repo: GitRepo, paths: SourcePaths, blob_ids: dict[str, str] | None) -> str | None:
+    """The content hash the sources of exactly these blobs compile to, when kept."""
+    if blob_ids is None:
+        return None
+    try:
+        identity = _hash_identity(paths, blob_ids)
+        with open(entry_path(repo, identity, "hash-"), "rb") as handle:
+            entry = json.loads(handle.read())
+    except Exception:  # noqa: BLE001 -- only a cache: the caller compiles instead
+        return None
+    if not isinstance(entry, dict) or any(entry.get(k) != v for k, v in identity.items()):
+        return None
+    found = entry.get("hash")
+    if not isinstance(found, str) or len(found) != 64 or not found.isalnum():
+        return None
+    return found
+
+
+def remember_hash(
+    repo: GitRepo, paths: SourcePaths, blob_ids: dict[str, str] | None, content_hash: str
+) -> None:
+    """Keep the content hash these blobs compiled to (nothing when it cannot be kept)."""
+    if blob_ids is None:
+        return
+    try:
+        identity = _hash_identity(paths, blob_ids)
+        data = _json({**identity, "hash": content_hash})
+        atomic_write(entry_path(repo, identity, "hash-"), data, durable=False)
+    except Exception:  # noqa: BLE001 -- only a cache
+        return

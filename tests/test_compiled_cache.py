@@ -51,7 +51,9 @@ def blob_ids_at(repo: GitRepo, sha: str) -> dict[str, str] | None:
 
 
 def test_a_cached_compile_gives_byte_identical_snapshot_content(policy_repo: Path) -> None:
-    repo, sha = stage_and_commit_without_hooks(policy_repo, "warn_threshold = 5.0", "warn_threshold = 6.5")
+    repo, sha = stage_and_commit_without_hooks(
+        policy_repo, "warn_threshold = 5.0", "warn_threshold = 6.5"
+    )
     paths = source_paths(repo)
     (entry,) = entries(repo)
     cached = recall(repo, paths, blob_ids_at(repo, sha))
@@ -62,12 +64,15 @@ def test_a_cached_compile_gives_byte_identical_snapshot_content(policy_repo: Pat
     stamp = {"created_at": "2026-01-01T00:00:00.000000Z", "commit": sha, "trigger": "commit"}
     policy_id = "0b7a5f8e-6d1c-4c2a-9f3e-2a1b3c4d5e6f"
     assert document_bytes(build_document(cached, policy_id, **stamp)) == document_bytes(
-        build_document(compiled, policy_id, **stamp))
+        build_document(compiled, policy_id, **stamp)
+    )
     assert entries(repo) == [], f"{entry} should be consumed by the capture it was made for"
 
 
 def test_capture_through_the_cache_and_without_it_bind_the_same_content(policy_repo: Path) -> None:
-    repo, sha = stage_and_commit_without_hooks(policy_repo, "warn_threshold = 5.0", "warn_threshold = 6.5")
+    repo, sha = stage_and_commit_without_hooks(
+        policy_repo, "warn_threshold = 5.0", "warn_threshold = 6.5"
+    )
     paths = source_paths(repo)
     with_cache = capture_commit_sha(repo, sha, "commit", paths)
     assert entries(repo) == []
@@ -75,10 +80,24 @@ def test_capture_through_the_cache_and_without_it_bind_the_same_content(policy_r
     assert with_cache.hash == without.hash and with_cache.validated
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "content edited", "checksum edited", "other blob ids",
-                                    "other tool version", "empty"])
-def test_a_damaged_or_foreign_entry_is_ignored_and_the_commit_compiled(policy_repo: Path, damage: str) -> None:
-    repo, sha = stage_and_commit_without_hooks(policy_repo, "warn_threshold = 5.0", "warn_threshold = 6.5")
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "truncated",
+        "garbage",
+        "content edited",
+        "checksum edited",
+        "other blob ids",
+        "other tool version",
+        "empty",
+    ],
+)
+def test_a_damaged_or_foreign_entry_is_ignored_and_the_commit_compiled(
+    policy_repo: Path, damage: str
+) -> None:
+    repo, sha = stage_and_commit_without_hooks(
+        policy_repo, "warn_threshold = 5.0", "warn_threshold = 6.5"
+    )
     paths = source_paths(repo)
     (name,) = entries(repo)
     path = Path(cache_dir(repo)) / name
@@ -111,7 +130,9 @@ def test_a_damaged_or_foreign_entry_is_ignored_and_the_commit_compiled(policy_re
 
 
 def test_an_entry_for_other_blobs_is_not_used(policy_repo: Path) -> None:
-    repo, _sha = stage_and_commit_without_hooks(policy_repo, "warn_threshold = 5.0", "warn_threshold = 6.5")
+    repo, _sha = stage_and_commit_without_hooks(
+        policy_repo, "warn_threshold = 5.0", "warn_threshold = 6.5"
+    )
     before = git(policy_repo, "rev-parse", "HEAD~1").strip()
     assert recall(repo, source_paths(repo), blob_ids_at(repo, before)) is None
     assert len(entries(repo)) == 1  # left for the commit it was made for
@@ -144,7 +165,9 @@ def test_hooks_pass_the_compile_from_pre_commit_to_post_commit(repo: Path) -> No
     assert len(entries(gitrepo)) == 1
     # ... and the installed post-commit hook uses it up for the capture.
     sha = head(repo)
-    subprocess.run([str(repo / ".git" / "hooks" / "post-commit")], cwd=repo, check=True, capture_output=True)
+    subprocess.run(
+        [str(repo / ".git" / "hooks" / "post-commit")], cwd=repo, check=True, capture_output=True
+    )
     assert entries(gitrepo) == []
     document = snapshot_of(repo, sha)
     assert document["hash"] == compile_sources(read_sources(gitrepo, sha)).hash
@@ -153,8 +176,11 @@ def test_hooks_pass_the_compile_from_pre_commit_to_post_commit(repo: Path) -> No
 
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=20,
 )
@@ -181,3 +207,70 @@ def test_entries_of_commits_that_never_happened_are_dropped_after_a_day(tmp_path
     os.utime(other, (long_ago, long_ago))
     _drop_stale(str(tmp_path))
     assert not old.exists() and fresh.exists() and other.exists()
+
+
+# ---- the content hash `current` keeps ---------------------------------------------------
+def _current(root: Path) -> dict[str, object]:
+    from speckit_git_policy.capture import current
+    from speckit_git_policy.store import Stores
+
+    repo = GitRepo.discover(root)
+    return current(repo, Stores(repo))
+
+
+def _no_compile(monkeypatch: pytest.MonkeyPatch) -> None:
+    import speckit_git_policy.capture as capture_module
+
+    def refuse(*_args: object) -> object:
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(capture_module, "compile_sources", refuse)
+
+
+def test_current_keeps_the_hash_of_the_blobs_it_compiled(
+    policy_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from speckit_git_policy.capture import capture
+
+    capture(GitRepo.discover(policy_repo))
+    first = _current(policy_repo)
+    assert [
+        name
+        for name in os.listdir(cache_dir(GitRepo.discover(policy_repo)))
+        if name.startswith("hash-")
+    ]
+    with monkeypatch.context() as patch:
+        _no_compile(patch)
+        assert _current(policy_repo) == first
+    # Other blobs: compiled again, never the kept hash.
+    path = policy_repo / "model_policy.toml"
+    path.write_text(path.read_text().replace("warn_threshold = ", "warn_threshold = 9", 1))
+    git(policy_repo, "commit", "-qam", "edit")
+    second = _current(policy_repo)
+    assert second["hash"] != first["hash"] and second["policy_id"] is None
+    repo = GitRepo.discover(policy_repo)
+    paths = source_paths(repo)
+    sources = read_sources(repo, second["commit"], paths)  # type: ignore[arg-type]
+    assert second["hash"] == compile_sources(sources).hash
+
+
+def test_a_kept_hash_of_other_code_or_a_bad_one_is_not_used(
+    policy_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import speckit_git_policy.compiled_cache as compiled_cache
+
+    expected = _current(policy_repo)
+    (kept,) = [
+        os.path.join(cache_dir(GitRepo.discover(policy_repo)), name)
+        for name in os.listdir(cache_dir(GitRepo.discover(policy_repo)))
+        if name.startswith("hash-")
+    ]
+    entry = json.loads(Path(kept).read_bytes())
+    for bad in ({**entry, "hash": "x" * 64 + "\n"}, {**entry, "hash": None}, [entry]):
+        Path(kept).write_bytes(json.dumps(bad).encode())
+        assert _current(policy_repo) == expected  # compiled again (and kept again)
+    with monkeypatch.context() as patch:
+        patch.setattr(compiled_cache, "_code_fingerprint", lambda: ["another compiler"])
+        patch.setattr(compiled_cache, "remember_hash", lambda *args: None)
+        Path(kept).write_bytes(json.dumps({**entry, "hash": "0" * 64}).encode())
+        assert _current(policy_repo) == expected  # not this code's entry: compiled

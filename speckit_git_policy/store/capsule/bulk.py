@@ -247,10 +247,7 @@ class PolicyTree:
 
 
 # ---- runs: the digests of run summaries, read in bulk -------------------------------------
-def _digest(run_id: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(run_id.encode("utf-8")).hexdigest()
+_digest = layout.run_path_digest
 
 
 # What a run's row is made of, in this order: its id, then its digest's fields.

@@ -60,9 +60,9 @@ def run_ref(workspace: str, run_id: str) -> str:
 def run_path_digest(run_id: str) -> str:
     """sha256(run_id) in hex: its first two digits name the shard, the next two the
     fan-out directories (``run_shard``, ``run_path``)."""
-    import hashlib  # here: the policy's readers never hash (hashlib loads OpenSSL)
+    from speckit_git_policy.hashing import sha256_hex
 
-    return hashlib.sha256(run_id.encode("utf-8")).hexdigest()
+    return sha256_hex(run_id.encode("utf-8"))
 
 
 def run_path(run_id: str) -> str:
