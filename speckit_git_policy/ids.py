@@ -61,6 +61,10 @@ def check_workspace(workspace: str) -> str:
 
 
 def new_policy_id() -> str:
+    return new_uuid4()
+
+
+def new_uuid4() -> str:
     """A random (version 4) UUID, as ``str(uuid.uuid4())`` makes it: importing uuid
     (and platform behind it) costs the post-commit hook more than the id is worth."""
     raw = bytearray(os.urandom(16))

@@ -61,16 +61,9 @@ def stores_from(ctx: click.Context) -> tuple[GitRepo, Stores]:
 
 
 def emit_json(document: Any) -> None:
-    from speckit_git_policy.cli.json_output import dumps
-    from speckit_git_policy.text import json_safe
+    from speckit_git_policy.cli.plain import json_document
 
-    # Non-ASCII stays readable; the control characters json.dumps leaves raw (DEL, C1)
-    # are escaped as well, so no output carries one (docs/DESIGN.md §9).
-    click.echo(json_safe(dumps(document)))
-
-
-def short(sha: str | None) -> str:
-    return sha[:12] if sha else "-"
+    click.echo(json_document(document))
 
 
 def emit_table(rows: list[list[str]]) -> None:
