@@ -112,8 +112,13 @@ def main() -> None:
         shutil.copytree(fixture(options.cache.resolve(), *size), repos[size], symlinks=True)
     time.sleep(SETTLE)
 
+    # Every process starts outside any checkout: `python -m` puts its working directory
+    # first on sys.path, so started in one, the other interpreter would run that code.
+    neutral = temp.name
+
     def cli(python: str, repo: Path, args: list[str]) -> Variant:
-        return Variant("", command([python, "-m", "speckit_git_policy", "-C", str(repo), *args]))
+        argv = [python, "-m", "speckit_git_policy", "-C", str(repo), *args]
+        return Variant("", command(argv, cwd=neutral))
 
     for name, args in QUERIES.items():
         if only and name not in only:
@@ -148,7 +153,7 @@ def main() -> None:
     repo = repos[sizes[0]]
     variants = []
     for label, python in pythons.items():
-        bare = Variant(f"{label} python -c pass", command([python, "-c", "pass"]))
+        bare = Variant(f"{label} python -c pass", command([python, "-c", "pass"], cwd=neutral))
         variants.append(bare)
         for name, args in STARTUP.items():
             variant = cli(python, repo, args)
