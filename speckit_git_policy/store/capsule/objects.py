@@ -9,9 +9,7 @@ nothing about snapshots or runs: ``capsule.py`` builds those on top.
 from __future__ import annotations
 
 import binascii
-import hashlib
 import os
-import random
 import re
 import time
 import zlib
@@ -251,7 +249,7 @@ class ObjectIO:
         data = b"%s %d\0%s" % (kind, len(content), content)
         # The repository's own object format (docs/DESIGN.md §4): a SHA-1 object in a
         # SHA-256 database is a bad object to git fsck and kills git gc.
-        hexid = hashlib.new(self.repo.object_format, data).hexdigest()
+        hexid = _object_hash(self.repo.object_format)(data)
         obj_id = hexid.encode()
         if self._batch is not None:
             self._batch[obj_id] = (kind, content)
@@ -531,7 +529,7 @@ class RefUpdater:
                 return old, new
             # Lost the race: someone else moved the ref. Back off a little so the
             # writers spread out, then rebuild on top of the winner.
-            time.sleep(random.uniform(0, min(0.002 * (attempt + 1), 0.05)))
+            time.sleep(_jitter(0, min(0.002 * (attempt + 1), 0.05)))
         raise GitError(f"gave up updating {ref_str(name)}: {CAS_MAX_ATTEMPTS} lost races in a row")
 
     def _swap(self, name: bytes, old: bytes | None, new: bytes) -> bool:
@@ -593,7 +591,7 @@ def with_lock_retry(action: Callable[[], bool], base_dir: str) -> bool:
                 raise StaleLock(
                     os.path.join(base_dir, lock_path) if not os.path.isabs(lock_path) else lock_path
                 ) from e
-            time.sleep(random.uniform(delay / 2, delay))
+            time.sleep(_jitter(delay / 2, delay))
             delay = min(delay * 2, 0.05)
 
 
@@ -949,3 +947,24 @@ def capsule_repo(repo: GitRepo) -> CapsuleRepo:
     if not isinstance(found, CapsuleRepo):
         found = repo.memo["capsule_repo"] = CapsuleRepo(os.fspath(repo.common_dir), repo)
     return found
+
+
+def _object_hash(object_format: str) -> Callable[[bytes], str]:
+    """The hex digest of the repository's object format, without loading OpenSSL
+    (``hashing.py``); hashlib for a format it does not know."""
+    from speckit_git_policy import hashing
+
+    if object_format == "sha1":
+        return hashing.sha1_hex
+    if object_format == "sha256":
+        return hashing.sha256_hex
+    import hashlib
+
+    return lambda data: hashlib.new(object_format, data).hexdigest()
+
+
+def _jitter(low: float, high: float) -> float:
+    """A random back-off (random is imported only by a writer that lost a race)."""
+    import random
+
+    return random.uniform(low, high)
