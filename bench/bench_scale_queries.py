@@ -16,6 +16,12 @@ Queries: `list --json`, `run list --json`, `blame <run>` (at each size), and sta
 The bars (issue 16): `list` at 10,000 snapshots <= 0.5 s, `run list` at 100,000 runs
 <= 2 s, `blame` flat in the number of snapshots; `-h`, `current`, `list --json`,
 `run checkpoint` <= 3x `python -c pass`.
+
+Everything runs in copies of the fixtures: the listings keep what they read
+(docs/DESIGN.md §10: `list` its rows, `run list` each run directory's digests, `current`
+the content hash of HEAD's sources), and "(cold)" variants remove that before each
+run, so that both figures are there. The copies' files are left to settle first
+(a file changed in the last 3 s is never kept).
 """
 
 from __future__ import annotations
@@ -24,11 +30,21 @@ import argparse
 import shutil
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Variant, command, load, measure, ratio_text, report  # noqa: E402
+from harness import (  # noqa: E402
+    Variant,
+    command,
+    compile_package,
+    load,
+    measure,
+    ratio_text,
+    report,
+)
 from scale_fixture import fixture  # noqa: E402
 
 QUERIES = {
@@ -42,6 +58,30 @@ STARTUP = {
     "list --json": ["list", "--json"],
     "run checkpoint": ["run", "checkpoint", "run-template-0", "--label", "bench"],
 }
+
+
+# What each listing keeps between runs, under the repository's .git (docs/DESIGN.md §10).
+KEPT = {
+    "list": ["speckit/list-cache.json"],
+    "list --json": ["speckit/list-cache.json"],
+    "run-list": ["speckit/run-list"],
+    "current": ["speckit/compiled"],
+}
+SETTLE = 3.5  # list_cache.SETTLE_NS, and a little
+
+
+def forget(repo: Path, kept: list[str]) -> Callable[[], None]:
+    """A ``prepare`` that removes what a listing kept (its next run reads everything)."""
+
+    def remove() -> None:
+        for name in kept:
+            path = repo / ".git" / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+
+    return remove
 
 
 def main() -> None:
@@ -62,10 +102,23 @@ def main() -> None:
     pythons = {"new": sys.executable}
     if options.base_python:
         pythons["base"] = options.base_python
-    repos = {size: fixture(options.cache.resolve(), *size) for size in sizes}
+    for python in pythons.values():
+        compile_package(python)
+    temp = tempfile.TemporaryDirectory(prefix="speckit-bench-queries-")
+    repos = {}
+    for size in sizes:
+        # The listings write what they keep: time them in copies, never in the cache.
+        repos[size] = Path(temp.name) / f"s{size[0]}-r{size[1]}"
+        shutil.copytree(fixture(options.cache.resolve(), *size), repos[size], symlinks=True)
+    time.sleep(SETTLE)
+
+    # Every process starts outside any checkout: `python -m` puts its working directory
+    # first on sys.path, so started in one, the other interpreter would run that code.
+    neutral = temp.name
 
     def cli(python: str, repo: Path, args: list[str]) -> Variant:
-        return Variant("", command([python, "-m", "speckit_git_policy", "-C", str(repo), *args]))
+        argv = [python, "-m", "speckit_git_policy", "-C", str(repo), *args]
+        return Variant("", command(argv, cwd=neutral))
 
     for name, args in QUERIES.items():
         if only and name not in only:
@@ -73,9 +126,15 @@ def main() -> None:
         variants = []
         for (snapshots, runs), repo in repos.items():
             for label, python in pythons.items():
+                where = f"{' '.join(args)} @ {snapshots} snapshots, {runs} runs"
                 variant = cli(python, repo, args)
-                variant.name = f"{label} {' '.join(args)} @ {snapshots} snapshots, {runs} runs"
+                variant.name = f"{label} {where}"
                 variants.append(variant)
+                if label == "new" and name in KEPT:
+                    cold = cli(python, repo, args)
+                    cold.name = f"new (cold) {where}"
+                    cold.prepare = forget(repo, KEPT[name])
+                    variants.append(cold)
         results = measure(variants, options.rounds, options.warmup)
         print(f"\n== {' '.join(args)}: {options.rounds} interleaved rounds; {load()}")
         print(report(results))
@@ -86,31 +145,35 @@ def main() -> None:
                 print(f"{label}: largest / smallest fixture: {ratio_text(results, large, small)}")
         if "base" in pythons:
             for new in (v.name for v in variants if v.name.startswith("new ")):
-                print(f"{new}: new / base: {ratio_text(results, new, 'base' + new[3:])}")
+                base = "base" + new.removeprefix("new (cold)").removeprefix("new")
+                print(f"{new}: new / base: {ratio_text(results, new, base)}")
 
     if only and "startup" not in only:
         return
-    # `run checkpoint` appends: time it in a copy, not in the cached fixture.
-    temp = tempfile.TemporaryDirectory(prefix="speckit-bench-startup-")
-    repo = Path(temp.name) / "repo"
-    shutil.copytree(repos[sizes[0]], repo, symlinks=True)
+    repo = repos[sizes[0]]
     variants = []
     for label, python in pythons.items():
-        bare = Variant(f"{label} python -c pass", command([python, "-c", "pass"]))
+        bare = Variant(f"{label} python -c pass", command([python, "-c", "pass"], cwd=neutral))
         variants.append(bare)
         for name, args in STARTUP.items():
             variant = cli(python, repo, args)
             variant.name = f"{label} {name}"
             variants.append(variant)
+            if label == "new" and name in KEPT:
+                cold = cli(python, repo, args)
+                cold.name = f"new {name} (cold)"
+                cold.prepare = forget(repo, KEPT[name])
+                variants.append(cold)
     results = measure(variants, options.rounds * 2)
     print(f"\n== start-up, {sizes[0][0]} snapshots: {options.rounds * 2} rounds; {load()}")
     print(report(results))
     for label in pythons:
         print(f"\nratio to `{label} python -c pass` (bar <= 3):")
         for name in STARTUP:
-            print(
-                f"  {name:<15} {ratio_text(results, f'{label} {name}', f'{label} python -c pass')}"
-            )
+            names = [name] + ([f"{name} (cold)"] if label == "new" and name in KEPT else [])
+            for shown in names:
+                ratio = ratio_text(results, f"{label} {shown}", f"{label} python -c pass")
+                print(f"  {shown:<22} {ratio}")
     if "base" in pythons:
         print("\nnew / base:")
         for name in STARTUP:

@@ -7,8 +7,6 @@ is made of plain values (``plain_bytes``) that need neither.
 
 from __future__ import annotations
 
-import hashlib
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -178,7 +176,9 @@ def is_plain_text(text: str) -> bool:
 
 
 def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    from speckit_git_policy.hashing import sha256_hex as digest
+
+    return digest(data)
 
 
 def parse_json_bytes(data: bytes) -> Any:

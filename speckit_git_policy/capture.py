@@ -6,8 +6,6 @@ when it is known, that snapshot is reused and only a binding is added.
 
 from __future__ import annotations
 
-import hashlib
-
 from speckit_git_policy import clock
 from speckit_git_policy.errors import NotFound, PolicyInvalid, PolicyIssue
 from speckit_git_policy.git.plumbing import changed_paths, object_infos, rev_list
@@ -91,13 +89,20 @@ class CaptureResult:
         }
 
 
-def worktree_matches_commit(repo: GitRepo, sources: Sources, commit: str) -> bool:
+def worktree_matches_commit(
+    repo: GitRepo,
+    sources: Sources,
+    commit: str,
+    entries: dict[str, tuple[str, str, int | None]] | None = None,
+) -> bool:
     """True when every source file in the work tree has the bytes it has in ``commit``.
 
-    Compares object ids (one ``ls-tree``) instead of reading the committed files
-    again; a symlink or other non-file entry takes the careful path.
+    Compares object ids (one ``ls-tree``, or ``entries`` when the caller listed them
+    already) instead of reading the committed files again; a symlink or other
+    non-file entry takes the careful path.
     """
-    entries = git_entries(repo, commit, sources.paths.all())
+    if entries is None:
+        entries = git_entries(repo, commit, sources.paths.all())
     if set(entries) == set(sources.files) and all(
         mode.startswith("100") for mode, _, _ in entries.values()
     ):
@@ -113,8 +118,10 @@ def worktree_matches_commit(repo: GitRepo, sources: Sources, commit: str) -> boo
 
 def blob_id(data: bytes, length: int) -> str:
     """The git object id of a blob holding ``data`` (SHA-1, or SHA-256 for 64-digit ids)."""
-    digest = hashlib.sha256 if length == 64 else hashlib.sha1
-    return digest(b"blob %d\0" % len(data) + data).hexdigest()
+    from speckit_git_policy.hashing import sha1_hex, sha256_hex
+
+    digest = sha256_hex if length == 64 else sha1_hex
+    return digest(b"blob %d\0" % len(data) + data)
 
 
 def read_for_capture(
@@ -242,19 +249,28 @@ def current(repo: GitRepo, stores: Stores) -> dict[str, Any]:
     head = repo.head()
     if head is None:
         raise NotFound("HEAD has no commit yet: commit the policy sources first")
+    from speckit_git_policy.compiled_cache import recall_hash, remember_hash
+
+    paths = source_paths(repo)
+    # HEAD's entries, listed once: read for the compile, compared for the drift.
+    entries = git_entries(repo, head, paths.all())
+    blob_ids = regular_blob_ids(entries, paths.all())
+    content_hash = recall_hash(repo, paths, blob_ids)  # these blobs compiled before
+    if content_hash is None:
+        try:
+            content_hash = compile_sources(read_sources(repo, head, paths, entries)).hash
+        except PolicyInvalid as e:
+            raise NotFound(f"HEAD ({head[:12]}) has no policy to show: {e}") from e
+        remember_hash(repo, paths, blob_ids, content_hash)
+    policy_id = stores.find_by_hash(content_hash)
     try:
-        committed = compile_sources(read_sources(repo, head))
-    except PolicyInvalid as e:
-        raise NotFound(f"HEAD ({head[:12]}) has no policy to show: {e}") from e
-    policy_id = stores.find_by_hash(committed.hash)
-    try:
-        _, at = read_for_capture(repo, None)
-        worktree_differs = at != head
+        worktree = read_sources(repo, WORKTREE, paths)
+        worktree_differs = not worktree_matches_commit(repo, worktree, head, entries)
     except PolicyInvalid:
         worktree_differs = True
     return {
         "policy_id": policy_id,
-        "hash": committed.hash,
+        "hash": content_hash,
         "commit": head,
         "drift": worktree_differs or policy_id is None,
         "uri": stores.uri(policy_id) if policy_id else None,

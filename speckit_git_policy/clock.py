@@ -74,7 +74,31 @@ def parse(text: str) -> datetime.datetime:
     """A timestamp in ``FORMAT`` as an aware UTC datetime; ValueError otherwise."""
     import datetime
 
-    return datetime.datetime.strptime(text, FORMAT).replace(tzinfo=datetime.timezone.utc)
+    if _fixed_width(text):
+        # What now() writes: fromisoformat reads it as strptime does, without importing
+        # _strptime (a run append reads its last event's time).
+        parsed = datetime.datetime.fromisoformat(text[:-1])
+    else:
+        parsed = datetime.datetime.strptime(text, FORMAT)
+    return parsed.replace(tzinfo=datetime.timezone.utc)
+
+
+def _fixed_width(text: str) -> bool:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in ASCII digits (the ranges are checked by the parse)."""
+    return (
+        len(text) == 27
+        and text.isascii()
+        and text[4] + text[7] + text[10] + text[13] + text[16] + text[19] + text[26] == "--T::.Z"
+        and (
+            text[:4]
+            + text[5:7]
+            + text[8:10]
+            + text[11:13]
+            + text[14:16]
+            + text[17:19]
+            + text[20:26]
+        ).isdigit()
+    )
 
 
 def run_stamp() -> str:

@@ -22,7 +22,6 @@ floats included), after a header line with its SHA-256.
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 import os
 import sys
@@ -30,6 +29,7 @@ import sys
 from speckit_git_policy import __version__
 from speckit_git_policy.fileio import atomic_write
 from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.hashing import sha256_hex
 from speckit_git_policy.policy.sources import SourcePaths, Sources
 from speckit_git_policy.snapshot import Compiled
 
@@ -78,15 +78,14 @@ def _identity(paths: SourcePaths, blob_ids: dict[str, str]) -> dict[str, object]
     }
 
 
-def entry_path(repo: GitRepo, identity: dict[str, object]) -> str:
-    key = hashlib.sha256(marshal.dumps(identity)).hexdigest()
-    return os.path.join(cache_dir(repo), key + _SUFFIX)
+def entry_path(repo: GitRepo, identity: dict[str, object], prefix: str = "") -> str:
+    return os.path.join(cache_dir(repo), prefix + sha256_hex(marshal.dumps(identity)) + _SUFFIX)
 
 
 def encode_entry(entry: dict[str, Any]) -> bytes:
     """An entry's bytes: the header line with the payload's SHA-256, then the payload."""
     payload = marshal.dumps(entry)
-    return _MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
+    return _MAGIC + sha256_hex(payload).encode() + b"\n" + payload
 
 
 def decode_entry(data: bytes, *, check: bool = True) -> dict[str, Any] | None:
@@ -95,7 +94,7 @@ def decode_entry(data: bytes, *, check: bool = True) -> dict[str, Any] | None:
     header, newline, payload = data.partition(b"\n")
     if not newline or not header.startswith(_MAGIC):
         return None
-    if check and hashlib.sha256(payload).hexdigest().encode() != header[len(_MAGIC) :]:
+    if check and sha256_hex(payload).encode() != header[len(_MAGIC) :]:
         return None
     entry = marshal.loads(payload)
     return entry if isinstance(entry, dict) else None
@@ -186,3 +185,64 @@ def _verified(data: bytes, identity: dict[str, object], paths: SourcePaths) -> C
     ):
         return None
     return Compiled(content=content, hash=digest, validated=True, issues=(), parts=parts)
+
+
+# ---- the content hash of committed sources, for `current` ---------------------------------
+# `current` shows the hash of HEAD's sources, which takes compiling them (the TOML parser,
+# the checks, canonical JSON: about half a Python start-up) on every call. The hash is a
+# function of the blobs and of the code, so it is kept under the same identity as a
+# compile, plus the code that hashes: one small file per content `current` has seen,
+# swept with the compiles (a day after it was written). Made only from regular files.
+HASHING_MODULES = ("canonical.py", "hashing.py")
+
+
+def _hash_identity(paths: SourcePaths, blob_ids: dict[str, str]) -> dict[str, object]:
+    from importlib.util import find_spec
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    files = [os.path.join(here, name) for name in HASHING_MODULES]
+    spec = find_spec("rfc8785")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("rfc8785")
+    files += [spec.origin, os.path.join(os.path.dirname(spec.origin), "_impl.py")]
+    stats = [os.stat(path) for path in files]
+    import sys
+
+    return {
+        **_identity(paths, blob_ids),
+        "kind": "content_hash",
+        "python": sys.version,  # tomllib's parse
+        "hashed_by": [f"{info.st_size}:{info.st_mtime_ns}" for info in stats],
+    }
+
+
+def recall_hash(repo: GitRepo, paths: SourcePaths, blob_ids: dict[str, str] | None) -> str | None:
+    """The content hash the sources of exactly these blobs compile to, when kept."""
+    if blob_ids is None:
+        return None
+    try:
+        identity = _hash_identity(paths, blob_ids)
+        with open(entry_path(repo, identity, "hash-"), "rb") as handle:
+            entry = decode_entry(handle.read())
+    except Exception:  # noqa: BLE001 -- only a cache: the caller compiles instead
+        return None
+    if not isinstance(entry, dict) or any(entry.get(k) != v for k, v in identity.items()):
+        return None
+    found = entry.get("hash")
+    if not isinstance(found, str) or len(found) != 64 or not found.isalnum():
+        return None
+    return found
+
+
+def remember_hash(
+    repo: GitRepo, paths: SourcePaths, blob_ids: dict[str, str] | None, content_hash: str
+) -> None:
+    """Keep the content hash these blobs compiled to (nothing when it cannot be kept)."""
+    if blob_ids is None:
+        return
+    try:
+        identity = _hash_identity(paths, blob_ids)
+        data = encode_entry({**identity, "hash": content_hash})
+        atomic_write(entry_path(repo, identity, "hash-"), data, durable=False)
+    except Exception:  # noqa: BLE001 -- only a cache
+        return

@@ -44,11 +44,28 @@ def check_run_id(run_id: str) -> str:
     return _check_name("run id", run_id, RUN_ID_MAX)
 
 
+def is_run_id(value: object) -> bool:
+    """Whether ``check_run_id`` takes ``value``, without building its message (the run
+    listing checks 100,000 names read from the capsule)."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= RUN_ID_MAX
+        and _NAME.issuperset(value)
+        and not value.startswith(".")
+        and ".." not in value
+        and not value.endswith((".lock", "."))
+    )
+
+
 def check_workspace(workspace: str) -> str:
     return _check_name("workspace", workspace, WORKSPACE_MAX)
 
 
 def new_policy_id() -> str:
+    return new_uuid4()
+
+
+def new_uuid4() -> str:
     """A random (version 4) UUID, as ``str(uuid.uuid4())`` makes it: importing uuid
     (and platform behind it) costs the post-commit hook more than the id is worth."""
     raw = bytearray(os.urandom(16))

@@ -8,8 +8,6 @@ snapshot's identity (``policy_id``), time and provenance stay outside it.
 
 from __future__ import annotations
 
-import hashlib
-
 from speckit_git_policy import __version__
 from speckit_git_policy.errors import PolicyInvalid, PolicyIssue, SnapshotCorrupt
 from speckit_git_policy.ids import is_policy_id
@@ -172,9 +170,11 @@ def compile_content(sources: Sources) -> tuple[dict[str, Any], bool, tuple[Polic
         if not blocks.get(name):
             blocks.pop(name, None)
     content: dict[str, Any] = {"schema_version": SCHEMA_VERSION, **blocks}
+    from speckit_git_policy.hashing import sha256_hex
+
     content["source_files"] = sorted(sources.files)
     content["source_digests"] = {
-        path: hashlib.sha256(data).hexdigest() for path, data in sorted(sources.files.items())
+        path: sha256_hex(data) for path, data in sorted(sources.files.items())
     }
     return content, validated, issues
 

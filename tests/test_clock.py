@@ -20,8 +20,9 @@ from speckit_git_policy.ids import check_run_id
 from speckit_git_policy.runs.events import new_run_id
 
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-LAST_MICROSECOND = (datetime.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc)
-                    - EPOCH) // datetime.timedelta(microseconds=1)
+LAST_MICROSECOND = (
+    datetime.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=datetime.timezone.utc) - EPOCH
+) // datetime.timedelta(microseconds=1)
 _gmtime = time.gmtime
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
@@ -31,8 +32,11 @@ def at(microseconds: int) -> Iterator[None]:
     """Stop the clock at ``microseconds`` after the epoch."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(time, "time_ns", lambda: microseconds * 1000)
-        patch.setattr(time, "gmtime", lambda seconds=None: _gmtime(
-            microseconds // 1_000_000 if seconds is None else seconds))
+        patch.setattr(
+            time,
+            "gmtime",
+            lambda seconds=None: _gmtime(microseconds // 1_000_000 if seconds is None else seconds),
+        )
         yield
 
 
@@ -62,7 +66,7 @@ def test_now_is_utc_now() -> None:
     assert before.replace(microsecond=0) <= clock.parse(stamp) <= after
 
 
-@given(st.integers(0, LAST_MICROSECOND - 1), st.integers(-10**12, 10**12))
+@given(st.integers(0, LAST_MICROSECOND - 1), st.integers(-(10**12), 10**12))
 def test_after_is_strictly_after_last_and_never_before_now(last: int, skew: int) -> None:
     now = min(max(last + skew, 0), LAST_MICROSECOND)
     with at(last):
@@ -82,8 +86,10 @@ def test_after_a_tie_or_a_clock_gone_backwards() -> None:
         assert clock.after("not a time") == "1970-01-01T00:00:01.000000Z"  # ignored, as before
 
 
-@pytest.mark.parametrize("text", ["2026-01-12T10:30:00Z", "2026-01-12 10:30:00.000000Z",
-                                  "2026-01-12T10:30:00.000000+00:00", ""])
+@pytest.mark.parametrize(
+    "text",
+    ["2026-01-12T10:30:00Z", "2026-01-12 10:30:00.000000Z", "2026-01-12T10:30:00.000000+00:00", ""],
+)
 def test_parse_refuses_other_spellings(text: str) -> None:
     with pytest.raises(ValueError):
         clock.parse(text)
@@ -104,8 +110,54 @@ def test_run_ids_carry_the_stamp_and_are_valid() -> None:
 
 def test_a_stamp_costs_no_datetime_import() -> None:
     """The post-commit hook stamps snapshots and bindings: datetime stays unloaded."""
-    code = ("import sys; from speckit_git_policy import clock; clock.now(); clock.after(None); "
-            "clock.run_stamp(); print('datetime' in sys.modules)")
-    out = subprocess.run([sys.executable, "-S", "-c", code], cwd=REPO_ROOT, capture_output=True,
-                         text=True, check=True, env={"PYTHONPATH": str(REPO_ROOT)}).stdout
+    code = (
+        "import sys; from speckit_git_policy import clock; clock.now(); clock.after(None); "
+        "clock.run_stamp(); print('datetime' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(REPO_ROOT)},
+    ).stdout
     assert out.strip() == "False"
+
+
+@given(
+    st.datetimes(min_value=datetime.datetime(1, 1, 1), max_value=datetime.datetime(9999, 12, 31))
+)
+def test_parse_reads_what_now_writes_as_strptime_does(moment: datetime.datetime) -> None:
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if len(text) == 27:  # years before 1000 are not zero-padded by every strftime
+        expected = datetime.datetime.strptime(text, clock.FORMAT).replace(
+            tzinfo=datetime.timezone.utc
+        )
+        assert clock.parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-13-01T00:00:00.000000Z",
+        "2026-02-30T00:00:00.000000Z",
+        "2026-01-01T24:00:00.000000Z",
+        "2026-01-01T00:00:60.000000Z",
+        "0000-01-01T00:00:00.000000Z",
+        "2026-01-01T00:00:00.00000٣Z",
+        "2026-01-01 00:00:00.000000Z",
+        "2026-1-1T0:0:0.1Z",
+        "",
+    ],
+)
+def test_parse_refuses_or_reads_as_strptime_does(text: str) -> None:
+    try:
+        expected = datetime.datetime.strptime(text, clock.FORMAT).replace(
+            tzinfo=datetime.timezone.utc
+        )
+    except ValueError:
+        with pytest.raises(ValueError):
+            clock.parse(text)
+    else:
+        assert clock.parse(text) == expected

@@ -220,3 +220,71 @@ def test_a_document_assembled_from_parts_is_the_canonical_document(content: dict
     policy_id = "0b7a5f8e-6d1c-4c2a-9f3e-2a1b3c4d5e6f"
     assert document_bytes_of(compiled, policy_id, **stamp) == document_bytes(
         build_document(compiled, policy_id, **stamp))
+
+
+# ---- the content hash `current` keeps ---------------------------------------------------
+def _current(root: Path) -> dict[str, object]:
+    from speckit_git_policy.capture import current
+    from speckit_git_policy.store import Stores
+
+    repo = GitRepo.discover(root)
+    return current(repo, Stores(repo))
+
+
+def _no_compile(monkeypatch: pytest.MonkeyPatch) -> None:
+    import speckit_git_policy.capture as capture_module
+
+    def refuse(*_args: object) -> object:
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(capture_module, "compile_sources", refuse)
+
+
+def test_current_keeps_the_hash_of_the_blobs_it_compiled(
+    policy_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from speckit_git_policy.capture import capture
+
+    capture(GitRepo.discover(policy_repo))
+    first = _current(policy_repo)
+    assert [
+        name
+        for name in os.listdir(cache_dir(GitRepo.discover(policy_repo)))
+        if name.startswith("hash-")
+    ]
+    with monkeypatch.context() as patch:
+        _no_compile(patch)
+        assert _current(policy_repo) == first
+    # Other blobs: compiled again, never the kept hash.
+    path = policy_repo / "model_policy.toml"
+    path.write_text(path.read_text().replace("warn_threshold = ", "warn_threshold = 9", 1))
+    git(policy_repo, "commit", "-qam", "edit")
+    second = _current(policy_repo)
+    assert second["hash"] != first["hash"] and second["policy_id"] is None
+    repo = GitRepo.discover(policy_repo)
+    paths = source_paths(repo)
+    sources = read_sources(repo, second["commit"], paths)  # type: ignore[arg-type]
+    assert second["hash"] == compile_sources(sources).hash
+
+
+def test_a_kept_hash_of_other_code_or_a_bad_one_is_not_used(
+    policy_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import speckit_git_policy.compiled_cache as compiled_cache
+
+    expected = _current(policy_repo)
+    (kept,) = [
+        os.path.join(cache_dir(GitRepo.discover(policy_repo)), name)
+        for name in os.listdir(cache_dir(GitRepo.discover(policy_repo)))
+        if name.startswith("hash-")
+    ]
+    entry = decode_entry(Path(kept).read_bytes())
+    assert entry is not None
+    for bad in ({**entry, "hash": "x" * 64 + "\n"}, {**entry, "hash": None}, [entry]):
+        Path(kept).write_bytes(encode_entry(bad))  # type: ignore[arg-type]
+        assert _current(policy_repo) == expected  # compiled again (and kept again)
+    with monkeypatch.context() as patch:
+        patch.setattr(compiled_cache, "_code_fingerprint", lambda: ["another compiler"])
+        patch.setattr(compiled_cache, "remember_hash", lambda *args: None)
+        Path(kept).write_bytes(encode_entry({**entry, "hash": "0" * 64}))
+        assert _current(policy_repo) == expected  # not this code's entry: compiled

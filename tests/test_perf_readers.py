@@ -32,18 +32,26 @@ def test_object_reader_streams_many_objects_in_order(policy_repo: Path) -> None:
     for n in range(1200):  # more than one chunk of requests
         result = subprocess.run(
             ["git", "hash-object", "-w", "--stdin"],
-            cwd=policy_repo, input=f"blob {n}\n".encode(), capture_output=True, check=True,
+            cwd=policy_repo,
+            input=f"blob {n}\n".encode(),
+            capture_output=True,
+            check=True,
         )
         many.append(result.stdout.decode().strip())
     tree = git(policy_repo, "rev-parse", "HEAD^{tree}").strip()
     with ObjectReader(GitRepo.discover(policy_repo).common_dir) as reader:
         found = reader.read([*many, "0" * 40, tree, "HEAD:model_policy.toml"])
-        assert [info.data for info in found[:1200] if info] == [f"blob {n}\n".encode() for n in range(1200)]
+        assert [info.data for info in found[:1200] if info] == [
+            f"blob {n}\n".encode() for n in range(1200)
+        ]
         assert found[1200] is None
         assert found[1201] is not None and found[1201].kind == "tree"
         names = [name for _mode, name, _oid in parse_tree(found[1201].data or b"")]
         assert names == sorted(git(policy_repo, "ls-tree", "--name-only", "HEAD").split())
-        assert found[1202] is not None and found[1202].data == (policy_repo / "model_policy.toml").read_bytes()
+        assert (
+            found[1202] is not None
+            and found[1202].data == (policy_repo / "model_policy.toml").read_bytes()
+        )
         # A blob over the limit comes back with its size, unread.
         limited = reader.read([many[0], "HEAD:model_policy.toml"], max_size=20)
         assert limited[0] is not None and limited[0].data == b"blob 0\n"
@@ -73,7 +81,9 @@ def test_bulk_policy_tree_agrees_with_the_capsule(policy_repo: Path) -> None:
     repo = GitRepo.discover(policy_repo)
     for n in range(3):
         text = (policy_repo / "model_policy.toml").read_text()
-        (policy_repo / "model_policy.toml").write_text(text.replace("warn_threshold = ", f"warn_threshold = {n}", 1) if n else text)
+        (policy_repo / "model_policy.toml").write_text(
+            text.replace("warn_threshold = ", f"warn_threshold = {n}", 1) if n else text
+        )
         git(policy_repo, "commit", "-qam", f"c{n}", "--allow-empty")
         capture(repo)
     ids, bindings = _capsule_answers(policy_repo)
@@ -185,10 +195,19 @@ HEAVY = ("pydantic", "httpx", "jinja2", "dulwich")
 
 
 @pytest.mark.parametrize(
-    "args",
-    [["-h"], ["current"], ["list", "--json"], ["run", "list", "--json"]],
+    ("args", "fast"),
+    [
+        (["-h"], False),
+        (["current"], True),
+        (["current", "--json"], True),
+        (["list", "--json"], True),
+        (["list"], False),
+        (["run", "list", "--json"], False),
+    ],
 )
-def test_commands_import_only_what_they_need(policy_repo: Path, args: list[str]) -> None:
+def test_commands_import_only_what_they_need(
+    policy_repo: Path, args: list[str], fast: bool
+) -> None:
     from speckit_git_policy.capture import capture
 
     capture(GitRepo.discover(policy_repo))
@@ -198,10 +217,12 @@ def test_commands_import_only_what_they_need(policy_repo: Path, args: list[str])
     if args[0] == "run":
         heavy = [m for m in heavy if not m.startswith("dulwich")]  # the runs are read through it
     assert heavy == [], heavy
-    # Only the module of the command that runs is imported.
-    mine = {COMMAND_TABLE[args[0]][0]} if args[0] in COMMAND_TABLE else set()
+    # Only the module of the command that runs is imported; none (and no click) on the
+    # fast path (cli/fast.py).
+    mine = {COMMAND_TABLE[args[0]][0]} if args[0] in COMMAND_TABLE and not fast else set()
     loaded = {m.rsplit(".", 1)[-1] for m in modules if m.startswith("speckit_git_policy.cli.")}
     assert loaded & {module for module, _a, _s in COMMAND_TABLE.values()} == mine
+    assert ("click" in modules) is not fast
 
 
 def test_run_checkpoint_imports_no_pydantic(policy_repo: Path) -> None:
@@ -210,6 +231,10 @@ def test_run_checkpoint_imports_no_pydantic(policy_repo: Path) -> None:
     start_run(GitRepo.discover(policy_repo), "run-imports-1")
     modules = _imported(["run", "checkpoint", "run-imports-1"], policy_repo)
     assert not [m for m in modules if m.split(".")[0] in ("pydantic", "httpx", "jinja2")]
+    # The fast path (cli/fast.py): no click, and none of what it used to bring for free.
+    assert not [
+        m for m in modules if m.split(".")[0] in ("click", "dataclasses", "inspect", "uuid")
+    ]
 
 
 # ---- bench/scale_fixture.py ------------------------------------------------------------

@@ -12,8 +12,15 @@ from speckit_git_policy.runs.listing import _row_of_log, list_runs
 from speckit_git_policy.runs.run import open_run, start_run
 from speckit_git_policy.store import Stores
 from speckit_git_policy.store.capsule import layout, runsummary
-from speckit_git_policy.store.capsule.bulk import run_digests
+from speckit_git_policy.store.capsule.bulk import RECORD, run_listing
 from speckit_git_policy.store.capsule.capsule import Capsule
+
+
+def run_digests(repo: GitRepo, workspace: str) -> tuple[list[str], list[str]]:
+    """(the runs a summary digests, the runs to read from their logs), as run_listing gives them."""
+    listing = run_listing(repo, workspace)
+    flats = [listing.digests, *(digests for digests, _slow in listing.directories.values())]
+    return [flat[i] for flat in flats for i in range(0, len(flat), RECORD)], listing.all_slow()
 
 
 def rows_from_logs(root: Path) -> list[dict[str, object]]:
@@ -50,7 +57,7 @@ def test_appends_keep_the_summary_fresh(policy_repo: Path) -> None:
             run.stage("implement")
             run.checkpoint("done")
     digests, slow = run_digests(repo, "default")
-    assert slow == [] and sorted(d.run_id for d in digests) == sorted(ids)
+    assert slow == [] and sorted(digests) == sorted(ids)
     assert [dict(r) for r in list_runs(repo)] == rows_from_logs(policy_repo)
     stages = {row["run_id"]: row["stage"] for row in list_runs(repo)}
     assert stages == {ids[0]: None, ids[1]: "plan", ids[2]: "implement"}
@@ -70,7 +77,7 @@ def test_a_summary_left_stale_is_not_trusted_and_the_next_append_repairs_it(
         start_run(repo, third)
     digests, slow = run_digests(repo, "default")
     assert sorted(slow) == sorted([first, third])  # second's entry still matches its tree
-    assert [d.run_id for d in digests] == [second]
+    assert digests == [second]
     assert [dict(r) for r in list_runs(repo)] == rows_from_logs(policy_repo)
     # The next append in that directory writes a summary covering every run again.
     open_run(repo, second).checkpoint("again")
@@ -91,11 +98,27 @@ def test_a_summary_that_lies_under_other_trees_is_ignored(policy_repo: Path) -> 
 
     def compute(old: bytes | None) -> bytes:
         root = capsule._tree_of(old)
-        bogus = {"covers": {"0": "0" * 40}, "runs": {run_id: {"tree": "0" * 40, "digest": {
-            "events": 99, "first_timestamp": "x", "first_policy_id": None,
-            "last_timestamp": "y", "last_policy_id": None, "stage": "bogus"}}}}
+        bogus = {
+            "covers": {"0": "0" * 40},
+            "runs": {
+                run_id: {
+                    "tree": "0" * 40,
+                    "digest": {
+                        "events": 99,
+                        "first_timestamp": "x",
+                        "first_policy_id": None,
+                        "last_timestamp": "y",
+                        "last_policy_id": None,
+                        "stage": "bogus",
+                    },
+                }
+            },
+        }
         edit = TreeEdit()
-        edit.put(f"{top}/{runsummary.SUMMARY_NAME}", (BLOB_MODE, capsule.io.write_blob(runsummary.encode(bogus))))
+        edit.put(
+            f"{top}/{runsummary.SUMMARY_NAME}",
+            (BLOB_MODE, capsule.io.write_blob(runsummary.encode(bogus))),
+        )
         return capsule._commit(edit.apply(capsule.io, root), [old], "bogus summary")
 
     capsule.refs.update(ref_bytes(ref), compute)
@@ -104,7 +127,9 @@ def test_a_summary_that_lies_under_other_trees_is_ignored(policy_repo: Path) -> 
     assert [dict(r) for r in rows] == rows_from_logs(policy_repo)
 
 
-def test_pull_merges_leave_run_list_exact(tmp_path: Path, policy_repo: Path, bare_remote: Path) -> None:
+def test_pull_merges_leave_run_list_exact(
+    tmp_path: Path, policy_repo: Path, bare_remote: Path
+) -> None:
     """Two clones append to runs of one directory and pull: the merged summary (either
     side's blob) is stale, and run list still agrees with the logs."""
     from conftest import git
@@ -184,8 +209,10 @@ def test_a_remote_summary_that_lies_under_matching_trees_is_never_taken(
             item["digest"]["events"] = 99
             item["digest"]["stage"] = "forged"
         edit = TreeEdit()
-        edit.put(f"{top}/{runsummary.SUMMARY_NAME}",
-                 (BLOB_MODE, capsule.io.write_blob(runsummary.encode(summary))))
+        edit.put(
+            f"{top}/{runsummary.SUMMARY_NAME}",
+            (BLOB_MODE, capsule.io.write_blob(runsummary.encode(summary))),
+        )
         return capsule._commit(edit.apply(capsule.io, root), [old], "lying summary")
 
     capsule.refs.update(ref_bytes(ref), compute)
@@ -193,6 +220,7 @@ def test_a_remote_summary_that_lies_under_matching_trees_is_never_taken(
     push(other, "origin")
     pull(repo, "origin")
     assert {r["run_id"]: (r["events"], r["stage"]) for r in list_runs(repo)} == {
-        a: (2, "plan"), b: (1, None)
+        a: (2, "plan"),
+        b: (1, None),
     }
     assert [dict(r) for r in list_runs(repo)] == rows_from_logs(policy_repo)

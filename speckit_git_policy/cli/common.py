@@ -1,16 +1,20 @@
-"""Helpers shared by the command modules: the repo from ``-C``, JSON and table output."""
+"""Helpers shared by the command modules: the repo from ``-C``, JSON and table output.
+
+Every command imports this module, so it imports only click: the repository, the
+stores and the JSON writer are loaded by the commands that use them (docs/DESIGN.md §10).
+"""
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from speckit_git_policy.errors import SpeckitError
-from speckit_git_policy.git.repo import GitRepo
-from speckit_git_policy.store import Stores
-from speckit_git_policy.text import json_safe
+
+if TYPE_CHECKING:
+    from speckit_git_policy.git.repo import GitRepo
+    from speckit_git_policy.store import Stores
 
 json_option = click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 format_option = click.option(
@@ -37,26 +41,29 @@ def step_summary(markdown: str) -> None:
 
 def repo_from(ctx: click.Context) -> GitRepo:
     """The repository of ``-C`` (or the current directory), discovered once per command."""
+    from speckit_git_policy.git.repo import GitRepo
+
     obj = ctx.find_root().obj
     repo = obj.get("repo")
     if not isinstance(repo, GitRepo):
         repo = obj["repo"] = GitRepo.discover(obj.get("directory"))
+        # A command is a short-lived process: its speckit.* settings are asked of git
+        # once, not once per reader (no command writes them).
+        repo.keep_config = True
     return repo
 
 
 def stores_from(ctx: click.Context) -> tuple[GitRepo, Stores]:
+    from speckit_git_policy.store import Stores
+
     repo = repo_from(ctx)
     return repo, Stores(repo)
 
 
 def emit_json(document: Any) -> None:
-    # Non-ASCII stays readable; the control characters json.dumps leaves raw (DEL, C1)
-    # are escaped as well, so no output carries one (docs/DESIGN.md §9).
-    click.echo(json_safe(json.dumps(document, indent=2, ensure_ascii=False)))
+    from speckit_git_policy.cli.plain import json_document
 
-
-def short(sha: str | None) -> str:
-    return sha[:12] if sha else "-"
+    click.echo(json_document(document))
 
 
 def emit_table(rows: list[list[str]]) -> None:

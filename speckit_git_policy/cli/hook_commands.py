@@ -13,9 +13,9 @@ from speckit_git_policy.cli.common import (
     json_option,
     paint,
     repo_from,
-    short,
     stores_from,
 )
+from speckit_git_policy.cli.plain import short
 from speckit_git_policy.errors import SpeckitError
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.text import printable

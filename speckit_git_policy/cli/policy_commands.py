@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from speckit_git_policy.cli import plain
 from speckit_git_policy.cli.common import (
     emit_json,
     emit_table,
@@ -13,10 +14,10 @@ from speckit_git_policy.cli.common import (
     json_option,
     paint,
     repo_from,
-    short,
     step_summary,
     stores_from,
 )
+from speckit_git_policy.cli.plain import short
 from speckit_git_policy.text import printable
 
 
@@ -110,10 +111,11 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
     from speckit_git_policy.queries.snapshots import list_snapshots
 
     _, stores = stores_from(ctx)
-    rows = list_snapshots(stores)
     if as_json:
-        emit_json(rows)
+        for line in plain.list_json(stores):
+            click.echo(line)
         return
+    rows = list_snapshots(stores)
     emit_table(
         [
             [
@@ -152,19 +154,8 @@ def show(ctx: click.Context, snapshot: str, raw: bool, as_json: bool) -> None:
 @click.pass_context
 def current(ctx: click.Context, as_json: bool) -> None:
     """The snapshot of the policy committed at HEAD, and drift."""
-    from speckit_git_policy.capture import current as run_current
-
-    repo, stores = stores_from(ctx)
-    state = run_current(repo, stores)
-    if as_json:
-        emit_json(state)
-        return
-    policy = state["policy_id"] or "(never captured: run `git speckit-policy capture`)"
-    click.echo(f"{policy}  commit {short(state['commit'])}  hash {state['hash'][:12]}")
-    if state["drift"]:
-        click.echo(
-            "drift: the work tree's policy differs from HEAD's, or HEAD's was never captured"
-        )
+    for line in plain.current(*stores_from(ctx), as_json):
+        click.echo(line)
 
 
 @click.command()

@@ -6,15 +6,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from speckit_git_policy.cli import plain
 from speckit_git_policy.cli.common import (
     emit_json,
     emit_paged,
     emit_table,
     json_option,
     paint,
-    short,
     stores_from,
 )
+from speckit_git_policy.cli.plain import event_line, event_lines, payload_of, short
 from speckit_git_policy.text import printable
 
 if TYPE_CHECKING:
@@ -33,55 +34,15 @@ payload_options = [
 ]
 
 
-def _payload(prompt: str | None, output_text: str | None) -> dict[str, str] | None:
-    payload = {k: v for k, v in (("prompt", prompt), ("output", output_text)) if v is not None}
-    return payload or None
-
-
 def _with_payload(command: Any) -> Any:
     for option in reversed(payload_options):
         command = option(command)
     return command
 
 
-def _event_line(event: Event) -> str:
-    kind = event["type"]
-    if kind == "StageTransition":
-        what = f"{event.get('from') or '-'} -> {event.get('to')}"
-    elif kind == "Checkpoint":
-        what = str(event.get("label") or "")
-    elif kind == "PolicySnapshotRef":
-        what = ""
-    elif kind == "UsageRecorded":
-        cost = event.get("cost")
-        what = (
-            f"{event.get('stage')}: {event.get('model_served') or event.get('model_requested')} "
-            f"{event.get('input_tokens')}+{event.get('output_tokens')} tokens, "
-            f"cost {'unknown' if cost is None else f'{cost:g}'}"
-        )
-    else:
-        what = str((event.get("decision") or {}).get("decision") or "")
-    parts = [
-        f"{event['seq']:>4}",
-        event["timestamp"][:23].replace("T", " "),
-        f"{kind:<17}",
-        what,
-        f"policy {str(event.get('policy_id'))[:8]}",
-    ]
-    if event.get("policy_changed"):
-        parts.append(f"(policy changed, replaced {str(event.get('replaced_policy_id'))[:8]})")
-    dropped = event.get("dropped")
-    if dropped:
-        parts.append(f"dropped: {', '.join(dropped)}")
-    # Stages, labels and decisions are the run's own text, read back from the capsule.
-    return printable("  ".join(part for part in parts if part))
-
-
 def _emit_event(event: Event, as_json: bool) -> None:
-    if as_json:
-        emit_json(event)
-    else:
-        click.echo(_event_line(event))
+    for line in event_lines(event, as_json):
+        click.echo(line)
 
 
 @click.group()
@@ -124,7 +85,7 @@ def stage_command(
     from speckit_git_policy.runs.run import Run
 
     repo, stores = stores_from(ctx)
-    event = Run.open(repo, run_id, stores=stores).stage(stage_name, _payload(prompt, output_text))
+    event = Run.open(repo, run_id, stores=stores).stage(stage_name, payload_of(prompt, output_text))
     _emit_event(event, as_json)
 
 
@@ -143,11 +104,10 @@ def checkpoint(
     as_json: bool,
 ) -> None:
     """Record a checkpoint (the policy is re-checked at the boundary)."""
-    from speckit_git_policy.runs.run import Run
-
     repo, stores = stores_from(ctx)
-    event = Run.open(repo, run_id, stores=stores).checkpoint(label, _payload(prompt, output_text))
-    _emit_event(event, as_json)
+    payload = payload_of(prompt, output_text)
+    for line in plain.checkpoint(repo, stores, run_id, label, payload, as_json):
+        click.echo(line)
 
 
 @run.command()
@@ -163,7 +123,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     if as_json:
         emit_json(events)
         return
-    emit_paged([_event_line(event) for event in events])
+    emit_paged([event_line(event) for event in events])
 
 
 @run.command(name="list")
@@ -206,7 +166,7 @@ def trace(ctx: click.Context, run_id: str, as_json: bool) -> None:
         emit_json(result)
         return
     lines = [f"run {printable(run_id)}: {len(result['events'])} events"]
-    lines.extend(_event_line(event) for event in result["events"])
+    lines.extend(event_line(event) for event in result["events"])
     for snapshot in result["snapshots"]:
         policy = paint(printable(snapshot["policy_id"]), fg="yellow")
         lines.append(f"\npolicy {policy}  hash {printable(str(snapshot['hash'])[:12])}")

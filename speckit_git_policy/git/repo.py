@@ -59,6 +59,9 @@ class GitRepo:
         # Handles the layers above keep per repository (the capsule's object database).
         self.memo: dict[str, object] = {}
         self._config: dict[str, str | None] | None = None
+        # True: ``speckit_config`` keeps what it first read (a short-lived process: a
+        # command, a hook); ``keep_speckit_config`` also reads it at once.
+        self.keep_config = False
         self._team_cache: tuple[tuple[str, int, int, int], dict[str, str | None]] | None = None
 
     def __repr__(self) -> str:
@@ -163,7 +166,10 @@ class GitRepo:
             key: value.decode("utf-8", "replace") if value is not None else None
             for key, value in found.items()
         }
-        return {**self.team_config(sparse), **own}
+        settings = {**self.team_config(sparse), **own}
+        if self.keep_config:
+            self._config = settings
+        return settings
 
     def keep_speckit_config(self, listed: str | None = None, *, with_user: bool = False) -> None:
         """Serve ``speckit.*`` settings from memory from now on (short-lived processes: hooks).

@@ -4,9 +4,7 @@ under the governing policy's ``capture.mode``.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from speckit_git_policy import clock
@@ -66,15 +64,40 @@ class CapsuleDisabled(BadInput):
         )
 
 
-@dataclass(frozen=True)
 class LogState:
-    """What the log says so far: its length, the snapshot in force, the current stage."""
+    """What the log says so far: its length, the snapshot in force, the current stage.
+    A plain class, as ``PolicyInForce``; treated as immutable."""
 
-    length: int = 0
-    policy: PolicyInForce | None = None
-    stage: str | None = None
-    last_timestamp: str | None = None
-    last_event_id: str | None = None
+    __slots__ = ("length", "policy", "stage", "last_timestamp", "last_event_id")
+
+    def __init__(
+        self,
+        length: int = 0,
+        policy: PolicyInForce | None = None,
+        stage: str | None = None,
+        last_timestamp: str | None = None,
+        last_event_id: str | None = None,
+    ) -> None:
+        self.length = length
+        self.policy = policy
+        self.stage = stage
+        self.last_timestamp = last_timestamp
+        self.last_event_id = last_event_id
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.length, self.policy, self.stage, self.last_timestamp, self.last_event_id)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LogState):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"LogState({fields})"
 
     def after(self, event: Event) -> LogState:
         policy = PolicyInForce.of_event(event) or self.policy
@@ -189,7 +212,9 @@ def host_name() -> str:
 
 
 def new_run_id() -> str:
-    return f"run-{clock.run_stamp()}-{uuid.uuid4().hex[:8]}"
+    from speckit_git_policy.ids import new_uuid4
+
+    return f"run-{clock.run_stamp()}-{new_uuid4()[:8]}"  # 8 random hex digits
 
 
 class PayloadFields(TypedDict, total=False):

@@ -35,16 +35,28 @@ def list_runs(repo: RepoLike = None) -> list[RunRow]:
     """Every run with its first and last event, newest start first.
 
     A run under a fresh summary (docs/CAPSULE-LAYOUT.md, "Run summaries") is listed
-    from it, read in bulk through git; any other run from its log, as before."""
+    from it, read in bulk through git (or kept from the last listing while its
+    directory's tree is the same: ``queries/list_cache.py``); any other run from its
+    log, as before."""
+    from operator import itemgetter
+
+    from speckit_git_policy.queries.list_cache import RunListCache
     from speckit_git_policy.store import Stores
-    from speckit_git_policy.store.capsule.bulk import run_digests
+    from speckit_git_policy.store.capsule.bulk import run_listing
+    from speckit_git_policy.store.capsule.layout import uri_prefix
 
     stores = Stores(as_repo(repo))
     workspace = stores.capsule_workspace
     if workspace is None:
         raise CapsuleDisabled()
-    digests, slow = run_digests(stores.repo, workspace)
-    rows: list[RunRow] = [_row_of_digest(workspace, d.run_id, d.digest) for d in digests]
+    cache = RunListCache.load(stores.repo, workspace)
+    listing = run_listing(stores.repo, workspace, cache.directories())
+    cache.save(listing.directories)
+    prefix = uri_prefix(workspace, "runs")  # the ids are checked by the reader
+    rows: list[RunRow] = _rows_of_digests(prefix, listing.digests)
+    for digests, _slow in listing.directories.values():
+        rows += _rows_of_digests(prefix, digests)
+    slow = listing.all_slow()
     if slow:
         capsule = capsule_of(stores)
         for run_id in sorted(set(slow)):
@@ -55,27 +67,37 @@ def list_runs(repo: RepoLike = None) -> list[RunRow]:
             row = _row_of_log(capsule, summary) if summary is not None else None
             if row is not None:
                 rows.append(row)
-    rows.sort(key=lambda row: (row["started_at"], row["run_id"]), reverse=True)
+    # By (started_at, run_id), newest first: two stable sorts on one key each, half
+    # the time of one on a tuple at 100,000 runs.
+    rows.sort(key=itemgetter("run_id"), reverse=True)
+    rows.sort(key=itemgetter("started_at"), reverse=True)
     return rows
 
 
-def _row_of_digest(workspace: str, run_id: str, digest: dict[str, Any]) -> RunRow:
-    """The row ``_row_of_log`` gives, from a summary's digest of the log."""
-    from speckit_git_policy.store.capsule.layout import run_uri
+def _rows_of_digests(prefix: str, digests: list[Any]) -> list[RunRow]:
+    """The rows ``_row_of_log`` gives, from summaries' digests of the logs (a flat list:
+    run id, events, first timestamp and policy id, last timestamp and policy id,
+    stage; ``bulk.RECORD`` values a run)."""
+    from speckit_git_policy.store.capsule.bulk import RECORD
 
-    first, last = digest["first_timestamp"], digest["last_timestamp"]
-    return {
-        "run_id": run_id,
-        "uri": run_uri(workspace, run_id),
-        "events": digest["events"],
-        "started_at": first,
-        # As LogState.of([first, last]): the later of the two.
-        "last_at": last if first is None or (last is not None and last > first) else first,
-        "stage": digest["stage"],
-        "policy_id": digest["last_policy_id"]
-        if digest["last_policy_id"] is not None
-        else digest["first_policy_id"],
-    }
+    rows: list[RunRow] = []
+    for index in range(0, len(digests), RECORD):
+        run_id, events, first, first_policy, last, last_policy, stage = digests[
+            index : index + RECORD
+        ]
+        rows.append(
+            {
+                "run_id": run_id,
+                "uri": prefix + run_id,
+                "events": events,
+                "started_at": first,
+                # As LogState.of([first, last]): the later of the two.
+                "last_at": last if first is None or (last is not None and last > first) else first,
+                "stage": stage,
+                "policy_id": last_policy if last_policy is not None else first_policy,
+            }
+        )
+    return rows
 
 
 def _row_of_log(capsule: Capsule, summary: RunSummary) -> RunRow | None:

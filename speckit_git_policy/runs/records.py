@@ -7,24 +7,53 @@ enforcement decides under (``enforce.policy_in_force``, which also loads the doc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from types import UnionType
 from typing import Any, TypedDict, Union, cast, get_args, get_origin, get_type_hints
 
 from speckit_git_policy.errors import SnapshotCorrupt
 
 
-@dataclass(frozen=True)
 class PolicyInForce:
     """A stored snapshot in force, and the commit its sources were read at (None: the
     work tree's uncommitted edits). ``document`` is the snapshot itself when it was
-    loaded (enforcement loads it, verified and validated; a run's log only names it)."""
+    loaded (enforcement loads it, verified and validated; a run's log only names it),
+    left out of equality, hash and repr.
 
-    policy_id: str
-    policy_hash: str
-    policy_uri: str
-    commit: str | None
-    document: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    A plain class, not a dataclass: dataclasses imports inspect, ast and dis, and
+    ``run checkpoint`` runs without them (cli/fast.py). Treated as immutable."""
+
+    __slots__ = ("policy_id", "policy_hash", "policy_uri", "commit", "document")
+
+    def __init__(
+        self,
+        policy_id: str,
+        policy_hash: str,
+        policy_uri: str,
+        commit: str | None,
+        document: dict[str, Any] | None = None,
+    ) -> None:
+        self.policy_id = policy_id
+        self.policy_hash = policy_hash
+        self.policy_uri = policy_uri
+        self.commit = commit
+        self.document = document
+
+    def _key(self) -> tuple[str, str, str, str | None]:
+        return (self.policy_id, self.policy_hash, self.policy_uri, self.commit)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PolicyInForce):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"PolicyInForce(policy_id={self.policy_id!r}, policy_hash={self.policy_hash!r}, "
+            f"policy_uri={self.policy_uri!r}, commit={self.commit!r})"
+        )
 
     def ref(self) -> dict[str, str]:
         """The fields every event and decision names its snapshot by."""

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -37,7 +36,7 @@ from speckit_git_policy import __version__, clock
 from speckit_git_policy.canonical import canonical_bytes, sha256_hex
 from speckit_git_policy.errors import BadInput, PolicyInvalid, SnapshotCorrupt
 from speckit_git_policy.git.repo import GitRepo, as_repo
-from speckit_git_policy.ids import check_run_id
+from speckit_git_policy.ids import check_run_id, new_uuid4
 from speckit_git_policy.policy.sources import WORKTREE, Sources, read_sources, source_paths
 from speckit_git_policy.runs.events import (
     CHECKPOINT,
@@ -418,7 +417,7 @@ class Run:
         first: bool = False,
     ) -> Event:
         """Append one event. ``policy`` None: the snapshot in force as of the event's seq."""
-        event_id = str(uuid.uuid4())
+        event_id = new_uuid4()
         built: list[Event] = []
         origin = {"actor": self.capsule.identity.decode("utf-8", "replace"), **self._origin}
 

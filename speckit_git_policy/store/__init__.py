@@ -11,7 +11,6 @@ from speckit_git_policy import clock
 from speckit_git_policy.errors import BadInput, NotFound, SnapshotCorrupt
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.ids import check_policy_id_prefix, check_workspace, is_policy_id
-from speckit_git_policy.snapshot import load_document
 from speckit_git_policy.store import bindings as binding_ops
 from speckit_git_policy.store.fs import FilesystemStore, ensure_excluded
 
@@ -88,6 +87,8 @@ class Stores:
     # ---- reading ---------------------------------------------------------------
     def read_verified(self, policy_id: str) -> tuple[bytes, dict[str, Any]]:
         """The stored bytes and parsed document of a snapshot, from a copy that verifies."""
+        from speckit_git_policy.snapshot import load_document
+
         failures: list[SnapshotCorrupt] = []
         for where, reader in self._copies(policy_id):
             data = reader()

@@ -18,7 +18,7 @@ import re
 
 from speckit_git_policy.git.batch import ObjectReader
 from speckit_git_policy.git.plumbing import is_object_id, parse_ls_tree
-from speckit_git_policy.ids import check_workspace, is_policy_id
+from speckit_git_policy.ids import check_workspace, is_policy_id, is_run_id
 from speckit_git_policy.store.capsule import layout
 
 TYPE_CHECKING = False
@@ -71,6 +71,9 @@ class PolicyTree:
         # top ("snapshots", "bindings") -> policy id -> (blob id, size)
         self._leaves: dict[str, dict[str, tuple[str, int]]] | None = None
         self._modes: dict[tuple[str, str], str] = {}  # (top, policy id) -> mode, as listed
+        # The ref is read once: what ``tip`` says is what ``leaves`` lists.
+        self._tip_found: tuple[str, str] | None = None
+        self._tip_known = False
 
     @property
     def reader(self) -> ObjectReader:
@@ -94,7 +97,18 @@ class PolicyTree:
             self._leaves = self._list()
         return self._leaves.get(top, {})
 
+    def tip(self) -> str | None:
+        """The commit id the policy ref holds (None: no capsule yet); what ``leaves``
+        lists. CapsuleRefBroken when the ref holds no commit id."""
+        found = self._tip()
+        return found[0] if found is not None else None
+
     def _tip(self) -> tuple[str, str] | None:
+        if not self._tip_known:
+            self._tip_found, self._tip_known = self._read_tip(), True
+        return self._tip_found
+
+    def _read_tip(self) -> tuple[str, str] | None:
         """(commit id, where it was read) of the policy ref, read from the ref files as the
         capsule's writer reads them; a ref that holds no object id fails at once, as there
         (``CapsuleRefBroken``): listing git's view of it would show an empty capsule."""
@@ -250,70 +264,103 @@ class PolicyTree:
     def all_bindings(self) -> dict[str, list[Binding]]:
         """Every bound snapshot's bindings, as ``Capsule.all_bindings``: a blob that is
         too big or does not parse counts as none, with a note (``verify`` reports it)."""
+        result: dict[str, list[Binding]] = {}
+        for policy_id, (bindings, skipped) in self.bindings_of(sorted(self.leaves("bindings"))):
+            if skipped is not None:
+                note(self.repo, skipped)
+            result[policy_id] = bindings
+        return result
+
+    def bindings_of(self, ids: list[str]) -> list[tuple[str, tuple[list[Binding], str | None]]]:
+        """(policy id, (its bindings, the note when its blob was skipped)) for each of
+        ``ids`` that has a bindings blob, in bulk; a skipped blob counts as none."""
         from speckit_git_policy.errors import SnapshotCorrupt
         from speckit_git_policy.store import bindings as binding_ops
 
         leaves = self.leaves("bindings")
-        ids = sorted(leaves)
+        ids = [policy_id for policy_id in ids if policy_id in leaves]
         data = self.blobs("bindings", ids, BINDINGS_MAX_BYTES)
-        result: dict[str, list[Binding]] = {}
+        result: list[tuple[str, tuple[list[Binding], str | None]]] = []
         for policy_id in ids:
             where = f"{layout.policy_uri(self.workspace, policy_id)} bindings"
             raw = data[policy_id]
             if raw is None:
                 oid, size = leaves[policy_id]
-                note(self.repo, f"{where} ({oid[:12]}) skipped: {size} bytes, over the limit")
-                result[policy_id] = []
+                skipped = f"{where} ({oid[:12]}) skipped: {size} bytes, over the limit"
+                result.append((policy_id, ([], skipped)))
                 continue
             try:
-                result[policy_id] = binding_ops.load_bindings(raw, where)
+                result.append((policy_id, (binding_ops.load_bindings(raw, where), None)))
             except SnapshotCorrupt as e:
-                note(self.repo, f"{where} skipped: {e.reason}")
-                result[policy_id] = []
+                result.append((policy_id, ([], f"{where} skipped: {e.reason}")))
         return result
 
 
 # ---- runs: the digests of run summaries, read in bulk -------------------------------------
-def is_run_id(name: str) -> bool:
-    from speckit_git_policy.errors import BadInput
-    from speckit_git_policy.ids import check_run_id
-
-    try:
-        check_run_id(name)
-    except BadInput:
-        return False
-    return True
+_digest = layout.run_path_digest
 
 
-def _digest(run_id: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(run_id.encode("utf-8")).hexdigest()
-
-
-class RunDigest:
-    """One run as a fresh ``summary.json`` records it (``runsummary.digest_of``)."""
-
-    __slots__ = ("run_id", "digest")
-
-    def __init__(self, run_id: str, digest: dict[str, Any]) -> None:
-        self.run_id = run_id
-        self.digest = digest
+# What a run's row is made of, in this order: its id, then its digest's fields.
+DIGEST_FIELDS = (
+    "events",
+    "first_timestamp",
+    "first_policy_id",
+    "last_timestamp",
+    "last_policy_id",
+    "stage",
+)
+RECORD = 1 + len(DIGEST_FIELDS)  # values a run takes in a flat list of digests
 
 
-def run_digests(repo: GitRepo, workspace: str) -> tuple[list[RunDigest], list[str]]:
-    """Every run of the workspace: (the runs a fresh summary digests, the run ids that
-    must be read from their logs: under a stale or missing summary, or left at a
-    shard's root by the earlier layout).
+class RunListing:
+    """Every run of a workspace as its run shards give them (``run_listing``).
+
+    ``directories``: of each ``<h2>`` directory under a fresh summary, by ``directory_key``,
+    [the digests of its runs as one flat list (``RECORD`` values a run: run id, then
+    ``DIGEST_FIELDS``), the run ids whose entry holds no digest]; ``digests``: the same
+    flat list for runs under stale summaries whose entry still matches their tree;
+    ``slow``: the run ids to read from their logs (under a stale or missing summary, or
+    left at a shard's root by the earlier layout)."""
+
+    __slots__ = ("directories", "digests", "slow")
+
+    def __init__(self) -> None:
+        self.directories: dict[str, list[list[Any]]] = {}
+        self.digests: list[Any] = []
+        self.slow: list[str] = []
+
+    def all_slow(self) -> list[str]:
+        return [*self.slow, *(run_id for _d, slow in self.directories.values() for run_id in slow)]
+
+
+def directory_key(digits: str, tree: str) -> str:
+    """A ``<h2>`` directory named by its place (shard and ``h2`` digits) and its tree id:
+    the tree names its summary and every run under it exactly."""
+    return f"{digits}:{tree}"
+
+
+def _record(out: list[Any], run_id: str, digest: dict[str, Any]) -> None:
+    out.append(run_id)
+    out.extend(digest[field] for field in DIGEST_FIELDS)
+
+
+def run_listing(
+    repo: GitRepo, workspace: str, kept: dict[str, list[list[Any]]] | None = None
+) -> RunListing:
+    """Every run of the workspace (``RunListing``).
 
     Reads the shard refs (one ``for-each-ref``), then through one ``cat-file --batch``
     the 256 shard trees, their ``<h2>`` directories and summaries, and only under a
-    stale summary the ``<h3>`` trees, to name its runs.
+    stale summary the ``<h3>`` trees, to name its runs. A directory whose key is in
+    ``kept`` (what an earlier listing found there) is not read again.
     """
     from speckit_git_policy.git.batch import parse_tree
     from speckit_git_policy.git.plumbing import list_refs
     from speckit_git_policy.store.capsule import runsummary
 
+    kept = kept or {}
+    listing = RunListing()
+    slow, digests = listing.slow, listing.digests
     prefix = layout.runs_prefix(workspace)
     shards = {}
     for name, oid in list_refs(repo, prefix).items():
@@ -322,8 +369,6 @@ def run_digests(repo: GitRepo, workspace: str) -> tuple[list[RunDigest], list[st
             shards[shard] = oid
         else:
             note(repo, f"ref {name} skipped (not a run shard of the layout)")
-    digests: list[RunDigest] = []
-    slow: list[str] = []
     with ObjectReader(repo.common_dir) as reader:
         roots = reader.read([f"{oid}^{{tree}}" for oid in shards.values()])
         directories: list[tuple[str, str, str]] = []  # (shard, h2, tree id)
@@ -334,46 +379,51 @@ def run_digests(repo: GitRepo, workspace: str) -> tuple[list[RunDigest], list[st
                 if mode != 0o040000:
                     continue
                 if layout.is_run_bucket(name):
-                    directories.append((shard, name, oid))
+                    key = directory_key(shard + name, oid)
+                    if key in kept:
+                        listing.directories[key] = kept[key]
+                    else:
+                        directories.append((shard, name, oid))
                 elif is_run_id(name) and _digest(name).startswith(shard):
                     slow.append(name)  # the earlier layout: a run at the shard's root
                 else:
                     note(repo, f"{prefix}/{shard}: {name!r} skipped (not a run of this shard)")
         trees = reader.read([oid for _, _, oid in directories])
         parsed: list[tuple[str, str, dict[str, str], str | None]] = []
-        for (shard, h2, _oid), tree in zip(directories, trees):
+        for (shard, h2, oid), tree in zip(directories, trees):
             if tree is None or tree.data is None:
                 continue
             leaves: dict[str, str] = {}
             summary: str | None = None
-            for mode, name, oid in parse_tree(tree.data, len(tree.oid) // 2):
+            for mode, name, entry_id in parse_tree(tree.data, len(tree.oid) // 2):
                 if mode == 0o040000 and layout.is_run_bucket(name):
-                    leaves[name] = oid
+                    leaves[name] = entry_id
                 elif name == runsummary.SUMMARY_NAME and mode != 0o040000:
-                    summary = oid
-            parsed.append((shard + h2, h2, leaves, summary))
+                    summary = entry_id
+            parsed.append((shard + h2, oid, leaves, summary))
         blobs = reader.read(
             [oid for _, _, _, oid in parsed if oid is not None],
             max_size=runsummary.SUMMARY_MAX_BYTES,
         )
         summaries = iter(blobs)
         stale: list[tuple[str, dict[str, str], dict[str, Any]]] = []
-        for digits, _h2, leaves, summary_oid in parsed:
+        for digits, tree_id, leaves, summary_oid in parsed:
             info = next(summaries) if summary_oid is not None else None
             document = runsummary.parse(info.data if info is not None else None)
             known = document["runs"] if document is not None else {}
             if document is not None and document["covers"] == leaves:
-                for run_id, entry in sorted(known.items()):
+                fresh: list[Any] = []
+                unsummarized: list[str] = []
+                for run_id, entry in known.items():  # any order: the listing sorts
                     digest = entry.get("digest") if isinstance(entry, dict) else None
-                    if not isinstance(run_id, str) or not is_run_id(run_id):
-                        continue
-                    if not _digest(run_id).startswith(digits):
-                        continue  # not a run of this directory
+                    if not is_run_id(run_id) or not _digest(run_id).startswith(digits):
+                        continue  # not a run, or not one of this directory
                     if isinstance(digest, dict) and isinstance(digest.get("events"), int):
                         if digest["events"] > 0:
-                            digests.append(RunDigest(run_id, digest))
+                            _record(fresh, run_id, digest)
                     else:
-                        slow.append(run_id)
+                        unsummarized.append(run_id)
+                listing.directories[directory_key(digits, tree_id)] = [fresh, unsummarized]
             else:
                 stale.append((digits, leaves, known))
         # Under a stale summary: name the runs, keep the entries whose tree still matches.
@@ -405,10 +455,10 @@ def run_digests(repo: GitRepo, workspace: str) -> tuple[list[RunDigest], list[st
                     and isinstance(digest.get("events"), int)
                 ):
                     if digest["events"] > 0:
-                        digests.append(RunDigest(run_id, digest))
+                        _record(digests, run_id, digest)
                 else:
                     slow.append(run_id)
-    return digests, slow
+    return listing
 
 
 # ---- whole trees, for verify: level by level through one cat-file --batch -------------------

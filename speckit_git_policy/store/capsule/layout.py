@@ -11,8 +11,6 @@ trees of bounded size whatever the run's length.
 
 from __future__ import annotations
 
-import hashlib
-
 from speckit_git_policy.errors import BadInput
 from speckit_git_policy.ids import (
     check_commit_id,
@@ -52,7 +50,7 @@ def runs_prefix(workspace: str) -> str:
 def run_shard(run_id: str) -> str:
     """Two hex digits of sha256(run_id): spreads runs evenly over 256 refs whatever
     their naming scheme (sequential ids would all land in one shard by prefix)."""
-    return hashlib.sha256(run_id.encode("utf-8")).hexdigest()[:2]
+    return run_path_digest(run_id)[:2]
 
 
 def run_ref(workspace: str, run_id: str) -> str:
@@ -62,7 +60,9 @@ def run_ref(workspace: str, run_id: str) -> str:
 def run_path_digest(run_id: str) -> str:
     """sha256(run_id) in hex: its first two digits name the shard, the next two the
     fan-out directories (``run_shard``, ``run_path``)."""
-    return hashlib.sha256(run_id.encode("utf-8")).hexdigest()
+    from speckit_git_policy.hashing import sha256_hex
+
+    return sha256_hex(run_id.encode("utf-8"))
 
 
 def run_path(run_id: str) -> str:
@@ -70,7 +70,7 @@ def run_path(run_id: str) -> str:
     next hex digits of sha256(run_id), so that every tree on a lookup's path stays
     at most 16 entries at 1,000 runs and at 100,000 (a shard's root would otherwise
     hold ~390 run names at 100,000 runs, and parsing it dominated a cold lookup)."""
-    digest = hashlib.sha256(run_id.encode("utf-8")).hexdigest()
+    digest = run_path_digest(run_id)
     return f"{digest[2]}/{digest[3]}/{run_id}"
 
 
@@ -172,6 +172,13 @@ def policy_uri(workspace: str, policy_id: str) -> str:
 
 def run_uri(workspace: str, run_id: str) -> str:
     return str(CapsuleUri(workspace, "runs", check_run_id(run_id)))
+
+
+def uri_prefix(workspace: str, kind: str) -> str:
+    """What every URI of ``kind`` ("policy" or "runs") in the workspace starts with, for
+    the listings, which add ids they have checked already (``policy_uri`` and
+    ``run_uri`` check each one again)."""
+    return str(CapsuleUri(check_workspace(workspace), kind, ""))
 
 
 def parse_uri(uri: str) -> CapsuleUri:

@@ -9,7 +9,6 @@ nothing about snapshots or runs: ``capsule.py`` builds those on top.
 from __future__ import annotations
 
 import binascii
-import hashlib
 import os
 import time
 import zlib
@@ -263,7 +262,7 @@ class ObjectIO:
         data = b"%s %d\0%s" % (kind, len(content), content)
         # The repository's own object format (docs/DESIGN.md §4): a SHA-1 object in a
         # SHA-256 database is a bad object to git fsck and kills git gc.
-        hexid = hashlib.new(self.repo.object_format, data).hexdigest()
+        hexid = _object_hash(self.repo.object_format)(data)
         obj_id = hexid.encode()
         if self._batch is not None:
             self._batch[obj_id] = (kind, content)
@@ -964,9 +963,22 @@ def capsule_repo(repo: GitRepo) -> CapsuleRepo:
     return found
 
 
+def _object_hash(object_format: str) -> Callable[[bytes], str]:
+    """The hex digest of the repository's object format, without loading OpenSSL
+    (``hashing.py``); hashlib for a format it does not know."""
+    from speckit_git_policy import hashing
+
+    if object_format == "sha1":
+        return hashing.sha1_hex
+    if object_format == "sha256":
+        return hashing.sha256_hex
+    import hashlib
+
+    return lambda data: hashlib.new(object_format, data).hexdigest()
+
+
 def _jitter(low: float, high: float) -> float:
-    """A random wait between ``low`` and ``high`` seconds, for a writer that lost a race
-    (random is imported only then: it is not on an uncontended hook's path)."""
+    """A random back-off (random is imported only by a writer that lost a race)."""
     import random
 
     return random.uniform(low, high)
