@@ -151,7 +151,7 @@ def test_every_changed_input_is_read_again(policy_repo: Path, settled: None) -> 
     assert listed == _uncached(policy_repo)
 
     # Every binding log gone: the capsule's bindings alone.
-    for log in stores.fs.binding_logs.iterdir():
+    for log in Path(stores.fs.binding_logs).iterdir():  # the store holds str paths
         log.unlink()
     listed = _listed(policy_repo)
     assert listed == _uncached(policy_repo)
