@@ -27,7 +27,7 @@ import os
 import sys
 
 from speckit_git_policy import __version__
-from speckit_git_policy.fileio import atomic_write
+from speckit_git_policy.fileio import atomic_write, code_fingerprint
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.hashing import sha256_hex
 from speckit_git_policy.policy.sources import SourcePaths, Sources
@@ -60,9 +60,7 @@ def cache_dir(repo: GitRepo) -> str:
 
 
 def _code_fingerprint() -> list[str]:
-    here = os.path.dirname(os.path.abspath(__file__))
-    stats = (os.stat(os.path.join(here, name)) for name in COMPILING_MODULES)
-    return [f"{info.st_size}:{info.st_mtime_ns}" for info in stats]
+    return code_fingerprint(COMPILING_MODULES)
 
 
 def _identity(paths: SourcePaths, blob_ids: dict[str, str]) -> dict[str, object]:
@@ -199,20 +197,17 @@ HASHING_MODULES = ("canonical.py", "hashing.py")
 def _hash_identity(paths: SourcePaths, blob_ids: dict[str, str]) -> dict[str, object]:
     from importlib.util import find_spec
 
-    here = os.path.dirname(os.path.abspath(__file__))
-    files = [os.path.join(here, name) for name in HASHING_MODULES]
     spec = find_spec("rfc8785")
     if spec is None or spec.origin is None:
         raise FileNotFoundError("rfc8785")
-    files += [spec.origin, os.path.join(os.path.dirname(spec.origin), "_impl.py")]
-    stats = [os.stat(path) for path in files]
+    files = [*HASHING_MODULES, spec.origin, os.path.join(os.path.dirname(spec.origin), "_impl.py")]
     import sys
 
     return {
         **_identity(paths, blob_ids),
         "kind": "content_hash",
         "python": sys.version,  # tomllib's parse
-        "hashed_by": [f"{info.st_size}:{info.st_mtime_ns}" for info in stats],
+        "hashed_by": code_fingerprint(files),
     }
 
 

@@ -12,6 +12,8 @@ import os
 # typing is for type checkers only: the git hook's hot path must not pay for it.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     PathLike = str | os.PathLike[str]
 
 _CREATE_FLAGS = (
@@ -135,3 +137,15 @@ def is_within(path: PathLike, directory: str) -> bool:
     except (OSError, RuntimeError):
         return False
     return target == directory or target.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def code_fingerprint(names: Iterable[str]) -> list[str]:
+    """ "size:mtime_ns" of each file, named relative to the package (an absolute path
+    stands for itself): what a kept result records of the code that computed it, so that
+    an edit of that code (an editable install, a hot fix) is never served an old result."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    stats = (
+        os.stat(name if os.path.isabs(name) else os.path.join(package, *name.split("/")))
+        for name in names
+    )
+    return [f"{info.st_size}:{info.st_mtime_ns}" for info in stats]

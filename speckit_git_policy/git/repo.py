@@ -35,6 +35,14 @@ _CONFIG_KEYS = r"^speckit\.|^core\.sparsecheckout$"
 _SPARSE_KEY = "core.sparsecheckout"
 # The committer identity of the capsule's commits, which the sh hook asks with the rest.
 _USER_KEYS = ("user.name", "user.email")
+# What discovery asks `git rev-parse` (then --show-toplevel, which a bare repository lacks).
+_WHERE = (
+    "rev-parse",
+    "--path-format=absolute",
+    "--git-dir",
+    "--git-common-dir",
+    "--is-inside-work-tree",
+)
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0", "")
 
@@ -74,17 +82,7 @@ class GitRepo:
         in one git call: the hooks pay for every process they start."""
         try:
             out = run_git(
-                [
-                    "rev-parse",
-                    "--path-format=absolute",
-                    "--git-dir",
-                    "--git-common-dir",
-                    "--is-inside-work-tree",
-                    "--show-toplevel",
-                    "--verify",
-                    "--quiet",
-                    "HEAD^{commit}",
-                ],
+                [*_WHERE, "--show-toplevel", "--verify", "--quiet", "HEAD^{commit}"],
                 cwd=os.getcwd(),
                 check=True,
             )
@@ -103,14 +101,7 @@ class GitRepo:
             raise NotFound(f"{start}: no such directory")
         try:
             out = run_git(
-                [
-                    "rev-parse",
-                    "--path-format=absolute",
-                    "--git-dir",
-                    "--git-common-dir",
-                    "--is-inside-work-tree",
-                    "--show-toplevel",
-                ],
+                [*_WHERE, "--show-toplevel"],
                 cwd=start,
                 check=True,
             )
@@ -118,13 +109,7 @@ class GitRepo:
             # A bare repository has no top level: ask again without it.
             try:
                 out = run_git(
-                    [
-                        "rev-parse",
-                        "--path-format=absolute",
-                        "--git-dir",
-                        "--git-common-dir",
-                        "--is-inside-work-tree",
-                    ],
+                    list(_WHERE),
                     cwd=start,
                 )
             except GitError:

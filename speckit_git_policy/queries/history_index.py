@@ -51,15 +51,9 @@ def _identity() -> tuple[object, ...]:
     import sys
 
     from speckit_git_policy import __version__
+    from speckit_git_policy.fileio import code_fingerprint
 
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    stats = [os.stat(os.path.join(package, *name.split("/"))) for name in MODULES]
-    return (
-        FORMAT,
-        __version__,
-        sys.version,
-        tuple(f"{info.st_size}:{info.st_mtime_ns}" for info in stats),
-    )
+    return (FORMAT, __version__, sys.version, tuple(code_fingerprint(MODULES)))
 
 
 def _blob_id(data: bytes) -> bytes:

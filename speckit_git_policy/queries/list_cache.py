@@ -73,9 +73,9 @@ def cache_path(repo: GitRepo) -> str:
 def code_identity(modules: tuple[str, ...]) -> list[str]:
     """The tool version and the size and mtime of each module (paths in the package):
     what a kept document must have been made by to be used."""
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    stats = (os.stat(os.path.join(here, name)) for name in modules)
-    return [__version__, *(f"{info.st_size}:{info.st_mtime_ns}" for info in stats)]
+    from speckit_git_policy.fileio import code_fingerprint
+
+    return [__version__, *code_fingerprint(modules)]
 
 
 def _code() -> list[str]:

@@ -527,13 +527,12 @@ class CleanTrees:
         import json
 
         from speckit_git_policy import __version__
+        from speckit_git_policy.fileio import code_fingerprint
 
-        package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        stats = [os.stat(os.path.join(package, *name.split("/"))) for name in self.MODULES]
         self.identity = {
             "format": 1,
             "tool_version": __version__,
-            "code": [f"{info.st_size}:{info.st_mtime_ns}" for info in stats],
+            "code": code_fingerprint(self.MODULES),
         }
         self.path = os.path.join(repo.common_dir, "speckit", "verified-trees.json")
         self.known: set[str] = set()
