@@ -69,7 +69,119 @@ speckit_doc=docs/MODEL-POLICY.md
 # come last and win. A sparse checkout may leave the file out of the work tree: then
 # HEAD's copy is read.
 # user.name and user.email come along for Python (the capsule's commits), one git call.
-speckit_config=$(git config --get-regexp '^speckit\.|^core\.sparsecheckout$|^user\.(name|email)$' 2>/dev/null)
+#
+# That call is a third of what a commit that touches no source costs us, so its answer is
+# kept in .git/speckit/hook-settings with the environment that picks git's config files
+# and the lines of each of them, and used while those are the same: read here without a
+# process and compared, so no timestamp can make it stale (docs/DESIGN.md §10). git is
+# asked every time when a file includes another, is not a plain readable file or is
+# long, when GIT_DIR, GIT_COMMON_DIR, GIT_CONFIG or GIT_CONFIG_COUNT is set, and in a
+# linked worktree or submodule (.git is a file).
+speckit_settings_query='^speckit\.|^core\.sparsecheckout$|^user\.(name|email)$'
+speckit_cache=
+if [ -d .git ] && [ ! -L .git ] && [ -z "${GIT_DIR+x}${GIT_COMMON_DIR+x}${GIT_CONFIG+x}${GIT_CONFIG_COUNT+x}" ]; then
+    speckit_cache=.git/speckit/hook-settings
+fi
+speckit_key_file() {  # $1: a file git may read; its lines go into $speckit_key
+    if [ ! -e "$1" ] && [ ! -L "$1" ]; then
+        speckit_key="$speckit_key
+- $1"
+        return 0
+    fi
+    [ -f "$1" ] && [ -r "$1" ] || return 1
+    speckit_key="$speckit_key
+= $1"
+    while IFS= read -r speckit_line || [ -n "$speckit_line" ]; do
+        speckit_key_lines=$((speckit_key_lines + 1))
+        case $speckit_line in
+            *[Ii][Nn][Cc][Ll][Uu][Dd][Ee]*) return 1 ;;  # include.path, includeIf: other files
+        esac
+        [ "$speckit_key_lines" -le 300 ] || return 1
+        speckit_key="$speckit_key
+|$speckit_line"
+    done <"$1"
+}
+speckit_key_build() {  # $1: the system file, as git names it; fails when git must be asked
+    case "${HOME-}${XDG_CONFIG_HOME-}${GIT_CONFIG_GLOBAL-}${GIT_CONFIG_SYSTEM-}${GIT_CONFIG_NOSYSTEM-}${GIT_CONFIG_PARAMETERS-}${GIT_EXEC_PATH-}" in
+        *"
+"*) return 1 ;;  # below, a line each
+    esac
+    speckit_key="${HOME+=}${HOME-}
+${XDG_CONFIG_HOME+=}${XDG_CONFIG_HOME-}
+${GIT_CONFIG_GLOBAL+=}${GIT_CONFIG_GLOBAL-}
+${GIT_CONFIG_SYSTEM+=}${GIT_CONFIG_SYSTEM-}
+${GIT_CONFIG_NOSYSTEM+=}${GIT_CONFIG_NOSYSTEM-}
+${GIT_CONFIG_PARAMETERS+=}${GIT_CONFIG_PARAMETERS-}
+${GIT_EXEC_PATH+=}${GIT_EXEC_PATH-}"
+    speckit_key_lines=0
+    [ -n "$1" ] && speckit_key_file "$1" || return 1
+    if [ -n "${GIT_CONFIG_GLOBAL-}" ]; then
+        speckit_key_file "$GIT_CONFIG_GLOBAL" || return 1
+    fi
+    if [ -n "${HOME-}" ]; then
+        speckit_key_file "${XDG_CONFIG_HOME:-$HOME/.config}/git/config" && speckit_key_file "$HOME/.gitconfig" || return 1
+    fi
+    speckit_key_file .git/config && speckit_key_file .git/config.worktree
+}
+speckit_quote() {  # $1 as one single-quoted sh word, on stdout
+    speckit_rest=$1
+    speckit_quoted=
+    while :; do
+        case $speckit_rest in
+            *\'*)
+                speckit_quoted="$speckit_quoted${speckit_rest%%\'*}'\\''"
+                speckit_rest=${speckit_rest#*\'}
+                ;;
+            *)
+                printf "'%s'" "$speckit_quoted$speckit_rest"
+                return 0
+                ;;
+        esac
+    done
+}
+speckit_config=
+speckit_known=no
+if [ -n "$speckit_cache" ] && [ -f "$speckit_cache" ]; then
+    # Written by this script (below) as sh assignments: the shell reads it in blocks,
+    # not a byte at a time as `read` does. `command .`: an unreadable or broken file is
+    # an error here, not the end of the hook.
+    speckit_cached_format=
+    command . "./$speckit_cache" 2>/dev/null
+    if [ "$speckit_cached_format" = 1 ] && speckit_key_build "$speckit_cached_system" && [ "$speckit_key" = "$speckit_cached_key" ]; then
+        speckit_config=$speckit_cached_config
+        speckit_known=yes
+    fi
+fi
+if [ "$speckit_known" = no ]; then
+    if [ -n "$speckit_cache" ]; then
+        # Where this git's system file is: git names it to an editor (and creates nothing).
+        speckit_system=$(GIT_EDITOR=echo git config --system --edit 2>/dev/null) \
+            && speckit_key_build "$speckit_system" || speckit_cache=
+    fi
+    speckit_config=$(git config --get-regexp "$speckit_settings_query" 2>/dev/null)
+    speckit_config_status=$?  # 1: no such setting
+    if [ -n "$speckit_cache" ] && [ "$speckit_config_status" -le 1 ]; then
+        # Written whole under another name, then renamed: a kill leaves at most a
+        # stray .<pid> file, never a torn cache; the next write clears strays.
+        for speckit_stray in "$speckit_cache".[0-9]*; do
+            [ -e "$speckit_stray" ] && rm -f -- "$speckit_stray"
+        done
+        [ -d .git/speckit ] || mkdir .git/speckit 2>/dev/null
+        if {
+            printf 'speckit_cached_format=1\nspeckit_cached_system='
+            speckit_quote "$speckit_system"
+            printf '\nspeckit_cached_key='
+            speckit_quote "$speckit_key"
+            printf '\nspeckit_cached_config='
+            speckit_quote "$speckit_config"
+            printf '\n'
+        } >"$speckit_cache.$$" 2>/dev/null; then
+            mv -f -- "$speckit_cache.$$" "$speckit_cache" 2>/dev/null || rm -f -- "$speckit_cache.$$"
+        else
+            rm -f -- "$speckit_cache.$$" 2>/dev/null
+        fi
+    fi
+fi
 speckit_team_keys='^speckit\.(workspace|policyfile|docfile|capsule|autopush|sign|requiresigned)$'
 speckit_team_from=
 if [ -f .speckitconfig ] && [ ! -L .speckitconfig ]; then
@@ -153,6 +265,13 @@ case $SPECKIT_HOOK in
                 ;;
         esac
         ;;
+esac
+# A setting with a newline in it: Python reads them unambiguously and refuses what
+# the command line refuses (ids.check_workspace), never a misread name. The shell reads
+# a script one command at a time: a commit that needs no Python ends here, before the
+# rest is parsed.
+[ "$speckit_odd" = no ] && [ "$speckit_needed" = no ] && exit "$legacy_status"
+case $SPECKIT_HOOK in
     post-merge)
         if [ "$1" = 1 ]; then
             speckit_needed=no  # squash merge: nothing is committed yet; post-commit will see it
@@ -195,10 +314,7 @@ case $SPECKIT_HOOK in
         fi
         ;;
 esac
-# A setting with a newline in it: Python reads them unambiguously and refuses what
-# the command line refuses (ids.check_workspace), never a misread name.
-[ "$speckit_odd" = yes ] && speckit_needed=yes
-[ "$speckit_needed" = no ] && exit "$legacy_status"
+[ "$speckit_odd" = no ] && [ "$speckit_needed" = no ] && exit "$legacy_status"
 
 if [ ! -x "$SPECKIT_PYTHON" ]; then
     speckit_warn "*** the Python interpreter recorded at install time is gone: $SPECKIT_PYTHON"
