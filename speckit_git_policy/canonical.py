@@ -41,19 +41,17 @@ _NOT_PLAIN, _PLAIN, _INTEGRAL_FLOATS = 0, 1, 2
 
 
 def _as_jcs(value: Any) -> bytes | None:
-    """``value``'s RFC 8785 bytes written by ``json.dumps``, or None when they might differ."""
+    """``value``'s RFC 8785 bytes written by json's C encoder (``json.dumps``), or None
+    when they might differ."""
     verdict = _plain(value)
     if verdict == _NOT_PLAIN:
         return None
-    import json
+    from speckit_git_policy.cjson import dumps_sorted
 
     try:
         if verdict == _INTEGRAL_FLOATS:
             value = _integral_floats_as_ints(value)
-        text = json.dumps(
-            value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
-        )
-        return text.encode("utf-8")
+        return dumps_sorted(value).encode("utf-8")
     except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError: a lone surrogate
         return None  # rfc8785 says what is wrong, in its own words
 

@@ -47,11 +47,13 @@ COMPILING_MODULES = (
     "policy/checker.py",
     "policy/rules.py",
     "policy/toml.py",
+    "policy/tomlfast.py",
     "policy/model_policy.schema.json",
     "compiled_cache.py",
     "policy/lint.py",
     "snapshot.py",
     "canonical.py",
+    "cjson.py",
 )
 
 

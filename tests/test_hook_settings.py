@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import git
 from test_hooks_support import INVALID_POLICY, commit, install_hooks, policy_text
 

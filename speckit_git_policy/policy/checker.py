@@ -75,9 +75,9 @@ def load_schema() -> dict[str, Any]:
     """The committed schema as data, parsed once per process."""
     global _loaded
     if _loaded is None:
-        import json
+        from speckit_git_policy.cjson import loads
 
-        _loaded = json.loads(schema_text())
+        _loaded = loads(schema_text())
     return _loaded
 
 
@@ -281,9 +281,7 @@ class _Checker:
                     what = TYPE_WORDS.get(kind or "number", "a number")
                     return f"expected {what} {words} {node[keyword]}, got {describe_input(value)}"
         if isinstance(value, str) and "pattern" in node:
-            import re
-
-            if re.search(node["pattern"], value) is None:
+            if not pattern_found(node["pattern"], value):
                 return str(
                     node.get(
                         "patternErrorMessage", f"expected a string matching {node['pattern']!r}"
@@ -393,6 +391,50 @@ def _is_type(value: Any, kind: str) -> bool:
     if kind == "number":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     return kind == "null" and value is None
+
+
+# ---- patterns --------------------------------------------------------------------------
+
+# The patterns the shipped schema holds, each as the test ``re.search(pattern, text) is
+# not None`` amounts to: importing re is a third of what the pre-commit hook costs.
+# Any other pattern (a schema of another version) goes to re. tests/test_checker_patterns.py
+# holds each to re's answer.
+_C0_C1 = frozenset([chr(code) for code in range(0x20)] + [chr(code) for code in range(0x7F, 0xA0)])
+_URL_STOP = frozenset("/?#")
+
+
+def _web_url(text: str) -> bool:
+    """``^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#]``"""
+    if len(text) < 8 or text[0] not in "Hh" or text[1] not in "Tt" or text[2] not in "Tt":
+        return False
+    if text[3] not in "Pp":
+        return False
+    at = 5 if text[4] in "Ss" else 4
+    after = text[at + 3 : at + 4]
+    return (
+        text[at : at + 3] == "://"
+        and after != ""
+        and not after.isspace()
+        and after not in _URL_STOP
+    )
+
+
+KNOWN_PATTERNS: dict[str, Callable[[str], bool]] = {
+    r"[\u0000-\u001f\u007f-\u009f]": lambda text: not _C0_C1.isdisjoint(text),
+    r"[\u2028\u2029]": lambda text: "\u2028" in text or "\u2029" in text,
+    r"\S": lambda text: text != "" and not text.isspace(),
+    r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]": _web_url,
+}
+
+
+def pattern_found(pattern: str, text: str) -> bool:
+    """``re.search(pattern, text) is not None``."""
+    known = KNOWN_PATTERNS.get(pattern)
+    if known is not None:
+        return known(text)
+    import re
+
+    return re.search(pattern, text) is not None
 
 
 # ---- validation -----------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 
 from speckit_git_policy.errors import PolicyInvalid, PolicyIssue
+from speckit_git_policy.policy import tomlfast
 from speckit_git_policy.policy.rules import DEPTH_MESSAGE, MAX_DEPTH, too_deep
 
 # typing is imported for type checkers only: the git hook's hot path must not pay for it.
@@ -28,11 +29,6 @@ if TYPE_CHECKING:
 
         def line_of_dotted(self, dotted: str) -> int | None: ...
 
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 BOM = b"\xef\xbb\xbf"
 BOM_MESSAGE = "starts with a UTF-8 byte order mark (BOM); save it without one"
@@ -80,8 +76,23 @@ def parse_toml(data: bytes, file: str) -> tuple[dict[str, Any], SourceLines]:
         # Only then can a dotted key or header be too long, and the parser takes time
         # quadratic in a dotted key's length (30 s for 10,000 parts): refuse it first.
         _refuse_long_keys(lines, file)
+    plain = tomlfast.loads(text)
+    document = plain if plain is not None else _tomllib_loads(text, file, lines)
+    deep = too_deep(document)
+    if deep is not None:
+        key = dotted_key(deep)
+        raise PolicyInvalid([PolicyIssue(file, lines.line_of(deep), key, DEPTH_MESSAGE)])
+    return document, lines
+
+
+def _tomllib_loads(text: str, file: str, lines: SourceLines) -> dict[str, Any]:
+    """The whole of TOML, and its errors as PolicyInvalid at file:line."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
     try:
-        document = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         error_line: int | None = getattr(e, "lineno", None)
         message = str(e)
@@ -96,11 +107,6 @@ def parse_toml(data: bytes, file: str) -> tuple[dict[str, Any], SourceLines]:
         raise PolicyInvalid(
             [PolicyIssue(file, line, _key_written_by(lines, line), DEPTH_MESSAGE)]
         ) from e
-    deep = too_deep(document)
-    if deep is not None:
-        key = dotted_key(deep)
-        raise PolicyInvalid([PolicyIssue(file, lines.line_of(deep), key, DEPTH_MESSAGE)])
-    return document, lines
 
 
 def _refuse_long_keys(lines: SourceLines, file: str) -> None:
