@@ -188,8 +188,8 @@ class _Reader:
                 raise _Other  # a multi-line string
             return "", pos + 1
         pieces = []
+        quote = text.find('"', pos)
         while True:
-            quote = text.find('"', pos)
             if quote < 0:
                 raise _Other
             backslash = text.find("\\", pos, quote)
@@ -202,6 +202,8 @@ class _Reader:
                 return "".join(pieces), quote + 1
             escaped, pos = self.escape(backslash + 1)
             pieces.append(escaped)
+            if pos > quote:  # the quote was escaped (\"): the next one ends the string
+                quote = text.find('"', pos)
 
     def escape(self, pos: int) -> tuple[str, int]:
         char = self.text[pos]
