@@ -145,3 +145,43 @@ def test_values_with_quotes_come_back_as_git_gave_them(
     status, _, calls = traced_commit(repo, "policy again", tmp_path)
     assert status == 0 and not settings_calls(calls)
     assert git(repo, "log", "-1", "--format=%an", "refs/speckit/default/policy").strip() == NAME
+
+
+def test_an_include_given_with_dash_c_is_never_kept(repo: Path, tmp_path: Path) -> None:
+    extra = tmp_path / "by-dash-c.gitconfig"
+    extra.write_text("[speckit]\n\tpolicyFile = one.toml\n")
+    warm(repo)
+    policy_at(repo, "one.toml", INVALID_POLICY)
+    status, stderr, _ = traced_commit(repo, "broken", tmp_path, "-c", f"include.path={extra}")
+    assert status != 0 and "capture.mode" in stderr
+    git(repo, "reset", "-q")
+    extra.write_text("[speckit]\n\tpolicyFile = two.toml\n")
+    policy_at(repo, "two.toml", INVALID_POLICY)
+    status, stderr, calls = traced_commit(repo, "broken again", tmp_path, "-c", f"include.path={extra}")
+    assert status != 0 and "capture.mode" in stderr
+    assert settings_calls(calls)
+
+
+def test_without_home_git_is_asked(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    warm(repo)
+    monkeypatch.setenv("HOME", "")
+    note(repo, "no home\n")
+    status, _, calls = traced_commit(repo, "notes", tmp_path)
+    assert status == 0 and settings_calls(calls)
+    note(repo, "still no home\n")
+    assert settings_calls(traced_commit(repo, "notes again", tmp_path)[2])
+
+
+def test_a_repointed_system_link_is_followed(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second, link = tmp_path / "system-a", tmp_path / "system-b", tmp_path / "system"
+    first.write_text("[speckit]\n\tpolicyFile = a.toml\n")
+    second.write_text("[speckit]\n\tpolicyFile = b.toml\n")
+    link.symlink_to(first)
+    monkeypatch.setenv("GIT_CONFIG_SYSTEM", str(link))
+    monkeypatch.delenv("GIT_CONFIG_NOSYSTEM")
+    warm(repo, "a.toml", kept=False)
+    link.unlink()
+    link.symlink_to(second)
+    policy_at(repo, "b.toml", INVALID_POLICY)
+    status, stderr, _ = traced_commit(repo, "broken", tmp_path)
+    assert status != 0 and "capture.mode" in stderr

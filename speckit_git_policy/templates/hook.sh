@@ -74,9 +74,10 @@ speckit_doc=docs/MODEL-POLICY.md
 # kept in .git/speckit/hook-settings with the environment that picks git's config files
 # and the lines of each of them, and used while those are the same: read here without a
 # process and compared, so no timestamp can make it stale (docs/DESIGN.md §10). git is
-# asked every time when a file includes another, is not a plain readable file or is
-# long, when GIT_DIR, GIT_COMMON_DIR, GIT_CONFIG or GIT_CONFIG_COUNT is set, and in a
-# linked worktree or submodule (.git is a file).
+# asked every time when a file (or `git -c`) includes another, a file is not a plain
+# readable file or is long, the system file is a link, HOME is unset or empty, GIT_DIR,
+# GIT_COMMON_DIR, GIT_CONFIG or GIT_CONFIG_COUNT is set, and in a linked worktree or
+# submodule (.git is a file).
 speckit_settings_query='^speckit\.|^core\.sparsecheckout$|^user\.(name|email)$'
 speckit_cache=
 if [ -d .git ] && [ ! -L .git ] && [ -z "${GIT_DIR+x}${GIT_COMMON_DIR+x}${GIT_CONFIG+x}${GIT_CONFIG_COUNT+x}" ]; then
@@ -113,15 +114,21 @@ ${GIT_CONFIG_SYSTEM+=}${GIT_CONFIG_SYSTEM-}
 ${GIT_CONFIG_NOSYSTEM+=}${GIT_CONFIG_NOSYSTEM-}
 ${GIT_CONFIG_PARAMETERS+=}${GIT_CONFIG_PARAMETERS-}
 ${GIT_EXEC_PATH+=}${GIT_EXEC_PATH-}"
+    case ${GIT_CONFIG_PARAMETERS-} in
+        *[Ii][Nn][Cc][Ll][Uu][Dd][Ee]*) return 1 ;;  # `git -c include.path=...`
+    esac
+    # Without HOME git still reads files this key would not name ($XDG_CONFIG_HOME's,
+    # /.gitconfig). git names the system file resolved: behind a link that can be
+    # pointed elsewhere, the name would not follow it.
+    [ -n "${HOME-}" ] && [ -n "$1" ] && [ ! -L "${GIT_CONFIG_SYSTEM:-/etc/gitconfig}" ] || return 1
+    [ -z "${GIT_CONFIG_SYSTEM-}" ] || [ "$1" = "$GIT_CONFIG_SYSTEM" ] || return 1
     speckit_key_lines=0
-    [ -n "$1" ] && speckit_key_file "$1" || return 1
+    speckit_key_file "$1" || return 1
     if [ -n "${GIT_CONFIG_GLOBAL-}" ]; then
         speckit_key_file "$GIT_CONFIG_GLOBAL" || return 1
     fi
-    if [ -n "${HOME-}" ]; then
-        speckit_key_file "${XDG_CONFIG_HOME:-$HOME/.config}/git/config" && speckit_key_file "$HOME/.gitconfig" || return 1
-    fi
-    speckit_key_file .git/config && speckit_key_file .git/config.worktree
+    speckit_key_file "${XDG_CONFIG_HOME:-$HOME/.config}/git/config" && speckit_key_file "$HOME/.gitconfig" \
+        && speckit_key_file .git/config && speckit_key_file .git/config.worktree
 }
 speckit_quote() {  # $1 as one single-quoted sh word, on stdout
     speckit_rest=$1
@@ -160,7 +167,11 @@ if [ "$speckit_known" = no ]; then
     fi
     speckit_config=$(git config --get-regexp "$speckit_settings_query" 2>/dev/null)
     speckit_config_status=$?  # 1: no such setting
-    if [ -n "$speckit_cache" ] && [ "$speckit_config_status" -le 1 ]; then
+    # Kept only if the files read the same after git's answer as before it: a write in
+    # between (another git config) must not pair the old lines with the new answer.
+    speckit_key_before=$speckit_key
+    if [ -n "$speckit_cache" ] && [ "$speckit_config_status" -le 1 ] \
+        && speckit_key_build "$speckit_system" && [ "$speckit_key" = "$speckit_key_before" ]; then
         # Written whole under another name, then renamed: a kill leaves at most a
         # stray .<pid> file, never a torn cache; the next write clears strays.
         for speckit_stray in "$speckit_cache".[0-9]*; do
