@@ -384,6 +384,27 @@ def commit_infos(
     return {info["commit"]: info for info in parse_commit_log(out)}
 
 
+def walk_infos(repo: GitRepo, start: str, pathspecs: list[str]) -> list[CommitInfo]:
+    """``rev_list(repo, "--full-history", start, pathspecs=pathspecs)`` with each commit's
+    ``commit_infos`` entry, in one git call: the walk ``log`` makes of the whole history.
+    ``log.follow`` is off (with a single path it would follow renames: another walk), and so
+    are signatures (``log.showSignature`` would print gpg's words among the fields)."""
+    out = repo.git(
+        "-c",
+        "log.follow=false",
+        "--literal-pathspecs",
+        "log",
+        "-z",
+        "--full-history",
+        "--no-show-signature",
+        COMMIT_FORMAT,
+        start,
+        "--",
+        *pathspecs,
+    )
+    return parse_commit_log(out)
+
+
 # ---- rev-list (and log --format=%H) --------------------------------------------------
 def parse_object_ids(out: bytes) -> list[str]:
     """``git rev-list`` (or ``log --format=%H``): one object id per line, in git's order."""

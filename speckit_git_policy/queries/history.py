@@ -34,6 +34,7 @@ from speckit_git_policy.store.bindings import find
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from speckit_git_policy.git.plumbing import CommitInfo
     from speckit_git_policy.queries.history_index import HistoryIndex
 
 
@@ -126,13 +127,14 @@ def policy_log(
         index = HistoryIndex(repo, stores)
         index.start()
     try:
+        infos: dict[str, CommitInfo] | None = None
         if every_binding:
             pairs = _every_binding(repo, stores, index)
         else:
             start = repo.resolve_commit(rev or "HEAD")
             # One more than shown: the oldest shown entry's "changed" compares with it.
-            pairs = _walk(repo, stores, start, None if limit is None else limit + 1, index)
-        entries = _entries(repo, stores, pairs, limit, index, walked=not every_binding)
+            pairs, infos = _walk(repo, stores, start, None if limit is None else limit + 1, index)
+        entries = _entries(repo, stores, pairs, limit, index, walked=not every_binding, infos=infos)
         if index is not None:
             index.save()
         return entries
@@ -147,36 +149,40 @@ def _walk(
     start: str,
     wanted: int | None,
     index: HistoryIndex | None = None,
-) -> list[tuple[str, str]]:
+) -> tuple[list[tuple[str, str]], dict[str, CommitInfo] | None]:
     """(policy_id, commit) of the bound commits that changed a source in ``start``'s
-    history, in git's order, until ``wanted`` are found (all of them for None)."""
+    history, in git's order, until ``wanted`` are found (all of them for None); for the
+    whole history, every walked commit's info too (git gives them with the walk)."""
     from speckit_git_policy.policy.sources import source_paths
 
     paths = source_paths(repo).all()
-    walking = None
-    if wanted is None:  # git walks the whole history while the stores are read
-        from speckit_git_policy.queries.history_index import Background
-
-        walking = Background(lambda: rev_list(repo, "--full-history", start, pathspecs=paths))
     lookup, read_bindings = _bound_lookup(stores, whole=wanted is None, index=index)
     found: list[tuple[str, str]] = []
+    if wanted is None:  # git walks the whole history while the stores are read
+        from speckit_git_policy.git.plumbing import walk_infos
+        from speckit_git_policy.queries.history_index import Background
+
+        walking = Background(walk_infos, repo, start, paths)
+        read_bindings()
+        infos = {info["commit"]: info for info in walking.result()}
+        for sha in infos:
+            policy_id = lookup(sha)
+            if policy_id is not None:
+                found.append((policy_id, sha))
+        return found, infos
     skip = 0
-    batch = None if wanted is None else max(wanted * WALK_BATCH_FACTOR, WALK_BATCH_MIN)
+    batch = max(wanted * WALK_BATCH_FACTOR, WALK_BATCH_MIN)
     while True:
-        window = [] if batch is None else [f"--max-count={batch}", f"--skip={skip}"]
-        if walking is not None:
-            read_bindings()  # every binding read meanwhile
-            shas = walking.result()
-        else:
-            shas = rev_list(repo, "--full-history", *window, start, pathspecs=paths)
+        window = [f"--max-count={batch}", f"--skip={skip}"]
+        shas = rev_list(repo, "--full-history", *window, start, pathspecs=paths)
         for sha in shas:
             policy_id = lookup(sha)
             if policy_id is not None:
                 found.append((policy_id, sha))
-                if wanted is not None and len(found) >= wanted:
-                    return found
-        if batch is None or len(shas) < batch:
-            return found
+                if len(found) >= wanted:
+                    return found, None
+        if len(shas) < batch:
+            return found, None
         skip += len(shas)
         batch *= 4
 
@@ -266,13 +272,17 @@ def _entries(
     index: HistoryIndex | None = None,
     *,
     walked: bool = False,
+    infos: dict[str, CommitInfo] | None = None,
 ) -> list[LogEntry]:
+    """The entries of ``pairs`` (the first ``limit``), with the commits' ``infos`` where
+    the walk gave them, else read meanwhile."""
     from speckit_git_policy.queries.history_index import Background
 
     shown = pairs if limit is None else pairs[:limit]
-    # git reads the commits while the documents are read and compared.
-    commits = list(dict.fromkeys(sha for _, sha in shown))
-    reading = Background(lambda: commit_infos(repo, commits, all_present=walked))
+    reading = None
+    if infos is None:  # git reads the commits while the documents are read and compared
+        commits = list(dict.fromkeys(sha for _, sha in shown))
+        reading = Background(lambda: commit_infos(repo, commits, all_present=walked))
     view = _IndexedDocuments(index) if index is not None else _Documents(stores)
     changes: list[tuple[Any, list[str]]] = []
     for position, (policy_id, _sha) in enumerate(shown):
@@ -288,7 +298,9 @@ def _entries(
         else:
             changed = view.changed_keys(older_id, policy_id) if older is not None else []
         changes.append((current, changed))
-    infos = reading.result()
+    if reading is not None:
+        infos = reading.result()
+    assert infos is not None
     entries: list[LogEntry] = []
     for (policy_id, sha), (current, changed) in zip(shown, changes):
         found = infos.get(sha)
