@@ -15,7 +15,6 @@ from speckit_git_policy.errors import BadInput
 _HEX = frozenset("0123456789abcdef")
 _NAME = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 _PREFIX = _HEX | {"-"}
-_UUID4_DASHES = (8, 13, 18, 23)
 
 RUN_ID_MAX = 128
 WORKSPACE_MAX = 64
@@ -81,9 +80,9 @@ def is_policy_id(value: str) -> bool:
     return (
         isinstance(value, str)
         and len(value) == 36
-        and all(value[i] == "-" for i in _UUID4_DASHES)
-        and _HEX.issuperset(value.replace("-", ""))
+        and value[8] == value[13] == value[18] == value[23] == "-"
         and value.count("-") == 4
+        and _PREFIX.issuperset(value)
         and value[14] == "4"
         and value[19] in "89ab"
     )

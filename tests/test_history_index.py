@@ -36,7 +36,7 @@ def _without_index(repo: GitRepo, **options: Any) -> list[dict[str, Any]]:
     if options.get("every_binding"):
         pairs = history._every_binding(repo, stores)
     else:
-        pairs, _ = history._walk(repo, stores, repo.resolve_commit("HEAD"), 10**9)
+        pairs = history._walk(repo, stores, repo.resolve_commit("HEAD"), 10**9)
     return list(history._entries(repo, stores, pairs, None))
 
 

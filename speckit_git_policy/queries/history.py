@@ -119,57 +119,66 @@ def policy_log(
         return []
     if not every_binding and rev is None and repo.head() is None:
         return []
-    index = None
     if every_binding or limit is None:
         from speckit_git_policy.queries.history_index import HistoryIndex
 
         stores.capsule  # noqa: B018 -- merges what git fetched first, as every reader does
+        if not every_binding:
+            return _whole_log(repo, stores, repo.resolve_commit(rev or "HEAD"))
         index = HistoryIndex(repo, stores)
         index.start()
-    try:
-        infos: dict[str, CommitInfo] | None = None
-        if every_binding:
-            pairs = _every_binding(repo, stores, index)
-        else:
-            start = repo.resolve_commit(rev or "HEAD")
-            # One more than shown: the oldest shown entry's "changed" compares with it.
-            pairs, infos = _walk(repo, stores, start, None if limit is None else limit + 1, index)
-        entries = _entries(repo, stores, pairs, limit, index, walked=not every_binding, infos=infos)
-        if index is not None:
+        try:
+            entries = _entries(repo, stores, _every_binding(repo, stores, index), limit, index)
             index.save()
-        return entries
-    finally:
-        if index is not None:
+            return entries
+        finally:
             index.close()
+    # One more than shown: the oldest shown entry's "changed" compares with it.
+    pairs = _walk(repo, stores, repo.resolve_commit(rev or "HEAD"), limit + 1)
+    return _entries(repo, stores, pairs, limit, walked=True)
+
+
+def _whole_log(repo: GitRepo, stores: Stores, start: str) -> list[LogEntry]:
+    """Every entry of ``start``'s history: kept ones while nothing they come from changed
+    (``log_memo``), else computed through the index (``history_index``) and kept."""
+    from speckit_git_policy.policy.sources import source_paths
+    from speckit_git_policy.queries.history_index import HistoryIndex
+    from speckit_git_policy.queries.log_memo import LogMemo
+
+    memo = LogMemo(repo, stores, start, source_paths(repo).all())
+    infos = memo.infos
+    kept = memo.entries()
+    if kept is not None:
+        return [
+            _entry(policy_id, sha, hash_, changed, infos) for policy_id, sha, hash_, changed in kept
+        ]
+    index = HistoryIndex(repo, stores)
+    index.start()
+    try:
+        lookup = _bound_lookup(stores, whole=True, index=index)
+        pairs = [(policy_id, sha) for sha in infos if (policy_id := lookup(sha)) is not None]
+        entries = _entries(repo, stores, pairs, None, index, infos=infos)
+        index.save()
+    finally:
+        index.close()
+    memo.save([(e["policy_id"], e["commit"], e["hash"], e["changed"]) for e in entries])
+    return entries
 
 
 def _walk(
     repo: GitRepo,
     stores: Stores,
     start: str,
-    wanted: int | None,
+    wanted: int,
     index: HistoryIndex | None = None,
-) -> tuple[list[tuple[str, str]], dict[str, CommitInfo] | None]:
+) -> list[tuple[str, str]]:
     """(policy_id, commit) of the bound commits that changed a source in ``start``'s
-    history, in git's order, until ``wanted`` are found (all of them for None); for the
-    whole history, every walked commit's info too (git gives them with the walk)."""
+    history, in git's order, until ``wanted`` are found (the whole history: ``_whole_log``)."""
     from speckit_git_policy.policy.sources import source_paths
 
     paths = source_paths(repo).all()
-    lookup, read_bindings = _bound_lookup(stores, whole=wanted is None, index=index)
+    lookup = _bound_lookup(stores, whole=False, index=index)
     found: list[tuple[str, str]] = []
-    if wanted is None:  # git walks the whole history while the stores are read
-        from speckit_git_policy.git.plumbing import walk_infos
-        from speckit_git_policy.queries.history_index import Background
-
-        walking = Background(walk_infos, repo, start, paths)
-        read_bindings()
-        infos = {info["commit"]: info for info in walking.result()}
-        for sha in infos:
-            policy_id = lookup(sha)
-            if policy_id is not None:
-                found.append((policy_id, sha))
-        return found, infos
     skip = 0
     batch = max(wanted * WALK_BATCH_FACTOR, WALK_BATCH_MIN)
     while True:
@@ -180,16 +189,16 @@ def _walk(
             if policy_id is not None:
                 found.append((policy_id, sha))
                 if len(found) >= wanted:
-                    return found, None
+                    return found
         if len(shas) < batch:
-            return found, None
+            return found
         skip += len(shas)
         batch *= 4
 
 
 def _bound_lookup(
     stores: Stores, whole: bool, index: HistoryIndex | None = None
-) -> tuple[Callable[[str], str | None], Callable[[], object]]:
+) -> Callable[[str], str | None]:
     """commit -> the snapshot it carries, or None: a commit bound itself, else one a
     binding was rewritten from (a rebase's original, back in the history after
     ``reset --hard ORIG_HEAD``). Of two snapshots of one commit, the oldest.
@@ -234,8 +243,7 @@ def _bound_lookup(
         itself = [p for p in found if find(capsule.bindings(p), sha) is not None]
         return oldest(itself or found)
 
-    # The lookup, and what reads every binding now (the whole history's lookups need it).
-    return lookup, every_binding
+    return lookup
 
 
 def _every_binding(
@@ -301,21 +309,25 @@ def _entries(
     if reading is not None:
         infos = reading.result()
     assert infos is not None
-    entries: list[LogEntry] = []
-    for (policy_id, sha), (current, changed) in zip(shown, changes):
-        found = infos.get(sha)
-        entries.append(
-            {
-                "policy_id": policy_id,
-                "hash": current[0] if current is not None else None,
-                "commit": sha,
-                "author": found["author"] if found else None,
-                "date": found["date"] if found else None,
-                "subject": found["subject"] if found else None,
-                "changed": changed,
-            }
-        )
-    return entries
+    return [
+        _entry(policy_id, sha, current[0] if current is not None else None, changed, infos)
+        for (policy_id, sha), (current, changed) in zip(shown, changes)
+    ]
+
+
+def _entry(
+    policy_id: str, sha: str, hash_: Any, changed: list[str], infos: dict[str, CommitInfo]
+) -> LogEntry:
+    found = infos.get(sha)
+    return {
+        "policy_id": policy_id,
+        "hash": hash_,
+        "commit": sha,
+        "author": found["author"] if found else None,
+        "date": found["date"] if found else None,
+        "subject": found["subject"] if found else None,
+        "changed": changed,
+    }
 
 
 class _Documents:

@@ -1,0 +1,174 @@
+"""The whole ``log`` of a history kept beside the names of everything it was made from,
+and given again while all of them are unchanged.
+
+``log`` of a whole history (``log``, ``log --json``: no ``-n``, no ``--all``) is a
+function of the commits git walks, of the two stores' bytes and of the code. The
+content-addressed index (``history_index``) spares it the parsing, but each run still
+loads that index, reads 20,000 files and looks up 30,000 keys at 10,000 snapshots. This
+memo keeps the entries themselves, each without its commit's author, date and subject
+(git gives those with the walk, every time), under a key made of:
+
+* the code (the tool version, the Python version, the size and mtime of every module
+  the entries come from) and the workspace, source paths and store directories;
+* the commit ids git walked, in order (the walk itself runs every time: a moved branch,
+  a replaced commit or a deepened clone is a new walk);
+* the capsule's ``snapshots`` and ``bindings`` tree ids (a tree id names every path,
+  mode and blob below it) as the policy ref holds them now;
+* the stat signature of every snapshot file and binding log (``list_cache.signatures``:
+  inode, size, mtime and ctime in ns, as git's index names the work tree's files).
+
+A run whose key is the kept one gives the kept entries; any other computes them and keeps
+them for the next. Nothing is kept when a file changed in the last ``SETTLE_NS`` (its
+signature could stay the same through a second change in one tick) or when reading the
+capsule said something (a skipped blob: the note is said by the run that reads it).
+
+The hidden cost is ``list``'s: a store file rewritten in place behind the tool's back
+with the same size, inode, mtime and ctime (setting the clock back, or a file system that
+keeps no ctime) shows its old entries until something else changes; ``verify`` reads every
+copy either way. The memo is ``<git dir>/speckit/log-memo`` (one per work tree, as the
+filesystem store is), written without fsync (a torn one is ignored).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+from speckit_git_policy.git.repo import GitRepo
+from speckit_git_policy.store import Stores
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from speckit_git_policy.git.plumbing import CommitInfo
+
+FORMAT = 1
+# The modules whose code decides the entries kept.
+MODULES = (
+    "queries/history.py",
+    "queries/history_index.py",
+    "queries/log_memo.py",
+    "queries/list_cache.py",
+    "snapshot.py",
+    "canonical.py",
+    "store/bindings.py",
+    "store/fs.py",
+    "store/capsule/bulk.py",
+    "git/plumbing.py",
+)
+
+# A kept entry: (policy id, commit, hash, changed keys).
+Kept = tuple[str, str, Any, list[str]]
+
+
+class LogMemo:
+    """The key of a whole log of ``start``'s history as things stand, the walk's commit
+    infos (git's, in its order), and the entries kept under that key if any."""
+
+    def __init__(self, repo: GitRepo, stores: Stores, start: str, paths: list[str]) -> None:
+        from speckit_git_policy.git.plumbing import walk_infos
+        from speckit_git_policy.queries.history_index import Background
+
+        self.repo = repo
+        self.path = os.path.join(repo.git_dir, "speckit", "log-memo")
+        walking = Background(walk_infos, repo, start, paths)  # git walks while files are stated
+        digest = hashlib.sha256()
+        for part in self._identity(stores, start, paths):
+            digest.update(b"%d:%s" % (len(part), part.encode("utf-8", "surrogateescape")))
+        files = self._signatures(stores)
+        tops = self._capsule_trees(repo, stores.capsule_workspace)
+        self.infos: dict[str, CommitInfo] = {info["commit"]: info for info in walking.result()}
+        self.keepable = files is not None and tops is not None
+        for part in (files or "?", tops or "?", " ".join(self.infos)):
+            digest.update(b"%d:%s" % (len(part), part.encode("utf-8", "surrogateescape")))
+        self.key = digest.digest()
+        self._notes = len(_notes(repo))
+
+    @staticmethod
+    def _identity(stores: Stores, start: str, paths: list[str]) -> list[str]:
+        import sys
+
+        from speckit_git_policy import __version__
+        from speckit_git_policy.fileio import code_fingerprint
+
+        return [
+            str(FORMAT),
+            __version__,
+            sys.version,
+            *code_fingerprint(MODULES),
+            start,
+            *paths,
+            str(stores.capsule_workspace),
+            os.fspath(stores.fs.policies),
+            os.fspath(stores.fs.binding_logs),
+        ]
+
+    @staticmethod
+    def _signatures(stores: Stores) -> str | None:
+        """Every store file's name and stat signature, in one text; None when one of
+        them is too fresh (or not a plain file) to be named by its signature."""
+        import time
+
+        from speckit_git_policy.queries.list_cache import SETTLE_NS, UNKEPT, signatures
+
+        settled = time.time_ns() - SETTLE_NS
+        lines = []
+        for directory, prefix, suffix in (
+            (os.fspath(stores.fs.policies), "snapshot-", ".json"),
+            (os.fspath(stores.fs.binding_logs), "", ".jsonl"),
+        ):
+            found = signatures(directory, prefix, suffix, settled)
+            if UNKEPT in found.values():
+                return None
+            lines.append("\n".join(sorted(f"{name} {sig}" for name, sig in found.items())))
+        return "\n\n".join(lines)
+
+    @staticmethod
+    def _capsule_trees(repo: GitRepo, workspace: str | None) -> str | None:
+        """The policy tree's top-level names and tree ids ("off" without a capsule, ""
+        before its first snapshot); None when they cannot be read so."""
+        if workspace is None:
+            return "off"
+        from speckit_git_policy.store.capsule.bulk import PolicyTree
+
+        with PolicyTree(repo, workspace) as tree:
+            tops = tree.top_trees()
+        return " ".join(tops) if tops is not None else None
+
+    def entries(self) -> list[Kept] | None:
+        """The entries kept under this key, or None."""
+        import marshal
+
+        try:
+            with open(self.path, "rb") as handle:
+                stored = marshal.loads(handle.read())
+        except (OSError, ValueError, EOFError, TypeError):
+            return None
+        if (
+            not isinstance(stored, tuple)
+            or len(stored) != 2
+            or stored[0] != self.key
+            or not isinstance(stored[1], list)
+        ):
+            return None
+        kept: list[Kept] = stored[1]
+        return kept
+
+    def save(self, entries: list[Kept]) -> None:
+        """Keep ``entries`` under this key, when nothing in it could be stale and reading
+        said nothing; a cache: a failed write costs the next run the computing."""
+        import marshal
+
+        from speckit_git_policy.fileio import atomic_write
+
+        if not self.keepable or len(_notes(self.repo)) != self._notes:
+            return
+        try:
+            atomic_write(self.path, marshal.dumps((self.key, entries)), durable=False)
+        except (OSError, ValueError):
+            pass  # a read-only .git, a full disk; ValueError: a hash marshal cannot hold
+
+
+def _notes(repo: GitRepo) -> list[str]:
+    notes = repo.memo.get("capsule_notes")
+    return notes if isinstance(notes, list) else []
