@@ -32,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import Variant, command, load, measure, ratio_text, report  # noqa: E402
 from scale_fixture import fixture  # noqa: E402
 
+SETTLE_S = 3.5  # longer than list_cache.SETTLE_NS
 LOG_QUERIES = {"log": ["log", "--json"], "log-n10": ["log", "-n", "10"]}
 
 
@@ -113,6 +115,10 @@ def main() -> None:
                 variant = cli(python, copies[label, size], args)
                 variant.name = f"{label} {' '.join(args)} @ {size[0]} snapshots"
                 variants.append(variant)
+        # A copy's files are as fresh as the copy, and log keeps nothing made from a file
+        # changed in the last seconds (queries/log_memo.py): the copies settle first, as the
+        # files of a repository did since its last capture.
+        time.sleep(SETTLE_S)
         results = measure(variants, options.rounds)
         print(f"\n== {' '.join(args)}: {options.rounds} interleaved rounds; {load()}")
         print(report(results))
