@@ -14,7 +14,8 @@ round by round.
 Queries: `list --json`, `run list --json`, `blame <run>` (at each size), and start-up:
 `-h`, `current`, `list --json`, `run checkpoint` (in the smallest fixture).
 The bars (issue 16): `list` at 10,000 snapshots <= 0.5 s, `run list` at 100,000 runs
-<= 2 s, `blame` flat in the number of snapshots; `-h`, `current`, `list --json`,
+<= 2 s, `blame` flat in the number of snapshots (next to it, `git blame` of the
+policy file, which walks the history back to each line's commit); `-h`, `current`, `list --json`,
 `run checkpoint` <= 3x `python -c pass`.
 
 Everything runs in copies of the fixtures: the listings keep what they read
@@ -135,12 +136,22 @@ def main() -> None:
                     cold.name = f"new (cold) {where}"
                     cold.prepare = forget(repo, KEPT[name])
                     variants.append(cold)
+            if name == "blame":  # what git's own blame of the policy file costs here
+                argv = ["git", "-C", str(repo), "blame", "--porcelain", "HEAD", "--"]
+                variants.append(
+                    Variant(
+                        f"git blame model_policy.toml @ {snapshots} snapshots, {runs} runs",
+                        command([*argv, "model_policy.toml"], cwd=neutral),
+                    )
+                )
         results = measure(variants, options.rounds, options.warmup)
         print(f"\n== {' '.join(args)}: {options.rounds} interleaved rounds; {load()}")
         print(report(results))
         if len(sizes) > 1:
-            for label in pythons:
+            for label in [*pythons, "git"]:
                 mine = [v.name for v in variants if v.name.startswith(label + " ")]
+                if not mine:
+                    continue
                 small, large = mine[0], mine[-1]
                 print(f"{label}: largest / smallest fixture: {ratio_text(results, large, small)}")
         if "base" in pythons:
