@@ -195,3 +195,97 @@ def test_a_log_whose_reading_said_something_is_not_kept(
     monkeypatch.setattr(history_index.HistoryIndex, "all_bindings", noisy)
     _log(repo)
     assert not _memo_path(repo).exists()
+
+
+def _hostile(repo: GitRepo, entries: list[Any]) -> None:
+    """A memo under the very key the next log computes, holding ``entries``."""
+    import marshal
+
+    from speckit_git_policy.policy.sources import source_paths
+
+    memo = log_memo.LogMemo(
+        repo, Stores(repo), repo.resolve_commit("HEAD"), source_paths(repo).all()
+    )
+    _memo_path(repo).write_bytes(memo.key + marshal.dumps(entries))
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        ("\x1b]0;x\x07\x1b[2J", "c" * 40, "h", []),  # not a policy id
+        ("12345678-1234-4234-8234-123456789abc", "d" * 40, "h", []),  # a commit not walked
+        ("12345678-1234-4234-8234-123456789abc", None, b"raw", []),
+        ("too", "short"),
+        ["12345678-1234-4234-8234-123456789abc", "c" * 40, "h", []],
+    ],
+)
+def test_a_kept_entry_of_another_shape_is_computed_again(
+    policy_repo: Path, settled: None, computed: list[int], entry: Any
+) -> None:
+    repo = _history(policy_repo)
+    first = _log(repo)
+    commit = first[0]["commit"]
+    if type(entry) is tuple:  # the walked commit where the case wants one
+        entry = tuple(commit if part == "c" * 40 else part for part in entry)
+    _hostile(repo, [entry])
+    computed.clear()
+    assert _log(repo) == first
+    assert computed == [1]
+
+
+def test_a_kept_hash_that_json_cannot_hold_is_computed_again(
+    policy_repo: Path, settled: None, computed: list[int]
+) -> None:
+    repo = _history(policy_repo)
+    first = _log(repo)
+    e = first[0]
+    _hostile(repo, [(e["policy_id"], e["commit"], {"odd": {1, 2}}, [])])
+    computed.clear()
+    assert _log(repo) == first and computed == [1]
+
+
+def test_entries_made_while_the_policy_ref_moved_are_not_kept(
+    policy_repo: Path, settled: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = _history(policy_repo)
+    oldest = _log(repo)[-1]["policy_id"]
+    _memo_path(repo).unlink()
+    real = history_index.HistoryIndex.start
+
+    def moved(self: history_index.HistoryIndex) -> None:  # another process binds meanwhile
+        capsule = Stores(repo).capsule
+        assert capsule is not None
+        capsule.add_binding(oldest, git(policy_repo, "rev-parse", "HEAD").strip())
+        real(self)
+
+    monkeypatch.setattr(history_index.HistoryIndex, "start", moved)
+    _log(repo)
+    assert not _memo_path(repo).exists()
+
+
+def test_signed_commits_read_the_same_under_log_show_signature(
+    policy_repo: Path, tmp_path: Path
+) -> None:
+    """``log.showSignature`` makes git print the signature's check among a format's
+    fields; every path of log asks git without it."""
+    import subprocess
+
+    key = tmp_path / "signing-key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    allowed = tmp_path / "allowed-signers"
+    allowed.write_text(f"ada@example.com {key.with_suffix('.pub').read_text()}")
+    for name, value in (
+        ("gpg.format", "ssh"),
+        ("user.signingkey", f"{key}.pub"),
+        ("commit.gpgsign", "true"),
+        ("gpg.ssh.allowedSignersFile", str(allowed)),
+    ):
+        git(policy_repo, "config", name, value)
+    git(policy_repo, "commit", "-q", "--amend", "--no-edit")
+    repo = _history(policy_repo)
+    git(policy_repo, "config", "log.showSignature", "true")
+    assert "Good" in git(policy_repo, "log", "-1", "--format=%s")
+    whole = _log(repo)
+    assert [e["subject"] for e in whole] == ["plan 9100", "plan 9000", "Add model policy"]
+    assert whole == history.policy_log(repo, Stores(repo), 100)
+    assert history.policy_log(repo, Stores(repo), every_binding=True) == whole

@@ -170,6 +170,14 @@ def test_commit_log(commits: list[tuple[str, str, str, int, str]]) -> None:
         for sha, author, date, time, subject in commits]
 
 
+def test_a_commit_without_a_committer_time_is_read_as_time_0() -> None:
+    """Imported history has commits whose committer line holds no date: git prints %ct as
+    nothing, and the log goes on (their time is nobody's order)."""
+    out = b"\0".join([b"a" * 40, b"C <c@x>", b"", b"", b"legacy"]) + b"\0"
+    assert plumbing.parse_commit_log(out) == [
+        {"commit": "a" * 40, "author": "C <c@x>", "date": "", "time": 0, "subject": "legacy"}]
+
+
 # ---- rev-list ----------------------------------------------------------------------------
 @given(st.lists(oids))
 def test_object_ids(ids: list[str]) -> None:

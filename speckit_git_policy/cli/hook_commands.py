@@ -250,7 +250,7 @@ def log(
         [
             [
                 paint(short(e["commit"]), fg="yellow"),
-                e["policy_id"][:8],
+                printable(e["policy_id"][:8]),
                 printable((e["date"] or "")[:10]),
                 printable(e["author"] or ""),
                 printable(f"{e['subject'] or ''}  {_changed_summary(e, e is oldest)}"),

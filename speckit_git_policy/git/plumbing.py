@@ -357,7 +357,7 @@ def parse_commit_log(out: bytes) -> list[CommitInfo]:
                 "commit": sha,
                 "author": author,
                 "date": date,
-                "time": int(timestamp),
+                "time": int(timestamp) if timestamp.isdigit() else 0,  # a commit without one
                 "subject": subject,
             }
         )
@@ -366,7 +366,8 @@ def parse_commit_log(out: bytes) -> list[CommitInfo]:
 
 def commit_info(repo: GitRepo, commit: str) -> CommitInfo:
     """Author, author date, commit time and subject of one commit (GitError when absent)."""
-    return parse_commit_log(repo.git("show", "-s", "-z", COMMIT_FORMAT, commit))[0]
+    out = repo.git("show", "-s", "-z", "--no-show-signature", COMMIT_FORMAT, commit)
+    return parse_commit_log(out)[0]
 
 
 def commit_infos(
@@ -379,7 +380,13 @@ def commit_infos(
     if not present:
         return {}
     out = repo.git(
-        "log", "-z", "--no-walk=unsorted", "--stdin", COMMIT_FORMAT, input_bytes=_request(present)
+        "log",
+        "-z",
+        "--no-walk=unsorted",
+        "--no-show-signature",
+        "--stdin",
+        COMMIT_FORMAT,
+        input_bytes=_request(present),
     )
     return {info["commit"]: info for info in parse_commit_log(out)}
 
@@ -388,7 +395,8 @@ def walk_infos(repo: GitRepo, start: str, pathspecs: list[str]) -> list[CommitIn
     """``rev_list(repo, "--full-history", start, pathspecs=pathspecs)`` with each commit's
     ``commit_infos`` entry, in one git call: the walk ``log`` makes of the whole history.
     ``log.follow`` is off (with a single path it would follow renames: another walk), and so
-    are signatures (``log.showSignature`` would print gpg's words among the fields)."""
+    are signatures (``log.showSignature`` would print gpg's words among the fields) and
+    decorations (``log.decorate`` would have git load every ref)."""
     out = repo.git(
         "-c",
         "log.follow=false",
@@ -397,6 +405,7 @@ def walk_infos(repo: GitRepo, start: str, pathspecs: list[str]) -> list[CommitIn
         "-z",
         "--full-history",
         "--no-show-signature",
+        "--no-decorate",
         COMMIT_FORMAT,
         start,
         "--",

@@ -26,7 +26,10 @@ The hidden cost is ``list``'s: a store file rewritten in place behind the tool's
 with the same size, inode, mtime and ctime (setting the clock back, or a file system that
 keeps no ctime) shows its old entries until something else changes; ``verify`` reads every
 copy either way. The memo is ``<git dir>/speckit/log-memo`` (one per work tree, as the
-filesystem store is), written without fsync (a torn one is ignored).
+filesystem store is): the key, then the entries in ``marshal``, written without fsync (a
+torn one is ignored), and not at all when the policy ref moved while they were computed.
+A file that starts with another key is not unmarshalled, and kept entries are used only
+when each has the shape the log makes.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from speckit_git_policy.git.plumbing import CommitInfo
 
-FORMAT = 1
+FORMAT = 2
 # The modules whose code decides the entries kept.
 MODULES = (
     "queries/history.py",
@@ -55,6 +58,13 @@ MODULES = (
     "store/fs.py",
     "store/capsule/bulk.py",
     "git/plumbing.py",
+    "git/batch.py",
+    "git/repo.py",
+    "ids.py",
+    "fileio.py",
+    "policy/sources.py",
+    "store/__init__.py",
+    "store/capsule/layout.py",
 )
 
 # A kept entry: (policy id, commit, hash, changed keys).
@@ -76,7 +86,8 @@ class LogMemo:
         for part in self._identity(stores, start, paths):
             digest.update(b"%d:%s" % (len(part), part.encode("utf-8", "surrogateescape")))
         files = self._signatures(stores)
-        tops = self._capsule_trees(repo, stores.capsule_workspace)
+        self._workspace = stores.capsule_workspace
+        self._tops = tops = self._capsule_trees(repo, self._workspace)
         self.infos: dict[str, CommitInfo] = {info["commit"]: info for info in walking.result()}
         self.keepable = files is not None and tops is not None
         for part in (files or "?", tops or "?", " ".join(self.infos)):
@@ -109,6 +120,7 @@ class LogMemo:
         them is too fresh (or not a plain file) to be named by its signature."""
         import time
 
+        from speckit_git_policy.ids import is_policy_id
         from speckit_git_policy.queries.list_cache import SETTLE_NS, UNKEPT, signatures
 
         settled = time.time_ns() - SETTLE_NS
@@ -117,7 +129,11 @@ class LogMemo:
             (os.fspath(stores.fs.policies), "snapshot-", ".json"),
             (os.fspath(stores.fs.binding_logs), "", ".jsonl"),
         ):
-            found = signatures(directory, prefix, suffix, settled)
+            found = {
+                name: sig
+                for name, sig in signatures(directory, prefix, suffix, settled).items()
+                if is_policy_id(name)  # the files the log reads (no other name holds a newline)
+            }
             if UNKEPT in found.values():
                 return None
             lines.append("\n".join(sorted(f"{name} {sig}" for name, sig in found.items())))
@@ -136,23 +152,35 @@ class LogMemo:
         return " ".join(tops) if tops is not None else None
 
     def entries(self) -> list[Kept] | None:
-        """The entries kept under this key, or None."""
+        """The entries kept under this key, or None. The file starts with its key, so
+        that another's is not unmarshalled; and what it holds is used only when every
+        entry has the shape the log makes (the file is in ``.git``, but nothing read is
+        trusted to be what this code wrote)."""
         import marshal
 
         try:
             with open(self.path, "rb") as handle:
+                if handle.read(len(self.key)) != self.key:
+                    return None
                 stored = marshal.loads(handle.read())
         except (OSError, ValueError, EOFError, TypeError):
             return None
-        if (
-            not isinstance(stored, tuple)
-            or len(stored) != 2
-            or stored[0] != self.key
-            or not isinstance(stored[1], list)
-        ):
+        if not isinstance(stored, list) or not all(self._well_made(e) for e in stored):
             return None
-        kept: list[Kept] = stored[1]
-        return kept
+        return stored
+
+    def _well_made(self, entry: object) -> bool:
+        from speckit_git_policy.ids import is_policy_id
+
+        return (
+            type(entry) is tuple
+            and len(entry) == 4
+            and is_policy_id(entry[0])
+            and entry[1] in self.infos
+            and _is_json(entry[2])
+            and type(entry[3]) is list
+            and all(type(key) is str for key in entry[3])
+        )
 
     def save(self, entries: list[Kept]) -> None:
         """Keep ``entries`` under this key, when nothing in it could be stale and reading
@@ -163,10 +191,26 @@ class LogMemo:
 
         if not self.keepable or len(_notes(self.repo)) != self._notes:
             return
+        if self._capsule_trees(self.repo, self._workspace) != self._tops:
+            return  # the policy ref moved meanwhile: the entries may be of its new trees
         try:
-            atomic_write(self.path, marshal.dumps((self.key, entries)), durable=False)
+            atomic_write(self.path, self.key + marshal.dumps(entries), durable=False)
         except (OSError, ValueError):
             pass  # a read-only .git, a full disk; ValueError: a hash marshal cannot hold
+
+
+def _is_json(value: object, depth: int = 0) -> bool:
+    """Whether ``value`` is what JSON parsing gives (a document's hash, as the log shows
+    it: a text unless the document is corrupt)."""
+    if value is None or type(value) in (str, int, float, bool):
+        return True
+    if depth > 64:
+        return False
+    if type(value) is list:
+        return all(_is_json(item, depth + 1) for item in value)
+    if type(value) is dict:
+        return all(type(k) is str and _is_json(v, depth + 1) for k, v in value.items())
+    return False
 
 
 def _notes(repo: GitRepo) -> list[str]:
