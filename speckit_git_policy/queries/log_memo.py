@@ -120,7 +120,6 @@ class LogMemo:
         them is too fresh (or not a plain file) to be named by its signature."""
         import time
 
-        from speckit_git_policy.ids import is_policy_id
         from speckit_git_policy.queries.list_cache import SETTLE_NS, UNKEPT, signatures
 
         settled = time.time_ns() - SETTLE_NS
@@ -129,13 +128,9 @@ class LogMemo:
             (os.fspath(stores.fs.policies), "snapshot-", ".json"),
             (os.fspath(stores.fs.binding_logs), "", ".jsonl"),
         ):
-            found = {
-                name: sig
-                for name, sig in signatures(directory, prefix, suffix, settled).items()
-                if is_policy_id(name)  # the files the log reads (no other name holds a newline)
-            }
-            if UNKEPT in found.values():
-                return None
+            found = signatures(directory, prefix, suffix, settled)
+            if UNKEPT in found.values() or any("\n" in name for name in found):
+                return None  # too fresh; a name that would read as two lines
             lines.append("\n".join(sorted(f"{name} {sig}" for name, sig in found.items())))
         return "\n\n".join(lines)
 
