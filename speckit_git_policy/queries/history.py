@@ -170,14 +170,13 @@ def _walk(
     stores: Stores,
     start: str,
     wanted: int,
-    index: HistoryIndex | None = None,
 ) -> list[tuple[str, str]]:
     """(policy_id, commit) of the bound commits that changed a source in ``start``'s
     history, in git's order, until ``wanted`` are found (the whole history: ``_whole_log``)."""
     from speckit_git_policy.policy.sources import source_paths
 
     paths = source_paths(repo).all()
-    lookup = _bound_lookup(stores, whole=False, index=index)
+    lookup = _bound_lookup(stores, whole=False)
     found: list[tuple[str, str]] = []
     skip = 0
     batch = max(wanted * WALK_BATCH_FACTOR, WALK_BATCH_MIN)
