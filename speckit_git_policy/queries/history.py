@@ -120,11 +120,11 @@ def policy_log(
     if not every_binding and rev is None and repo.head() is None:
         return []
     if every_binding or limit is None:
-        from speckit_git_policy.queries.history_index import HistoryIndex
-
         stores.capsule  # noqa: B018 -- merges what git fetched first, as every reader does
         if not every_binding:
             return _whole_log(repo, stores, repo.resolve_commit(rev or "HEAD"))
+        from speckit_git_policy.queries.history_index import HistoryIndex
+
         index = HistoryIndex(repo, stores)
         index.start()
         try:

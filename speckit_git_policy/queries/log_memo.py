@@ -40,6 +40,7 @@ from typing import Any
 
 from speckit_git_policy.git.repo import GitRepo
 from speckit_git_policy.store import Stores
+from speckit_git_policy.store.capsule.bulk import notes_said
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -82,18 +83,17 @@ class LogMemo:
         self.repo = repo
         self.path = os.path.join(repo.git_dir, "speckit", "log-memo")
         walking = Background(walk_infos, repo, start, paths)  # git walks while files are stated
-        digest = hashlib.sha256()
-        for part in self._identity(stores, start, paths):
-            digest.update(b"%d:%s" % (len(part), part.encode("utf-8", "surrogateescape")))
+        identity = self._identity(stores, start, paths)
         files = self._signatures(stores)
         self._workspace = stores.capsule_workspace
         self._tops = tops = self._capsule_trees(repo, self._workspace)
         self.infos: dict[str, CommitInfo] = {info["commit"]: info for info in walking.result()}
         self.keepable = files is not None and tops is not None
-        for part in (files or "?", tops or "?", " ".join(self.infos)):
+        digest = hashlib.sha256()
+        for part in (*identity, files or "?", tops or "?", " ".join(self.infos)):
             digest.update(b"%d:%s" % (len(part), part.encode("utf-8", "surrogateescape")))
         self.key = digest.digest()
-        self._notes = len(_notes(repo))
+        self._notes = len(notes_said(repo))
 
     @staticmethod
     def _identity(stores: Stores, start: str, paths: list[str]) -> list[str]:
@@ -184,7 +184,7 @@ class LogMemo:
 
         from speckit_git_policy.fileio import atomic_write
 
-        if not self.keepable or len(_notes(self.repo)) != self._notes:
+        if not self.keepable or len(notes_said(self.repo)) != self._notes:
             return
         if self._capsule_trees(self.repo, self._workspace) != self._tops:
             return  # the policy ref moved meanwhile: the entries may be of its new trees
@@ -206,8 +206,3 @@ def _is_json(value: object, depth: int = 0) -> bool:
     if type(value) is dict:
         return all(type(k) is str and _is_json(v, depth + 1) for k, v in value.items())
     return False
-
-
-def _notes(repo: GitRepo) -> list[str]:
-    notes = repo.memo.get("capsule_notes")
-    return notes if isinstance(notes, list) else []

@@ -53,6 +53,12 @@ def note(repo: GitRepo, message: str) -> None:
         notes.append(message)
 
 
+def notes_said(repo: GitRepo) -> list[str]:
+    """What ``note`` has noted in this process so far."""
+    notes = repo.memo.get("capsule_notes")
+    return notes if isinstance(notes, list) else []
+
+
 def capsule_workspace(repo: GitRepo) -> str | None:
     """The capsule's workspace, or None when ``speckit.capsule`` is false (as
     ``Capsule.for_repo``, without loading the capsule's write code)."""
