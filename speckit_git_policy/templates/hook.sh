@@ -23,7 +23,36 @@ if [ "$SPECKIT_HOOK" = post-rewrite ] || [ "$SPECKIT_HOOK" = pre-push ]; then
     speckit_input=$(cat)
 fi
 
+# HEAD's SHA in $speckit_head, read from the files git keeps it in (no process); fails
+# where that takes git (a packed or symbolic ref, a linked worktree, an odd value).
+speckit_read_head() {
+    speckit_head=
+    IFS= read -r speckit_ref 2>/dev/null <.git/HEAD || return 1
+    case $speckit_ref in
+        'ref: refs/'*)
+            speckit_ref=${speckit_ref#ref: }
+            case $speckit_ref in
+                *..* | *[!A-Za-z0-9/._-]*) return 1 ;;
+            esac
+            IFS= read -r speckit_head 2>/dev/null <".git/$speckit_ref" || return 1
+            ;;
+        *) speckit_head=$speckit_ref ;;
+    esac
+    case $speckit_head in
+        '' | *[!0-9a-f]*) return 1 ;;
+    esac
+    [ ${#speckit_head} -eq 40 ] || [ ${#speckit_head} -eq 64 ]
+}
+
+# The commit git just made, read before anything else runs (a chained hook may commit
+# again): see speckit_neutral below.
+speckit_made=
+if [ "$SPECKIT_HOOK" = post-commit ] && [ -d .git ] && [ ! -L .git ]; then
+    speckit_read_head && speckit_made=$speckit_head
+fi
+
 legacy_status=0
+legacy_ran=no
 # The hook's own directory by parameter expansion, as dirname(1) gives it, without
 # starting a process (git runs hooks by a path with a slash in it).
 case $0 in
@@ -38,6 +67,7 @@ if [ -x "$speckit_legacy" ]; then
         "$speckit_legacy" "$@"
     fi
     legacy_status=$?
+    legacy_ran=yes
     # A chained pre-commit hook that refuses the commit has the last word.
     if [ "$SPECKIT_HOOK" = pre-commit ] && [ "$legacy_status" -ne 0 ]; then
         exit "$legacy_status"
@@ -254,6 +284,55 @@ fi
 
 [ -n "$speckit_workspace" ] || speckit_workspace=default
 
+# A commit that touches no source costs us a git call in each of pre-commit and
+# post-commit; the second is spared when the first one's answer covers it. pre-commit
+# sees the staged sources equal HEAD's (H0); the commit git makes of that index then
+# holds H0's sources, and its first parent is H0, or H0's first parent for an amend. So
+# when H0 itself is known to hold its first parent's sources (recorded below, by a
+# post-commit that knew it), the new commit changes no source either way. pre-commit
+# writes that down as a marker naming the `git commit` process (its PID and start time:
+# a PID reused later has another start time), and post-commit trusts the marker only
+# when its own parent process is that one. Everything else (cherry-pick, rebase,
+# --no-verify, a chained hook, a linked worktree, no /proc) asks git as before
+# (docs/DESIGN.md §10). Written by shell redirection: a torn file lacks its last line
+# and is ignored.
+speckit_state=.git/speckit
+speckit_fast=no
+if [ -n "$speckit_cache" ] && [ "$speckit_odd" = no ] && [ -d "$speckit_state" ]; then
+    speckit_fast=yes
+fi
+speckit_git_start() {  # the start time of the git process that runs this hook
+    speckit_start=
+    IFS= read -r speckit_stat 2>/dev/null <"/proc/$PPID/stat" || return 1
+    speckit_stat=${speckit_stat##*) }  # after the command name, which may hold anything
+    set -f
+    set -- $speckit_stat
+    set +f
+    [ $# -ge 20 ] || return 1
+    shift 19
+    speckit_start=$1
+    case $speckit_start in
+        '' | *[!0-9]*) return 1 ;;
+    esac
+}
+speckit_neutral_is() {  # $1: a SHA recorded as holding its first parent's sources
+    speckit_r1= speckit_r2= speckit_r3= speckit_r4=
+    { IFS= read -r speckit_r1 && IFS= read -r speckit_r2 && IFS= read -r speckit_r3 && IFS= read -r speckit_r4; } \
+        2>/dev/null <"$speckit_state/hook-neutral" || return 1
+    [ "$speckit_r4" = end ] && [ "$speckit_r1" = "$1" ] && [ "$speckit_r2" = "$speckit_policy" ] \
+        && [ "$speckit_r3" = "$speckit_doc" ]
+}
+speckit_neutral_record() {  # $1: a commit that holds its first parent's sources
+    { printf '%s\n' "$1" "$speckit_policy" "$speckit_doc" end; } 2>/dev/null >"$speckit_state/hook-neutral"
+}
+speckit_marker_matches() {
+    speckit_r1= speckit_r2= speckit_r3= speckit_r4= speckit_r5=
+    { IFS= read -r speckit_r1 && IFS= read -r speckit_r2 && IFS= read -r speckit_r3 && IFS= read -r speckit_r4 \
+        && IFS= read -r speckit_r5; } 2>/dev/null <"$speckit_state/hook-commit" || return 1
+    [ "$speckit_r5" = end ] && [ "$speckit_r1" = "$PPID" ] && [ "$speckit_r3" = "$speckit_policy" ] \
+        && [ "$speckit_r4" = "$speckit_doc" ] && speckit_git_start && [ "$speckit_r2" = "$speckit_start" ]
+}
+
 # Exit status 1 from `--quiet` means "differs"; anything else than 0 lets Python decide.
 speckit_needed=yes
 case $SPECKIT_HOOK in
@@ -262,19 +341,40 @@ case $SPECKIT_HOOK in
         # on an unborn branch `diff --cached` compares against the empty tree by itself.
         GIT_LITERAL_PATHSPECS=1 git diff --cached --quiet --no-ext-diff -- "$speckit_policy" "$speckit_doc" >/dev/null 2>&1
         [ $? -eq 0 ] && speckit_needed=no
+        if [ "$speckit_fast" = yes ] && [ "$speckit_needed" = no ] && speckit_read_head \
+            && speckit_neutral_is "$speckit_head" && speckit_git_start; then
+            { printf '%s\n' "$PPID" "$speckit_start" "$speckit_policy" "$speckit_doc" end; } \
+                2>/dev/null >"$speckit_state/hook-commit"
+        fi
         ;;
     post-commit | post-applypatch)
-        # Against the first parent, named explicitly: `diff-tree --quiet -m --first-parent`
-        # exits 0 for a merge commit (git 2.39), and a merge concluded after a conflict
-        # (`git commit`, `git merge --continue`) fires post-commit. 128: a root commit.
-        GIT_LITERAL_PATHSPECS=1 git diff-tree --quiet -r HEAD^1 HEAD -- "$speckit_policy" "$speckit_doc" >/dev/null 2>&1
-        case $? in
-            0) speckit_needed=no ;;
-            128)
-                GIT_LITERAL_PATHSPECS=1 git diff-tree --quiet -r --root HEAD -- "$speckit_policy" "$speckit_doc" >/dev/null 2>&1
-                [ $? -eq 0 ] && speckit_needed=no
-                ;;
-        esac
+        # A chained hook that commits again (an amend) runs its own hooks for what it makes.
+        if [ "$SPECKIT_HOOK" = post-commit ] && [ "$speckit_fast" = yes ] && [ -n "$speckit_made" ] \
+            && speckit_marker_matches; then
+            speckit_needed=no
+            : 2>/dev/null >"$speckit_state/hook-commit"  # used: no second commit of this process rides on it
+            speckit_neutral_record "$speckit_made"
+        else
+            # Against the first parent, named explicitly: `diff-tree --quiet -m --first-parent`
+            # exits 0 for a merge commit (git 2.39), and a merge concluded after a conflict
+            # (`git commit`, `git merge --continue`) fires post-commit. 128: a root commit.
+            # The commit is named by its SHA where the files told it, so that what is
+            # recorded is what git compared.
+            speckit_commit=HEAD
+            [ "$SPECKIT_HOOK" = post-commit ] && [ "$legacy_ran" = no ] && [ -n "$speckit_made" ] \
+                && speckit_commit=$speckit_made
+            GIT_LITERAL_PATHSPECS=1 git diff-tree --quiet -r "$speckit_commit^1" "$speckit_commit" -- "$speckit_policy" "$speckit_doc" >/dev/null 2>&1
+            case $? in
+                0) speckit_needed=no ;;
+                128)
+                    GIT_LITERAL_PATHSPECS=1 git diff-tree --quiet -r --root "$speckit_commit" -- "$speckit_policy" "$speckit_doc" >/dev/null 2>&1
+                    [ $? -eq 0 ] && speckit_needed=no
+                    ;;
+            esac
+            if [ "$speckit_needed" = no ] && [ "$speckit_fast" = yes ] && [ "$speckit_commit" != HEAD ]; then
+                speckit_neutral_record "$speckit_commit"
+            fi
+        fi
         ;;
 esac
 # A setting with a newline in it: Python reads them unambiguously and refuses what

@@ -1,0 +1,191 @@
+"""A commit that touches no source costs one git call, not two: pre-commit's answer,
+marked for the `git commit` process that asked, spares post-commit its own, and only
+where it covers the commit git makes (docs/DESIGN.md §10). Everything else still asks
+git, and every commit that changes a source is still captured."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from conftest import git
+from test_hook_settings import note, traced_commit, warm
+from test_hooks_support import bound, commit, head, set_policy
+
+STATE = Path(".git") / "speckit"
+
+
+def diff_tree_calls(calls: list[str]) -> list[str]:
+    return [call for call in calls if call.startswith("git diff-tree")]
+
+
+def staged_diff_calls(calls: list[str]) -> list[str]:
+    return [call for call in calls if call.startswith("git diff --cached")]
+
+
+def plain_commits(root: Path, tmp_path: Path, count: int, start: int = 0) -> list[list[str]]:
+    """``count`` commits of a note; the git calls of each."""
+    made = []
+    for n in range(start, start + count):
+        note(root, f"note {n}\n")
+        status, stderr, calls = traced_commit(root, f"note {n}", tmp_path)
+        assert status == 0, stderr
+        made.append(calls)
+    return made
+
+
+def test_a_run_of_plain_commits_asks_git_once_each_after_the_first(repo: Path, tmp_path: Path) -> None:
+    warm(repo)
+    first, *rest = plain_commits(repo, tmp_path, 3)
+    assert staged_diff_calls(first) and diff_tree_calls(first)  # nothing known yet: both ask
+    for calls in rest:
+        assert staged_diff_calls(calls) and not diff_tree_calls(calls)
+    assert len(bound(repo)) == 1  # the policy commit alone
+
+
+def test_a_policy_commit_after_plain_ones_is_captured_and_the_next_asks_again(
+    repo: Path, tmp_path: Path
+) -> None:
+    warm(repo)
+    plain_commits(repo, tmp_path, 2)
+    set_policy(repo, warn=7.0)
+    git(repo, "add", "-A")
+    status, stderr, calls = traced_commit(repo, "policy 2", tmp_path)
+    assert status == 0 and "captured new policy snapshot" in stderr
+    assert head(repo) in bound(repo)
+    # HEAD now changes a source: nothing vouches for it, so the next commit asks git.
+    (after,) = plain_commits(repo, tmp_path, 1, start=5)
+    assert diff_tree_calls(after)
+
+
+def test_an_amend_of_a_policy_commit_is_captured_by_post_commit(repo: Path, tmp_path: Path) -> None:
+    warm(repo)
+    plain_commits(repo, tmp_path, 2)
+    set_policy(repo, warn=7.0)
+    git(repo, "add", "-A")
+    commit(repo, "policy 2")
+    # The amend stages no source, yet the commit it makes changes one against its
+    # parent: without post-rewrite, post-commit alone must see it.
+    note(repo, "amended\n")
+    status, stderr, calls = _amend(repo, tmp_path)
+    assert status == 0, stderr
+    assert diff_tree_calls(calls) and "policy snapshot" in stderr
+    assert head(repo) in bound(repo)
+
+
+def _amend(root: Path, tmp_path: Path) -> tuple[int, str, list[str]]:
+    trace = tmp_path / "trace-amend"
+    result = subprocess.run(
+        ["git", "commit", "-q", "--amend", "--no-edit", "--no-post-rewrite"], cwd=root,
+        capture_output=True, text=True, env={**os.environ, "GIT_TRACE": str(trace)}, check=False,
+    )
+    calls = [line.split("trace: built-in: ", 1)[1] for line in trace.read_text().splitlines()
+             if "trace: built-in: " in line]
+    return result.returncode, result.stderr, calls
+
+
+def test_an_amend_of_a_plain_commit_needs_no_second_call(repo: Path, tmp_path: Path) -> None:
+    warm(repo)
+    plain_commits(repo, tmp_path, 2)
+    note(repo, "amended\n")
+    status, stderr, calls = _amend(repo, tmp_path)
+    assert status == 0, stderr
+    assert not diff_tree_calls(calls)
+    assert head(repo) not in bound(repo)
+
+
+def test_commits_made_without_pre_commit_ask_git(repo: Path, tmp_path: Path) -> None:
+    """cherry-pick and --no-verify run post-commit alone: a marker left by an earlier
+    `git commit` names another process and is not trusted."""
+    warm(repo)
+    git(repo, "checkout", "-q", "-b", "side")
+    set_policy(repo, warn=8.0)
+    git(repo, "add", "-A")
+    commit(repo, "policy on side")
+    picked = head(repo)
+    git(repo, "checkout", "-q", "-")
+    plain_commits(repo, tmp_path, 2)
+    # A commit refused after pre-commit ran (an empty message) leaves its marker unused.
+    note(repo, "refused\n")
+    refused = subprocess.run(["git", "commit", "-q", "-m", ""], cwd=repo, capture_output=True,
+                             text=True, check=False)
+    assert refused.returncode != 0
+    assert (repo / STATE / "hook-commit").read_text().endswith("\nend\n")
+    git(repo, "reset", "-q")
+    result = subprocess.run(["git", "cherry-pick", picked], cwd=repo, capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert "policy snapshot" in result.stderr and head(repo) in bound(repo)
+
+    plain_commits(repo, tmp_path, 2, start=10)
+    set_policy(repo, warn=9.5)
+    git(repo, "add", "-A")
+    stderr = commit(repo, "unverified policy", "--no-verify")
+    assert "policy snapshot" in stderr and head(repo) in bound(repo)
+
+
+def test_a_torn_record_or_marker_is_ignored(repo: Path, tmp_path: Path) -> None:
+    warm(repo)
+    plain_commits(repo, tmp_path, 2)
+    record = repo / STATE / "hook-neutral"
+    record.write_text(record.read_text().removesuffix("end\n"))
+    (calls,) = plain_commits(repo, tmp_path, 1, start=3)
+    assert diff_tree_calls(calls)  # the torn record vouches for nothing
+    (calls,) = plain_commits(repo, tmp_path, 1, start=4)
+    assert not diff_tree_calls(calls)  # and the git call rewrote it whole
+
+    # A marker without its last line, however it came to be, spares nothing.
+    marker = repo / STATE / "hook-commit"
+    marker.write_text("1\n2\nmodel_policy.toml\ndocs/MODEL-POLICY.md\n")
+    set_policy(repo, warn=6.0)
+    git(repo, "add", "-A")
+    stderr = commit(repo, "policy unverified", "--no-verify")
+    assert "policy snapshot" in stderr and head(repo) in bound(repo)
+
+
+def test_a_changed_source_path_is_not_vouched_for_by_the_old_one(repo: Path, tmp_path: Path) -> None:
+    warm(repo)
+    plain_commits(repo, tmp_path, 2)
+    git(repo, "config", "speckit.docFile", "docs/WHY.md")
+    (repo / "docs" / "WHY.md").write_text("# Why\n")
+    git(repo, "add", "-A")
+    commit(repo, "the doc moves")
+    (calls,) = plain_commits(repo, tmp_path, 1, start=3)
+    assert diff_tree_calls(calls)
+
+
+def test_a_chained_post_commit_hook_that_amends_the_policy_in(repo: Path, tmp_path: Path) -> None:
+    """A hook that was there before install runs first; when it amends the commit just
+    made with a policy change, that amend (its own hooks) captures it."""
+    warm(repo)
+    plain_commits(repo, tmp_path, 2)
+    legacy = repo / ".git" / "hooks" / "post-commit.speckit-legacy"
+    legacy.write_text(
+        "#!/bin/sh\n"
+        "[ -f amend-policy ] || exit 0\n"
+        "rm amend-policy\n"
+        "sed -i 's/^warn_threshold = .*/warn_threshold = 6.25/' model_policy.toml\n"
+        "git add model_policy.toml && git commit -q --amend --no-edit\n"
+    )
+    legacy.chmod(0o755)
+    (repo / "amend-policy").write_text("")
+    note(repo, "then the hook amends\n")
+    stderr = commit(repo, "amended by the hook")
+    assert "warn_threshold = 6.25" in git(repo, "show", "HEAD:model_policy.toml")
+    assert "policy snapshot" in stderr and head(repo) in bound(repo)
+    (calls,) = plain_commits(repo, tmp_path, 1, start=3)
+    assert diff_tree_calls(calls)  # HEAD changed a source: not vouched for
+
+
+def test_a_linked_worktree_asks_git(repo: Path, tmp_path: Path) -> None:
+    warm(repo)
+    other = tmp_path / "other"
+    git(repo, "worktree", "add", "-q", "-b", "wt", str(other))
+    for calls in plain_commits(other, tmp_path, 3):
+        assert diff_tree_calls(calls)
+    set_policy(other, warn=6.5)
+    git(other, "add", "-A")
+    commit(other, "policy in the worktree")
+    assert head(other) in bound(repo)
+
