@@ -5,12 +5,11 @@ git, and every commit that changes a source is still captured."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 from conftest import git
-from test_hook_settings import note, traced_commit, warm
+from test_hook_settings import note, traced_commit, traced_git, warm
 from test_hooks_support import bound, commit, head, set_policy
 
 STATE = Path(".git") / "speckit"
@@ -35,7 +34,9 @@ def plain_commits(root: Path, tmp_path: Path, count: int, start: int = 0) -> lis
     return made
 
 
-def test_a_run_of_plain_commits_asks_git_once_each_after_the_first(repo: Path, tmp_path: Path) -> None:
+def test_a_run_of_plain_commits_asks_git_once_each_after_the_first(
+    repo: Path, tmp_path: Path
+) -> None:
     warm(repo)
     first, *rest = plain_commits(repo, tmp_path, 3)
     assert staged_diff_calls(first) and diff_tree_calls(first)  # nothing known yet: both ask
@@ -75,14 +76,9 @@ def test_an_amend_of_a_policy_commit_is_captured_by_post_commit(repo: Path, tmp_
 
 
 def _amend(root: Path, tmp_path: Path) -> tuple[int, str, list[str]]:
-    trace = tmp_path / "trace-amend"
-    result = subprocess.run(
-        ["git", "commit", "-q", "--amend", "--no-edit", "--no-post-rewrite"], cwd=root,
-        capture_output=True, text=True, env={**os.environ, "GIT_TRACE": str(trace)}, check=False,
+    return traced_git(
+        root, tmp_path, "amend", "commit", "-q", "--amend", "--no-edit", "--no-post-rewrite"
     )
-    calls = [line.split("trace: built-in: ", 1)[1] for line in trace.read_text().splitlines()
-             if "trace: built-in: " in line]
-    return result.returncode, result.stderr, calls
 
 
 def test_an_amend_of_a_plain_commit_needs_no_second_call(repo: Path, tmp_path: Path) -> None:
@@ -108,13 +104,15 @@ def test_commits_made_without_pre_commit_ask_git(repo: Path, tmp_path: Path) -> 
     plain_commits(repo, tmp_path, 2)
     # A commit refused after pre-commit ran (an empty message) leaves its marker unused.
     note(repo, "refused\n")
-    refused = subprocess.run(["git", "commit", "-q", "-m", ""], cwd=repo, capture_output=True,
-                             text=True, check=False)
+    refused = subprocess.run(
+        ["git", "commit", "-q", "-m", ""], cwd=repo, capture_output=True, text=True, check=False
+    )
     assert refused.returncode != 0
     assert (repo / STATE / "hook-commit").read_text().endswith("\nend\n")
     git(repo, "reset", "-q")
-    result = subprocess.run(["git", "cherry-pick", picked], cwd=repo, capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        ["git", "cherry-pick", picked], cwd=repo, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert "policy snapshot" in result.stderr and head(repo) in bound(repo)
 
@@ -144,7 +142,9 @@ def test_a_torn_record_or_marker_is_ignored(repo: Path, tmp_path: Path) -> None:
     assert "policy snapshot" in stderr and head(repo) in bound(repo)
 
 
-def test_a_changed_source_path_is_not_vouched_for_by_the_old_one(repo: Path, tmp_path: Path) -> None:
+def test_a_changed_source_path_is_not_vouched_for_by_the_old_one(
+    repo: Path, tmp_path: Path
+) -> None:
     warm(repo)
     plain_commits(repo, tmp_path, 2)
     git(repo, "config", "speckit.docFile", "docs/WHY.md")
@@ -188,4 +188,3 @@ def test_a_linked_worktree_asks_git(repo: Path, tmp_path: Path) -> None:
     git(other, "add", "-A")
     commit(other, "policy in the worktree")
     assert head(other) in bound(repo)
-

@@ -18,9 +18,14 @@ NAME = "O'Brien \"Ob\" $HOME `x` \\"
 
 def traced_commit(root: Path, message: str, tmp_path: Path, *options: str) -> tuple[int, str, list[str]]:
     """`git [options] commit`: its exit status, stderr, and the git commands the hooks ran."""
-    trace = tmp_path / f"trace-{message.replace(' ', '-')}"
+    return traced_git(root, tmp_path, message, *options, "commit", "-q", "-m", message)
+
+
+def traced_git(root: Path, tmp_path: Path, name: str, *args: str) -> tuple[int, str, list[str]]:
+    """`git args`: its exit status, stderr, and the git commands it and its hooks ran."""
+    trace = tmp_path / f"trace-{name.replace(' ', '-')}"
     result = subprocess.run(
-        ["git", *options, "commit", "-q", "-m", message], cwd=root, capture_output=True,
+        ["git", *args], cwd=root, capture_output=True,
         text=True, env={**os.environ, "GIT_TRACE": str(trace)}, check=False,
     )
     calls = [line.split("trace: built-in: ", 1)[1] for line in trace.read_text().splitlines()
