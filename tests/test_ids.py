@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from conftest import git
+from hypothesis import given
+from hypothesis import strategies as st
 
 from speckit_git_policy.canonical import canonical_bytes
 from speckit_git_policy.cli import cli
@@ -31,6 +33,7 @@ from speckit_git_policy.ids import (
     check_run_id,
     check_workspace,
     is_policy_id,
+    is_run_id,
     new_policy_id,
 )
 from speckit_git_policy.store import Stores
@@ -242,6 +245,26 @@ def test_a_refusal_says_which_name_is_wrong(check: Any, kind: str, value: str) -
 @pytest.mark.parametrize("value", NAMES_ACCEPTED)
 def test_names_accepted(check: Any, value: str) -> None:
     assert check(value) == value
+
+
+def _takes(value: str) -> bool:
+    try:
+        check_run_id(value)
+    except BadInput:
+        return False
+    return True
+
+
+@given(st.text(alphabet="ab.-_/ \u00e9\nlock", max_size=12) | st.sampled_from(["a" * 128, "a" * 129]))
+def test_is_run_id_answers_as_check_run_id_does(value: str) -> None:
+    # the listings and the lint filter capsule names with is_run_id, without the message
+    assert is_run_id(value) is _takes(value)
+
+
+@pytest.mark.parametrize("value", sorted(NAMES_REFUSED) + NAMES_ACCEPTED)
+def test_is_run_id_on_the_named_cases(value: str) -> None:
+    assert is_run_id(value) is (value not in NAMES_REFUSED)
+    assert is_run_id(None) is False
 
 
 @pytest.mark.parametrize(("check", "limit"), [(check_run_id, 128), (check_workspace, 64)])

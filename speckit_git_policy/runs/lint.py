@@ -245,8 +245,8 @@ class _RunTrees:
 
     def under(self, directory: str) -> list[str]:
         """Every run ``run_ids`` finds in that directory (as ``Capsule._runs_of_shard``)."""
+        from speckit_git_policy.ids import is_run_id
         from speckit_git_policy.store.capsule import layout
-        from speckit_git_policy.store.capsule.capsule import _is_run_id
         from speckit_git_policy.store.capsule.objects import TREE_MODE
 
         place, tree = directory.split(":")
@@ -258,7 +258,7 @@ class _RunTrees:
             for run_id, (run_mode, _run_tree) in self.io.entries(sub).items():
                 if run_mode != TREE_MODE:
                     continue
-                if _is_run_id(run_id) and layout.run_path_digest(run_id).startswith(prefix + digit):
+                if is_run_id(run_id) and layout.run_path_digest(run_id).startswith(prefix + digit):
                     found.append(run_id)
         return found
 

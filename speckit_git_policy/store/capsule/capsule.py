@@ -28,6 +28,7 @@ from speckit_git_policy.ids import (
     check_run_id,
     check_workspace,
     is_policy_id,
+    is_run_id,
 )
 from speckit_git_policy.store import bindings as binding_ops
 from speckit_git_policy.store.capsule import layout
@@ -894,7 +895,7 @@ class Capsule:
                             if run_mode == TREE_MODE:
                                 found.append((run_id, run_tree, shard + name + digit))
         for run_id, run_tree, expected in found:
-            if _is_run_id(run_id) and layout.run_path_digest(run_id).startswith(expected):
+            if is_run_id(run_id) and layout.run_path_digest(run_id).startswith(expected):
                 yield run_id, run_tree
             else:
                 note(self.repo, f"{ref}: {run_id!r} skipped (not a run of this shard)")
@@ -994,14 +995,6 @@ def check_event_bytes(run_id: str, seq: int, data: bytes) -> None:
             raise BadInput(f"run {run_id}: event has no {key}")
     if "run_id" in event and event["run_id"] != run_id:
         raise BadInput(f"event run_id {event['run_id']!r} does not match run {run_id!r}")
-
-
-def _is_run_id(name: str) -> bool:
-    try:
-        check_run_id(name)
-    except BadInput:
-        return False
-    return True
 
 
 def _json_object(data: bytes) -> dict[str, Any] | None:
