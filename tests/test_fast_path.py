@@ -221,3 +221,32 @@ def test_an_ascii_stdout_goes_to_click(policy_repo: Path) -> None:
         PYTHONIOENCODING="ascii",
     )
     assert code == 0 and out
+
+
+def test_a_checkpoint_asks_git_config_once_and_signs_as_the_user(
+    policy_repo: Path, tmp_path: Path
+) -> None:
+    # One `config` call answers the speckit.* settings and the capsule commit's identity;
+    # the run's packed events come through one `cat-file --batch`.
+    start_run(GitRepo.discover(policy_repo), "run-fast-1")
+    git(policy_repo, "gc", "-q")
+    git(policy_repo, "config", "user.name", "Cora Checkpoint")
+    git(policy_repo, "config", "user.email", "cora@example.com")
+    trace = tmp_path / "trace"
+    code, _out, err = _run(
+        [sys.executable, "-m", "speckit_git_policy", "run", "checkpoint", "run-fast-1"],
+        policy_repo,
+        GIT_TRACE=str(trace),
+        GIT_COMMITTER_NAME="",
+        GIT_COMMITTER_EMAIL="",
+    )
+    assert code == 0, err
+    calls = [line.split("trace: built-in: ", 1)[1] for line in trace.read_text().splitlines()
+             if "trace: built-in: " in line]
+    asked = [call.split()[1] for call in calls]
+    assert asked == ["rev-parse", "config", "cat-file"], calls
+    assert calls[2].endswith("cat-file --batch"), calls
+    ref = "refs/speckit/default/runs/" + _shard()
+    assert git(policy_repo, "log", "-1", "--format=%an <%ae>|%cn <%ce>", ref).strip() == (
+        "Cora Checkpoint <cora@example.com>|Cora Checkpoint <cora@example.com>"
+    )

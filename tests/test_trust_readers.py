@@ -5,6 +5,7 @@ skipped, none crashes or exits 2, ``verify`` reports it and fails (exit 1)."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,27 @@ def test_a_huge_event_is_never_read_whole(clone: Path, monkeypatch: pytest.Monke
     assert len(json.loads(result.stdout)["events"]) == 3
     assert "over the limit" in result.stderr
     assert max(reads, default=0) < 1024 * 1024
+
+
+@pytest.mark.parametrize("command", [("trace", "r1", "--json"), ("run", "show", "r1", "--json")])
+def test_a_huge_packed_event_is_never_read_whole(
+    clone: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    # Packed, the event goes through git's cat-file, which the reader stops at the size
+    junk(clone, "event-huge")
+    subprocess.run(["git", "-C", str(clone), "repack", "-adq"], check=True)
+    subprocess.run(["git", "-C", str(clone), "prune-packed"], check=True)
+    from speckit_git_policy.git import process
+
+    reads: list[int] = []
+    original = process.GitPipe.read_exactly
+
+    def counting(self: process.GitPipe, size: int) -> bytes:
+        reads.append(size)
+        return original(self, size)
+
+    monkeypatch.setattr(process.GitPipe, "read_exactly", counting)
+    result = invoke(clone, *command)
+    assert result.exit_code == 0, result.output
+    assert "over the limit" in result.stderr
+    assert reads and max(reads) < 1024 * 1024

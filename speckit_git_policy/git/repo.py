@@ -32,6 +32,7 @@ TEAM_SETTINGS = {
 # What the hooks and speckit_config() ask git: every speckit.* setting, and whether the
 # work tree is a sparse checkout (which may leave .speckitconfig out), in one call.
 _CONFIG_KEYS = r"^speckit\.|^core\.sparsecheckout$"
+_CONFIG_AND_USER_KEYS = _CONFIG_KEYS + r"|^user\.(name|email)$"
 _SPARSE_KEY = "core.sparsecheckout"
 # The committer identity of the capsule's commits, which the sh hook asks with the rest.
 _USER_KEYS = ("user.name", "user.email")
@@ -141,12 +142,19 @@ class GitRepo:
         ``.speckitconfig``, overridden by git's own config at any level (system, global,
         local, worktree, ``-c``), where the last value of a key wins. One git call, and
         one more only where a ``.speckitconfig`` is read; from memory after
-        ``keep_speckit_config()``."""
+        ``keep_speckit_config()``. The call also reads ``user.name`` and ``user.email``,
+        kept for the capsule's commits (``UserConfig``)."""
         if self._config is not None:
             return self._config
-        out = self.git("config", "-z", "--get-regexp", _CONFIG_KEYS, check=False)
+        out = self.git("config", "-z", "--get-regexp", _CONFIG_AND_USER_KEYS, check=False)
         found = parse_config_z(out)
         sparse = _is_true(found.pop(_SPARSE_KEY, b"false"))
+        # The same call answers for the capsule commits' identity (``user_identity``).
+        self.memo["user_identity"] = {
+            key.split(".", 1)[1].encode(): found.pop(key) or b""
+            for key in _USER_KEYS
+            if key in found
+        }
         own = {
             key: value.decode("utf-8", "replace") if value is not None else None
             for key, value in found.items()

@@ -42,6 +42,8 @@ STALE_LOCK_SECONDS = 5.0
 # However busy the ref, give up instead of waiting for ever.
 LOCK_WAIT_SECONDS = 30.0
 CAS_MAX_ATTEMPTS = 2000
+# Packed blobs read one by one through one git process rather than two pipelined ones.
+FEW_BLOBS = 16
 
 Entry = tuple[int, bytes]  # (mode, hex object id)
 # An object id in a SHA-1 (40 hex digits) or a SHA-256 (64) repository.
@@ -362,7 +364,9 @@ class ObjectIO:
         are not loose (packed, or promised by a partial clone) are sized by git first and
         only then read, through this repository's one ``cat-file --batch-check`` and
         ``--batch`` pair (``batch_reader``), not two git processes per call: ``verify``
-        reads some 20,000 capsule blobs one snapshot at a time.
+        reads some 20,000 capsule blobs one snapshot at a time. Up to ``FEW_BLOBS`` go
+        through the ``--batch`` process alone (``read_capped``: its header gives the
+        size, and one over the limit stops the process instead of being read).
         """
         found: dict[bytes, bytes | str] = {}
         elsewhere: list[bytes] = []
@@ -378,7 +382,11 @@ class ObjectIO:
                 found[blob_id] = loose
         if elsewhere:
             names = [blob_id.decode("ascii", "replace") for blob_id in elsewhere]
-            for blob_id, info in zip(elsewhere, self.repo.batch_reader().read(names, limit)):
+            reader = self.repo.batch_reader()
+            # A few (a command's run events): one git process, asked one by one; many
+            # (verify): sizes first, then the contents, both pipelined.
+            read = reader.read_capped if len(names) <= FEW_BLOBS else reader.read
+            for blob_id, info in zip(elsewhere, read(names, limit)):
                 if info is None:
                     found[blob_id] = "missing"
                 elif info.kind != "blob":
