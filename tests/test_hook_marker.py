@@ -5,9 +5,11 @@ git, and every commit that changes a source is still captured."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import git
 from test_hook_settings import note, traced_commit, traced_git, warm
 from test_hooks_support import bound, commit, head, set_policy
@@ -188,3 +190,38 @@ def test_a_linked_worktree_asks_git(repo: Path, tmp_path: Path) -> None:
     git(other, "add", "-A")
     commit(other, "policy in the worktree")
     assert head(other) in bound(repo)
+
+
+@pytest.mark.skipif(shutil.which("pre-commit") is None, reason="needs the pre-commit package")
+def test_a_policy_edit_staged_after_our_pre_commit_by_the_framework_is_captured(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pre-commit framework, installed over our hook, runs it first (as its
+    `.legacy`) and its own hooks after: one that stages a policy edit changes the commit
+    after our staged diff said "no source". Our hook's parent there is the framework's
+    process, not `git commit`, so post-commit does not take the marker for its commit."""
+    warm(repo)
+    plain_commits(repo, tmp_path, 2)
+    (repo / ".pre-commit-config.yaml").write_text(
+        "repos:\n"
+        "  - repo: local\n"
+        "    hooks:\n"
+        "      - id: bump-policy\n"
+        "        name: bump the policy\n"
+        "        language: system\n"
+        "        entry: sh -c \"sed -i 's/^warn_threshold = .*/warn_threshold = 6.75/'"
+        " model_policy.toml && git add model_policy.toml\"\n"
+        "        pass_filenames: false\n"
+        "        always_run: true\n"
+    )
+    git(repo, "add", ".pre-commit-config.yaml")
+    commit(repo, "the framework's config", "--no-verify")
+    monkeypatch.setenv("PRE_COMMIT_HOME", str(tmp_path / "pre-commit-home"))
+    subprocess.run(["pre-commit", "install", "-t", "pre-commit"], cwd=repo, check=True,
+                   capture_output=True)
+    assert (repo / ".git" / "hooks" / "pre-commit.legacy").exists()
+    note(repo, "the framework bumps the policy\n")
+    stderr = commit(repo, "bumped by a framework hook")
+    assert "warn_threshold = 6.75" in git(repo, "show", "HEAD:model_policy.toml")
+    assert "policy snapshot" in stderr, stderr
+    assert head(repo) in bound(repo)
