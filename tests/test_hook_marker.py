@@ -5,6 +5,7 @@ git, and every commit that changes a source is still captured."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -225,3 +226,91 @@ def test_a_policy_edit_staged_after_our_pre_commit_by_the_framework_is_captured(
     assert "warn_threshold = 6.75" in git(repo, "show", "HEAD:model_policy.toml")
     assert "policy snapshot" in stderr, stderr
     assert head(repo) in bound(repo)
+
+
+# ---- parents as git reads them: shallow boundaries, grafts, replace refs -------------------
+def _changes_a_source(root: Path, sha: str) -> bool:
+    """Whether ``sha`` changes a source against its real first parent (no replace refs)."""
+    env = {**os.environ, "GIT_NO_REPLACE_OBJECTS": "1"}
+    parents = subprocess.run(["git", "rev-list", "--parents", "-n1", sha], cwd=root, env=env,
+                             capture_output=True, text=True, check=True).stdout.split()[1:]
+    against = [parents[0]] if parents else ["--root"]
+    result = subprocess.run(["git", "diff-tree", "--quiet", "-r", *against, sha, "--",
+                             "model_policy.toml", "docs/MODEL-POLICY.md"], cwd=root, env=env,
+                            check=False)
+    assert result.returncode in (0, 1)
+    return result.returncode == 1
+
+
+def _other_policy(root: Path) -> str:
+    """A commit on another branch whose policy differs from main's HEAD."""
+    git(root, "checkout", "-q", "-b", "other")
+    set_policy(root, warn=9.75)
+    git(root, "add", "-A")
+    commit(root, "other policy")
+    other = head(root)
+    git(root, "checkout", "-q", "-")
+    return other
+
+
+def _recorded(root: Path) -> str:
+    return (root / STATE / "hook-neutral").read_text().split("\n")[0]
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_an_amend_onto_a_grafted_parent_is_captured(repo: Path, tmp_path: Path, packed: bool) -> None:
+    # H0 was recorded as holding its first parent's sources; a graft then gives it a
+    # parent of other sources, which an amend's commit takes as its own.
+    warm(repo)
+    other = _other_policy(repo)
+    plain_commits(repo, tmp_path, 2)
+    assert _recorded(repo) == head(repo)
+    git(repo, "replace", "--graft", head(repo), other)
+    if packed:  # as `git gc` leaves it: the replace ref in packed-refs, none loose
+        h0 = head(repo)
+        git(repo, "pack-refs", "--all")
+        assert not list((repo / ".git" / "refs" / "replace").glob("*"))
+        git(repo, "update-ref", "refs/heads/main", other)  # the branch loose again, at H0
+        git(repo, "update-ref", "refs/heads/main", h0)
+        assert (repo / ".git" / "refs" / "heads" / "main").exists()
+    note(repo, "amended onto the graft\n")
+    status, stderr, calls = _amend(repo, tmp_path)
+    assert status == 0, stderr
+    # The amend wrote the grafted parent into its commit: a source changes against it.
+    assert git(repo, "rev-list", "--parents", "-n1", head(repo)).split()[1] == other
+    assert _changes_a_source(repo, head(repo))
+    assert diff_tree_calls(calls) and head(repo) in bound(repo)  # against git's parent: changed
+
+
+def test_an_amend_at_a_shallow_boundary_is_captured(repo: Path, tmp_path: Path) -> None:
+    # `fetch --depth=1` cuts the history at H0: an amend then makes a root commit, which
+    # holds the sources.
+    warm(repo)
+    plain_commits(repo, tmp_path, 2)
+    assert _recorded(repo) == head(repo)
+    origin = tmp_path / "origin.git"
+    git(repo, "clone", "-q", "--bare", str(repo), str(origin))
+    git(repo, "remote", "add", "origin", f"file://{origin}")
+    git(repo, "fetch", "-q", "--depth=1", "origin")
+    assert (repo / ".git" / "shallow").read_text().split() == [head(repo)]
+    note(repo, "amended at the boundary\n")
+    status, stderr, calls = _amend(repo, tmp_path)
+    assert status == 0, stderr
+    assert git(repo, "rev-list", "--parents", "-n1", head(repo)).split()[1:] == []
+    assert diff_tree_calls(calls) and head(repo) in bound(repo)
+
+
+def test_nothing_is_recorded_while_a_replace_ref_is_in_place(repo: Path, tmp_path: Path) -> None:
+    warm(repo)
+    other = _other_policy(repo)
+    plain_commits(repo, tmp_path, 1)
+    recorded = _recorded(repo)
+    git(repo, "replace", "--graft", recorded, other)
+    git(repo, "pack-refs", "--all")
+    for calls in plain_commits(repo, tmp_path, 2, start=3):
+        assert diff_tree_calls(calls)
+    assert _recorded(repo) == recorded
+    git(repo, "replace", "-d", recorded)
+    git(repo, "pack-refs", "--all")  # packed-refs rewritten without it: searched again
+    first, second = plain_commits(repo, tmp_path, 2, start=6)
+    assert diff_tree_calls(first) and not diff_tree_calls(second)

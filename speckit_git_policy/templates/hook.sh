@@ -301,6 +301,32 @@ speckit_fast=no
 if [ -n "$speckit_cache" ] && [ "$speckit_odd" = no ] && [ -d "$speckit_state" ]; then
     speckit_fast=yes
 fi
+# The record speaks of a commit's first parent as git read it then. A shallow boundary,
+# a graft or a replace ref changes what git reads as a commit's parents (an amend's
+# among them), so with any of them in place nothing is recorded or trusted: git is asked.
+# Replace refs are loose until packed; packed-refs is searched only when it is newer
+# than the last search that found none (rewritten whole by git, it gets a new mtime).
+if [ "$speckit_fast" = yes ]; then
+    if [ -e .git/shallow ] || [ -e .git/info/grafts ] \
+        || [ -n "${GIT_NO_REPLACE_OBJECTS+x}${GIT_REPLACE_REF_BASE+x}${GIT_GRAFT_FILE+x}${GIT_SHALLOW_FILE+x}" ]; then
+        speckit_fast=no
+    else
+        for speckit_stray in .git/refs/replace/*; do
+            [ -e "$speckit_stray" ] && speckit_fast=no
+            break
+        done
+        if [ "$speckit_fast" = yes ] && [ -e .git/packed-refs ] \
+            && ! [ "$speckit_state/hook-packed-clean" -nt .git/packed-refs ]; then
+            # The mark first: a packed-refs written during the search is newer or as new.
+            : 2>/dev/null >"$speckit_state/hook-packed-clean"
+            if grep -q ' refs/replace/' .git/packed-refs 2>/dev/null \
+                || [ $? -ne 1 ]; then
+                rm -f "$speckit_state/hook-packed-clean" 2>/dev/null
+                speckit_fast=no
+            fi
+        fi
+    fi
+fi
 speckit_git_start() {  # the start time of the git process that runs this hook
     speckit_start=
     IFS= read -r speckit_stat 2>/dev/null <"/proc/$PPID/stat" || return 1
