@@ -98,12 +98,7 @@ def test_commits_made_without_pre_commit_ask_git(repo: Path, tmp_path: Path) -> 
     """cherry-pick and --no-verify run post-commit alone: a marker left by an earlier
     `git commit` names another process and is not trusted."""
     warm(repo)
-    git(repo, "checkout", "-q", "-b", "side")
-    set_policy(repo, warn=8.0)
-    git(repo, "add", "-A")
-    commit(repo, "policy on side")
-    picked = head(repo)
-    git(repo, "checkout", "-q", "-")
+    picked = _other_policy(repo)
     plain_commits(repo, tmp_path, 2)
     # A commit refused after pre-commit ran (an empty message) leaves its marker unused.
     note(repo, "refused\n")
