@@ -309,3 +309,34 @@ def test_nothing_is_recorded_while_a_replace_ref_is_in_place(repo: Path, tmp_pat
     git(repo, "pack-refs", "--all")  # packed-refs rewritten without it: searched again
     first, second = plain_commits(repo, tmp_path, 2, start=6)
     assert diff_tree_calls(first) and not diff_tree_calls(second)
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (.ci/run installs it)")
+def test_a_source_staged_by_another_process_after_pre_commit_is_captured(
+    repo: Path, tmp_path: Path
+) -> None:
+    """A plain commit's index is not locked while its hooks run: another process (an
+    editor, a second terminal) can stage a policy edit after pre-commit's diff and before
+    git reads the index for the tree. strace holds git for a second after each hook it
+    waits for, so the staging lands in that gap every time."""
+    warm(repo)
+    plain_commits(repo, tmp_path, 2)
+    note(repo, "while an editor stages the policy\n")
+    set_policy(repo, warn=6.5)  # edited, not staged
+    stager = subprocess.Popen(
+        ["sh", "-c", "sleep 0.6 && git add model_policy.toml"], cwd=repo
+    )
+    try:
+        held = subprocess.run(
+            ["strace", "-qq", "-o", "/dev/null", "-e", "trace=wait4",
+             "-e", "inject=wait4:delay_exit=1000000",
+             "git", "commit", "-q", "-m", "staged behind its back"],
+            cwd=repo, capture_output=True, text=True, check=False, timeout=60,
+        )
+    finally:
+        assert stager.wait(timeout=60) == 0
+    assert held.returncode == 0, held.stderr
+    assert "warn_threshold = 6.5" in git(repo, "show", "HEAD:model_policy.toml")
+    assert "policy snapshot" in held.stderr, held.stderr
+    assert head(repo) in bound(repo)
+    assert (repo / STATE / "hook-neutral").read_text().split("\n")[0] != head(repo)

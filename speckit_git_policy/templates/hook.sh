@@ -356,7 +356,8 @@ speckit_marker_matches() {
     { IFS= read -r speckit_r1 && IFS= read -r speckit_r2 && IFS= read -r speckit_r3 && IFS= read -r speckit_r4 \
         && IFS= read -r speckit_r5; } 2>/dev/null <"$speckit_state/hook-commit" || return 1
     [ "$speckit_r5" = end ] && [ "$speckit_r1" = "$PPID" ] && [ "$speckit_r3" = "$speckit_policy" ] \
-        && [ "$speckit_r4" = "$speckit_doc" ] && speckit_git_start && [ "$speckit_r2" = "$speckit_start" ]
+        && [ "$speckit_r4" = "$speckit_doc" ] && speckit_git_start && [ "$speckit_r2" = "$speckit_start" ] \
+        && [ "$speckit_state/hook-index-mark" -nt "${GIT_INDEX_FILE:-.git/index}" ]
 }
 
 # Exit status 1 from `--quiet` means "differs"; anything else than 0 lets Python decide.
@@ -365,10 +366,18 @@ case $SPECKIT_HOOK in
     pre-commit)
         # The staged content (git sets GIT_INDEX_FILE for `commit -a` and `commit <paths>`);
         # on an unborn branch `diff --cached` compares against the empty tree by itself.
+        # A plain commit's index is not locked while hooks run: another process may stage a
+        # source after this diff and before git reads the index for the tree. The mark is
+        # written (with content: a write always sets its mtime) before the diff; post-commit
+        # trusts the marker only while the index is strictly older than the mark, so an index
+        # written in the same timestamp tick falls back to asking git.
+        speckit_vouched=no
+        if [ "$speckit_fast" = yes ] && speckit_read_head && speckit_neutral_is "$speckit_head"; then
+            printf '%s\n' "$PPID" 2>/dev/null >"$speckit_state/hook-index-mark" && speckit_vouched=yes
+        fi
         GIT_LITERAL_PATHSPECS=1 git diff --cached --quiet --no-ext-diff -- "$speckit_policy" "$speckit_doc" >/dev/null 2>&1
         [ $? -eq 0 ] && speckit_needed=no
-        if [ "$speckit_fast" = yes ] && [ "$speckit_needed" = no ] && speckit_read_head \
-            && speckit_neutral_is "$speckit_head" && speckit_git_start; then
+        if [ "$speckit_vouched" = yes ] && [ "$speckit_needed" = no ] && speckit_git_start; then
             { printf '%s\n' "$PPID" "$speckit_start" "$speckit_policy" "$speckit_doc" end; } \
                 2>/dev/null >"$speckit_state/hook-commit"
         fi
