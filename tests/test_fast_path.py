@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import git
+from test_hook_settings import trace_calls
 
 from speckit_git_policy.capture import capture
 from speckit_git_policy.cli import fast
@@ -241,8 +242,7 @@ def test_a_checkpoint_asks_git_config_once_and_signs_as_the_user(
         GIT_COMMITTER_EMAIL="",
     )
     assert code == 0, err
-    calls = [line.split("trace: built-in: ", 1)[1] for line in trace.read_text().splitlines()
-             if "trace: built-in: " in line]
+    calls = trace_calls(trace)
     asked = [call.split()[1] for call in calls]
     assert asked == ["rev-parse", "config", "cat-file"], calls
     assert calls[2].endswith("cat-file --batch"), calls

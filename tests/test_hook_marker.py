@@ -339,4 +339,4 @@ def test_a_source_staged_by_another_process_after_pre_commit_is_captured(
     assert "warn_threshold = 6.5" in git(repo, "show", "HEAD:model_policy.toml")
     assert "policy snapshot" in held.stderr, held.stderr
     assert head(repo) in bound(repo)
-    assert (repo / STATE / "hook-neutral").read_text().split("\n")[0] != head(repo)
+    assert _recorded(repo) != head(repo)

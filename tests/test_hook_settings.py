@@ -28,9 +28,13 @@ def traced_git(root: Path, tmp_path: Path, name: str, *args: str) -> tuple[int, 
         ["git", *args], cwd=root, capture_output=True,
         text=True, env={**os.environ, "GIT_TRACE": str(trace)}, check=False,
     )
-    calls = [line.split("trace: built-in: ", 1)[1] for line in trace.read_text().splitlines()
-             if "trace: built-in: " in line]
-    return result.returncode, result.stderr, calls
+    return result.returncode, result.stderr, trace_calls(trace)
+
+
+def trace_calls(trace: Path) -> list[str]:
+    """The git commands a GIT_TRACE file records, as git names them."""
+    return [line.split("trace: built-in: ", 1)[1] for line in trace.read_text().splitlines()
+            if "trace: built-in: " in line]
 
 
 def settings_calls(calls: list[str]) -> list[str]:

@@ -29,8 +29,9 @@ TEAM_SETTINGS = {
     "speckit.sign": "bool",
     "speckit.requiresigned": "bool",
 }
-# What the hooks and speckit_config() ask git: every speckit.* setting, and whether the
-# work tree is a sparse checkout (which may leave .speckitconfig out), in one call.
+# Every speckit.* setting, and whether the work tree is a sparse checkout (which may leave
+# .speckitconfig out); speckit_config() asks them in one call with the capsule commits'
+# identity, as the sh hook does.
 _CONFIG_KEYS = r"^speckit\.|^core\.sparsecheckout$"
 _CONFIG_AND_USER_KEYS = _CONFIG_KEYS + r"|^user\.(name|email)$"
 _SPARSE_KEY = "core.sparsecheckout"

@@ -318,6 +318,7 @@ if [ "$speckit_fast" = yes ]; then
         if [ "$speckit_fast" = yes ] && [ -e .git/packed-refs ] \
             && ! [ "$speckit_state/hook-packed-clean" -nt .git/packed-refs ]; then
             # The mark first: a packed-refs written during the search is newer or as new.
+            # grep: 0 found, 1 none, anything else unread (the fast path off either way).
             : 2>/dev/null >"$speckit_state/hook-packed-clean"
             if grep -q ' refs/replace/' .git/packed-refs 2>/dev/null \
                 || [ $? -ne 1 ]; then
